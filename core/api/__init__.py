@@ -1,0 +1,1 @@
+"""HTTP API controllers, one module per area; wired in :mod:`core.app`."""

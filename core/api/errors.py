@@ -1,0 +1,95 @@
+"""Map domain errors to clear 4xx/5xx answers that name the field or the problem."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from core.db.engine import TenantNotFound
+from core.pluginhost.activations import ActivationConflict
+from core.pluginhost.host import PluginUnavailable
+
+log = logging.getLogger(__name__)
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_AT = re.compile(r" - at `\$\.?(.*)`$")
+
+
+def problem(status: int, detail: str, **extra) -> Response:
+    return Response({"status_code": status, "detail": detail, **extra}, status_code=status)
+
+
+def validation_problem(exc: msgspec.ValidationError, prefix: str = "") -> Response:
+    message = str(exc)
+    match = _AT.search(message)
+    field = (prefix + (match.group(1) if match else "")).strip(".") or None
+    detail = _AT.sub("", message)
+    return problem(400, f"{field}: {detail}" if field else detail, field=field)
+
+
+def http_problem(exc: HTTPException) -> Response:
+    """Litestar's own errors; request validation names each offending field in ``detail``."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for e in extra:
+        if isinstance(e, dict) and e.get("key") == "data":
+            missing = _MISSING.search(str(e.get("message", "")))
+            e["key"] = missing.group(1) if missing else "body"
+    fields = [e.get("key") for e in extra if isinstance(e, dict) and e.get("key")]
+    detail = exc.detail
+    if fields:
+        detail = "; ".join(
+            f"{e.get('key')}: {e.get('message')}" for e in extra if isinstance(e, dict) and e.get("key")
+        )
+    elif exc.status_code == 400 and not extra and "Validation failed" not in str(detail):
+        detail = f"request body is not valid JSON: {detail}"
+    elif extra:
+        detail = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in extra)
+    body = {"field": fields[0]} if fields else {}
+    if extra:
+        body["errors"] = extra
+    return problem(exc.status_code, detail, **body)
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+class NotFound(LookupError):
+    pass
+
+
+def handle(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, msgspec.ValidationError):
+        return validation_problem(exc)
+    if isinstance(exc, TenantNotFound):
+        return problem(404, "tenant not found")
+    if isinstance(exc, (NotFound, KeyError)):
+        return problem(404, str(exc.args[0]) if exc.args else "not found")
+    if isinstance(exc, Forbidden):
+        return problem(403, str(exc) or "forbidden")
+    if isinstance(exc, ActivationConflict):
+        return problem(409, str(exc))
+    if isinstance(exc, PluginUnavailable):
+        return problem(503, f"policy plugin unavailable for {exc.hook}; the bureau has been told", failed=exc.failed)
+    if isinstance(exc, HTTPException):
+        return http_problem(exc)
+    if isinstance(exc, ValueError):
+        return problem(400, str(exc))
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "internal error")
+
+
+EXCEPTION_HANDLERS = {
+    msgspec.ValidationError: handle,
+    TenantNotFound: handle,
+    NotFound: handle,
+    KeyError: handle,
+    Forbidden: handle,
+    ActivationConflict: handle,
+    PluginUnavailable: handle,
+    ValueError: handle,
+    HTTPException: handle,
+}

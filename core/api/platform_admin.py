@@ -1,0 +1,81 @@
+"""Platform operator endpoints: onboard provinces, list tenants and installed plugin packages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+
+from core.api.access import platform_of, require_operator
+from core.auth.principal import Principal
+from core.db.engine import platform_transaction
+from tenants.manifest import Manifest
+from tenants.onboarding import OnboardResult, onboard
+
+
+class TenantRow(msgspec.Struct, kw_only=True):
+    slug: str
+    name: str
+    name_en: str
+    status: str
+    schema_version: str | None
+    migration_error: str | None
+
+
+class PluginPackage(msgspec.Struct, kw_only=True):
+    name: str
+    distribution: str
+    version: str
+    title: str
+    families: list[str]
+    default: bool
+    allowed: bool
+    loaded: bool
+    error: str | None
+    failures: int
+
+
+class PlatformController(Controller):
+    path = "/api/platform"
+    tags = ["platform operator"]
+
+    @get("/tenants")
+    async def list_tenants(self, request: Request[Principal, Any, Any]) -> list[TenantRow]:
+        require_operator(request)
+        async with platform_transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT slug, name, name_en, status, schema_version, migration_error FROM odr.tenants ORDER BY slug"
+            )
+        return [TenantRow(**dict(r)) for r in rows]
+
+    @post("/tenants")
+    async def create_tenant(self, request: Request[Principal, Any, Any], data: Manifest) -> Response[OnboardResult]:
+        """Onboard a province from a manifest (idempotent: 201 when created, 200 when it existed)."""
+        operator = require_operator(request)
+        platform = platform_of(request)
+        result = await onboard(data, host=platform.host, actor=operator.username)
+        platform.forget_tenant(data.slug)
+        return Response(result, status_code=201 if result.created else 200)
+
+    @get("/plugins")
+    async def list_plugins(self, request: Request[Principal, Any, Any]) -> list[PluginPackage]:
+        require_operator(request)
+        host = platform_of(request).host
+        out = []
+        for d in sorted(host.discovered.values(), key=lambda d: d.name):
+            out.append(
+                PluginPackage(
+                    name=d.name,
+                    distribution=d.distribution,
+                    version=d.version,
+                    title=d.info.title if d.info else "",
+                    families=[f.value for f in d.info.families] if d.info else [],
+                    default=bool(d.info and d.info.default),
+                    allowed=d.allowed,
+                    loaded=d.loaded,
+                    error=d.error,
+                    failures=sum(n for (p, _), n in host.failures.items() if p == d.name),
+                )
+            )
+        return out

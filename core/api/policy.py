@@ -1,0 +1,103 @@
+"""Jurisdictions and plugin policy per node: effective policy with sources, toggles, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, get, put
+
+from core.api.access import bureau_node, tenant_member
+from core.api.errors import Forbidden
+from core.auth.principal import POLICY_ROLES, Principal, Role
+from core.db.engine import platform_transaction
+from core.pluginhost.activations import EffectivePolicy, save_activation
+from core.runtime import Node
+from odr_plugin_api import DayInfo
+
+
+class ActivationChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    active: bool
+    config: dict[str, Any] | None = None
+
+
+class AuditEntry(msgspec.Struct, kw_only=True):
+    node_code: str
+    plugin: str
+    actor: str
+    at: dt.datetime
+    old: dict | None
+    new: dict | None
+
+
+class PolicyController(Controller):
+    path = "/api/tenants/{tenant:str}"
+    tags = ["jurisdictions and policy"]
+
+    @get("/jurisdictions")
+    async def jurisdictions(self, request: Request[Principal, Any, Any], tenant: str) -> list[Node]:
+        """The jurisdiction nodes the caller may act on (bureau roles: their subtree)."""
+        platform, principal = await tenant_member(request, tenant)
+        nodes = (await platform.nodes(tenant)).values()
+        if principal.role not in (Role.PROVINCE_ADMIN, Role.BUREAU_OFFICER, Role.OFFICE_HEAD):
+            raise Forbidden("bureau roles only")
+        return sorted((n for n in nodes if principal.covers(n.path)), key=lambda n: n.path)
+
+    @get("/policy/{node:str}")
+    async def effective(self, request: Request[Principal, Any, Any], tenant: str, node: str) -> EffectivePolicy:
+        """Every plugin's state at ``node`` and where it comes from (``default`` or a node code)."""
+        platform, _, n = await bureau_node(request, tenant, node)
+        return await platform.policy(tenant, n.code)
+
+    @put("/policy/{node:str}/plugins/{plugin:str}")
+    async def change(
+        self, request: Request[Principal, Any, Any], tenant: str, node: str, plugin: str, data: ActivationChange
+    ) -> EffectivePolicy:
+        """Activate, configure or deactivate a plugin at ``node`` (inherited by its subtree)."""
+        platform, principal, n = await bureau_node(request, tenant, node, POLICY_ROLES)
+        node_paths = {c: x.path for c, x in (await platform.nodes(tenant)).items()}
+        try:
+            async with platform_transaction() as conn:
+                await save_activation(
+                    conn,
+                    platform.host,
+                    tenant=tenant,
+                    node_code=n.code,
+                    plugin=plugin,
+                    active=data.active,
+                    config=data.config,
+                    actor=principal.username,
+                    node_paths=node_paths,
+                )
+        except msgspec.ValidationError as exc:
+            raise msgspec.ValidationError(f"{exc}".replace("- at `$", "- at `$.config")) from None
+        platform.forget_activations(tenant)
+        return await platform.policy(tenant, n.code)
+
+    @get("/policy/{node:str}/audit")
+    async def audit(self, request: Request[Principal, Any, Any], tenant: str, node: str) -> list[AuditEntry]:
+        """Past toggles and configuration changes at ``node`` and below, newest first."""
+        platform, _, n = await bureau_node(request, tenant, node)
+        codes = [c for c, x in (await platform.nodes(tenant)).items() if x.path[: len(n.path)] == n.path]
+        async with platform_transaction() as conn:
+            rows = await conn.fetch(
+                "SELECT node_code, plugin, actor, at, old, new FROM odr.plugin_activation_audit"
+                " WHERE tenant = $1 AND node_code = ANY($2) ORDER BY id DESC LIMIT 500",
+                tenant,
+                codes,
+            )
+        return [
+            AuditEntry(
+                **{**dict(r), "old": msgspec.json.decode(r["old"]) if r["old"] else None, "new": msgspec.json.decode(r["new"]) if r["new"] else None}
+            )
+            for r in rows
+        ]
+
+    @get("/calendar/{node:str}/{day:date}")
+    async def calendar_day(self, request: Request[Principal, Any, Any], tenant: str, node: str, day: dt.date) -> DayInfo:
+        """Whether ``day`` is a working day at ``node``, by the calendar plugins active there."""
+        platform, _, n = await bureau_node(request, tenant, node)
+        scope, active = await platform.scope(tenant, n.code)
+        info, _ = platform.host.call_first("odr_calendar_day", active=active, scope=scope, day=day)
+        return info

@@ -1,0 +1,1 @@
+"""Principals, roles, accounts, passwords (argon2) and JWT authentication."""

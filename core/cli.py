@@ -1,0 +1,191 @@
+"""The ``odr`` command.
+
+  odr demo                      embedded or configured database, demo tenants and accounts, serve
+  odr serve                     serve the platform (ODR_WORKERS web workers, granian)
+  odr migrate                   shared schema and every tenant schema to the latest migrations
+  odr tenant create MANIFEST    onboard a province (a manifest path or a name in tenants/manifests)
+  odr tenant list
+  odr account create-operator USERNAME   (password read from ODR_NEW_PASSWORD or asked)
+  odr plugins list
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from typing import Awaitable, Callable
+
+import msgspec
+
+from core.db.embedded import EmbeddedPostgres
+from core.runtime import Platform
+from core.settings import Settings
+
+log = logging.getLogger("odr")
+DEMO_OPERATOR = ("operator", "demo12315")
+
+
+def _print_json(value) -> None:
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(value), indent=2).decode() + "\n")
+
+
+def _run(fn: Callable[[Platform], Awaitable[int]]) -> int:
+    async def main() -> int:
+        platform = Platform()
+        await platform.start()
+        try:
+            return await fn(platform)
+        finally:
+            await platform.stop()
+
+    return asyncio.run(main())
+
+
+async def _migrate(platform: Platform) -> int:
+    from tenants.migrate import migrate_all
+
+    report = await migrate_all(platform.settings.migrate_concurrency)
+    _print_json(report)
+    for failure in report.failed:
+        log.error("tenant %s failed to migrate: %s", failure.slug, failure.error)
+    return 1 if report.failed else 0
+
+
+async def _seed_demo(platform: Platform) -> int:
+    from core.auth.accounts import create_account
+    from core.auth.principal import Role
+    from core.db.engine import platform_transaction
+    from tenants.manifest import demo_manifests
+    from tenants.onboarding import onboard
+
+    for manifest in demo_manifests():
+        result = await onboard(manifest, host=platform.host, actor="demo", demo=True)
+        log.info("tenant %s: %s", manifest.slug, "onboarded" if result.created else "already there")
+    async with platform_transaction() as conn:
+        await create_account(conn, username=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], role=Role.OPERATOR, exist_ok=True)
+    from tenants.migrate import migrate_all
+
+    report = await migrate_all(platform.settings.migrate_concurrency)
+    return 1 if report.failed else 0
+
+
+def serve(settings: Settings, *, demo: bool) -> int:
+    """Start the embedded database if none is configured, prepare, then serve until interrupted."""
+    embedded = None
+    if not settings.database_url:
+        embedded = EmbeddedPostgres(settings.data_path)
+        os.environ["ODR_DATABASE_URL"] = embedded.start()
+        settings = Settings.from_env()
+    try:
+        prepare = _seed_demo if demo else (lambda p: asyncio.sleep(0, 0))
+        code = _run(prepare)
+        if code:
+            return code
+        if demo:
+            print(
+                f"\nODR platform on http://{settings.host}:{settings.port}  (OpenAPI: /schema, health: /health)\n"
+                f"demo logins (password {DEMO_OPERATOR[1]}): operator; sh-admin, js-officer, js-office-head (Shanghai);"
+                " js-province-admin, wx-officer, xs-office-head (Jiangsu); fj-admin, fz-officer, gl-office-head (Fujian)\n",
+                flush=True,
+            )
+        from granian import Granian
+
+        Granian(
+            "core.app:create_app_from_env",
+            factory=True,
+            interface="asgi",
+            address=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=settings.log_level.lower(),
+        ).serve()
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="odr", description="12315 ODR platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="set up demo tenants and serve")
+    sub.add_parser("serve", help="serve the platform")
+    sub.add_parser("migrate", help="migrate the shared schema and every tenant")
+    tenant = sub.add_parser("tenant").add_subparsers(dest="action", required=True)
+    create = tenant.add_parser("create", help="onboard a province from a manifest")
+    create.add_argument("manifest")
+    create.add_argument("--demo-accounts", action="store_true", help="also create the manifest's demo accounts")
+    tenant.add_parser("list")
+    account = sub.add_parser("account").add_subparsers(dest="action", required=True)
+    op = account.add_parser("create-operator")
+    op.add_argument("username")
+    plugins = sub.add_parser("plugins").add_subparsers(dest="action", required=True)
+    plugins.add_parser("list")
+    args = parser.parse_args(argv)
+
+    if args.command in ("demo", "serve"):
+        return serve(settings, demo=args.command == "demo")
+    if args.command == "migrate":
+        return _run(_migrate)
+    if args.command == "tenant" and args.action == "create":
+        from tenants.manifest import load_manifest
+        from tenants.onboarding import onboard
+
+        try:
+            manifest = load_manifest(args.manifest)
+        except (OSError, ValueError, msgspec.DecodeError) as exc:
+            print(f"manifest: {exc}", file=sys.stderr)
+            return 2
+
+        async def go(platform: Platform) -> int:
+            _print_json(await onboard(manifest, host=platform.host, actor="cli", demo=args.demo_accounts))
+            return 0
+
+        return _run(go)
+    if args.command == "tenant" and args.action == "list":
+
+        async def go(platform: Platform) -> int:
+            from core.db.engine import platform_transaction
+
+            async with platform_transaction() as conn:
+                rows = await conn.fetch("SELECT slug, name, status, schema_version, migration_error FROM odr.tenants ORDER BY slug")
+            _print_json([dict(r) for r in rows])
+            return 0
+
+        return _run(go)
+    if args.command == "account":
+        password = os.environ.get("ODR_NEW_PASSWORD") or getpass.getpass("password: ")
+
+        async def go(platform: Platform) -> int:
+            from core.auth.accounts import create_account
+            from core.auth.principal import Role
+            from core.db.engine import platform_transaction
+
+            async with platform_transaction() as conn:
+                await create_account(conn, username=args.username, password=password, role=Role.OPERATOR)
+            return 0
+
+        return _run(go)
+    if args.command == "plugins":
+        host = Platform(settings).host
+        _print_json(
+            [
+                {"name": d.name, "distribution": d.distribution, "version": d.version, "allowed": d.allowed,
+                 "loaded": d.loaded, "error": d.error, "default": bool(d.info and d.info.default),
+                 "families": [f.value for f in d.info.families] if d.info else []}
+                for d in sorted(host.discovered.values(), key=lambda d: d.name)
+            ]
+        )
+        return 0
+    parser.error("unknown command")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

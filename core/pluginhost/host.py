@@ -1,0 +1,187 @@
+"""Load plugins from entry points (group ``odr.plugins``) behind an allow-list and call their hooks.
+
+Contract:
+- Every plugin, built-in or vendor, is a distribution with an entry point; the host registers them the
+  same way. Built-in defaults (``PluginInfo.default``) mark their implementations ``trylast``, so any
+  active plugin overrides them.
+- A plugin is called only where it is *active*: defaults everywhere, others per tenant and node
+  (see :mod:`core.pluginhost.activations`).
+- A plugin that raises is skipped for that call and counted in :attr:`PluginHost.failures`; the next
+  implementation (ultimately the default) answers. If no implementation answers a "who decides" hook,
+  :class:`PluginUnavailable` is raised, which the API turns into a clear 503.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Iterable
+
+import msgspec
+import pluggy
+
+from odr_plugin_api import PROJECT_NAME, PluginInfo, Scope, hookspecs
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "odr.plugins"
+BUILTIN_DISTRIBUTIONS = frozenset(
+    {
+        "odr-builtin-calendar",
+        "odr-national-deadline",
+        "odr-jinshan-policy",
+        "odr-classification-schemes",
+        "odr-scoring-formulas",
+    }
+)
+
+
+class PluginUnavailable(RuntimeError):
+    """No active plugin could answer a hook (every implementation failed or none is active)."""
+
+    def __init__(self, hook: str, failed: list[str]):
+        self.hook = hook
+        self.failed = failed
+        super().__init__(f"no plugin could answer {hook}" + (f" (failed: {', '.join(failed)})" if failed else ""))
+
+
+@dataclass(frozen=True)
+class Discovered:
+    name: str
+    distribution: str
+    version: str
+    allowed: bool
+    loaded: bool
+    error: str | None = None
+    info: PluginInfo | None = None
+
+
+class PluginHost:
+    def __init__(self, allow: str = "builtin") -> None:
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.allow = {a.strip() for a in allow.split(",") if a.strip()}
+        self.infos: dict[str, PluginInfo] = {}
+        self.discovered: dict[str, Discovered] = {}
+        self.failures: Counter[tuple[str, str]] = Counter()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def allowed(self, name: str, distribution: str) -> bool:
+        if "*" in self.allow or name in self.allow:
+            return True
+        return "builtin" in self.allow and distribution in BUILTIN_DISTRIBUTIONS
+
+    def load_entry_points(self) -> None:
+        """Register every allowed entry point of the group; record refused and broken ones."""
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            if not self.allowed(ep.name, dist):
+                self.discovered[ep.name] = Discovered(ep.name, dist, version, allowed=False, loaded=False)
+                log.info("plugin %s (%s) installed but not on the allow-list: not loaded", ep.name, dist)
+                continue
+            try:
+                info = self.register(ep.load(), name=ep.name)
+                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, True, info=info)
+            except Exception as exc:  # a broken plugin never stops the platform
+                log.error("plugin %s (%s) failed to load: %s", ep.name, dist, exc)
+                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, False, error=str(exc))
+
+    def register(self, plugin: Any, *, name: str) -> PluginInfo:
+        """Register ``plugin`` under ``name``; its ``odr_plugin_info`` must name it the same."""
+        info_impl = getattr(plugin, "odr_plugin_info", None)
+        if info_impl is None:
+            raise ValueError(f"plugin {name} has no odr_plugin_info hook")
+        info = info_impl()
+        if not isinstance(info, PluginInfo) or info.name != name:
+            raise ValueError(f"plugin {name}: odr_plugin_info must return PluginInfo(name={name!r}, ...)")
+        if info.config is not None:
+            try:
+                info.config()
+            except TypeError as exc:
+                raise ValueError(f"plugin {name}: every config field needs a default ({exc})") from None
+        kwonly = [
+            attr
+            for attr in dir(plugin)
+            if attr.startswith("odr_")
+            and callable(getattr(plugin, attr))
+            and any(p.kind is p.KEYWORD_ONLY for p in inspect.signature(getattr(plugin, attr)).parameters.values())
+        ]
+        if kwonly:
+            raise ValueError(
+                f"plugin {name}: hook parameters must not be keyword-only (pluggy passes them by name"
+                f" as ordinary parameters): {', '.join(kwonly)}"
+            )
+        self.pm.register(plugin, name=name)
+        if info.default:
+            eager = [
+                caller.name
+                for caller in self.pm.get_hookcallers(plugin) or []
+                for impl in caller.get_hookimpls()
+                if impl.plugin_name == name and not impl.trylast and caller.name != "odr_plugin_info"
+            ]
+            if eager:
+                self.pm.unregister(plugin)
+                raise ValueError(f"default plugin {name} must mark its hooks trylast: {', '.join(eager)}")
+        self.pm.check_pending()
+        self.infos[name] = info
+        return info
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self.infos.pop(name, None)
+
+    @property
+    def defaults(self) -> frozenset[str]:
+        return frozenset(n for n, i in self.infos.items() if i.default)
+
+    # -- configuration ---------------------------------------------------------------------------
+    def decode_config(self, plugin: str, raw: dict | None) -> Any:
+        """Validate ``raw`` against the plugin's config Struct; ``msgspec.ValidationError`` names the field."""
+        info = self.infos[plugin]
+        if info.config is None:
+            if raw:
+                raise msgspec.ValidationError(f"plugin {plugin} takes no configuration")
+            return None
+        return msgspec.convert(raw or {}, info.config, strict=False)
+
+    # -- calling ---------------------------------------------------------------------------------
+    def _impls(self, hook: str, active: Iterable[str]) -> list[pluggy.HookImpl]:
+        caller = getattr(self.pm.hook, hook)
+        active = set(active)
+        # pluggy calls the last registered first; tryfirst/trylast are already sorted in.
+        return [i for i in reversed(caller.get_hookimpls()) if i.plugin_name in active]
+
+    def call_first(self, hook: str, *, active: Iterable[str], scope: Scope, **kwargs: Any) -> tuple[Any, str]:
+        """Call a "who decides" hook: first non-None answer of an active plugin, and who gave it."""
+        failed: list[str] = []
+        kwargs["scope"] = scope
+        for impl in self._impls(hook, active):
+            try:
+                result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+            except Exception as exc:
+                self._record_failure(impl.plugin_name, hook, exc)
+                failed.append(impl.plugin_name)
+                continue
+            if result is not None:
+                return result, impl.plugin_name
+        raise PluginUnavailable(hook, failed)
+
+    def call_all(self, hook: str, *, active: Iterable[str], scope: Scope, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call every active implementation; failures are recorded and left out."""
+        kwargs["scope"] = scope
+        out = []
+        for impl in self._impls(hook, active):
+            try:
+                out.append((impl.plugin_name, impl.function(**{a: kwargs[a] for a in impl.argnames})))
+            except Exception as exc:
+                self._record_failure(impl.plugin_name, hook, exc)
+        return out
+
+    def _record_failure(self, plugin: str, hook: str, exc: Exception) -> None:
+        self.failures[(plugin, hook)] += 1
+        # The exception's message may carry hook arguments (personal data): log its type only.
+        log.error("plugin %s raised %s in %s; skipped for this call", plugin, type(exc).__name__, hook)

@@ -1,0 +1,160 @@
+"""The running platform in one process: settings, database, plugin host and the per-tenant caches.
+
+One :class:`Platform` per process (each web worker, the timer worker, a CLI command). Caches hold only
+non-personal, small data (tenant registry, jurisdiction trees, plugin activations); activations are
+re-read at most ``ACTIVATION_TTL`` seconds after a change made in another process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import msgspec
+
+from core.db import engine as db
+from core.db.embedded import EmbeddedPostgres
+from core.pluginhost.activations import EffectivePolicy, effective_policy, load_activations, make_scope
+from core.pluginhost.host import PluginHost
+from core.settings import Settings
+from odr_plugin_api import Scope
+
+log = logging.getLogger(__name__)
+ACTIVATION_TTL = 1.0
+
+
+class TenantInfo(msgspec.Struct, frozen=True, kw_only=True):
+    slug: str
+    name: str
+    name_en: str
+    status: str
+    schema_version: str | None
+
+
+class Node(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    parent_code: str | None
+    level: str
+    name: str
+    name_en: str
+    path: tuple[str, ...]
+
+
+class Platform:
+    def __init__(self, settings: Settings | None = None, host: PluginHost | None = None) -> None:
+        self.settings = settings or Settings.from_env()
+        if host is None:
+            host = PluginHost(self.settings.plugins_allow)
+            host.load_entry_points()
+        self.host = host
+        self.embedded: EmbeddedPostgres | None = None
+        self.started = False
+        self._tenants: dict[str, TenantInfo] = {}
+        self._nodes: dict[str, dict[str, Node]] = {}
+        self._activations: dict[str, tuple[float, list]] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self, *, migrate: bool = True) -> None:
+        if self.started:
+            return
+        url = self.settings.database_url
+        if not url:
+            self.embedded = EmbeddedPostgres(self.settings.data_path)
+            url = self.embedded.start()
+        await db.connect(self.settings, url)
+        if migrate:
+            from tenants.migrate import migrate_shared
+
+            await migrate_shared()
+            await self.record_plugins()
+        self.started = True
+
+    async def stop(self) -> None:
+        await db.disconnect()
+        if self.embedded is not None:
+            self.embedded.stop()
+        self.started = False
+
+    async def record_plugins(self) -> None:
+        """Write what this process discovered into ``odr.plugin_packages`` (the installed list)."""
+        async with db.platform_transaction() as conn:
+            for d in self.host.discovered.values():
+                await conn.execute(
+                    """INSERT INTO odr.plugin_packages (name, distribution, version, title, families, is_default, allowed, loaded, error, seen_at)
+                       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9, now())
+                       ON CONFLICT (name) DO UPDATE SET distribution=EXCLUDED.distribution, version=EXCLUDED.version,
+                         title=EXCLUDED.title, families=EXCLUDED.families, is_default=EXCLUDED.is_default,
+                         allowed=EXCLUDED.allowed, loaded=EXCLUDED.loaded, error=EXCLUDED.error, seen_at=now()""",
+                    d.name,
+                    d.distribution,
+                    d.version,
+                    d.info.title if d.info else "",
+                    [f.value for f in d.info.families] if d.info else [],
+                    bool(d.info and d.info.default),
+                    d.allowed,
+                    d.loaded,
+                    d.error,
+                )
+
+    # -- tenants (fail closed) -------------------------------------------------------------------
+    async def tenant(self, slug: str) -> TenantInfo:
+        """The active tenant ``slug``; :class:`~core.db.engine.TenantNotFound` otherwise."""
+        info = self._tenants.get(slug)
+        if info is None:
+            if not db.SLUG_RE.match(slug):
+                raise db.TenantNotFound(slug)
+            async with db.platform_transaction() as conn:
+                row = await conn.fetchrow(
+                    "SELECT slug, name, name_en, status, schema_version FROM odr.tenants WHERE slug = $1", slug
+                )
+            if row is None:
+                raise db.TenantNotFound(slug)
+            info = TenantInfo(**dict(row))
+            self._tenants[slug] = info
+        if info.status != "active":
+            raise db.TenantNotFound(slug)
+        return info
+
+    def forget_tenant(self, slug: str) -> None:
+        self._tenants.pop(slug, None)
+        self._nodes.pop(slug, None)
+        self._activations.pop(slug, None)
+
+    async def nodes(self, slug: str) -> dict[str, Node]:
+        nodes = self._nodes.get(slug)
+        if nodes is None:
+            await self.tenant(slug)
+            async with db.tenant_transaction(slug) as conn:
+                rows = await conn.fetch("SELECT code, parent_code, level, name, name_en, path FROM jurisdictions")
+            nodes = {
+                r["code"]: Node(**{**dict(r), "path": tuple(r["path"].split("/"))}) for r in rows
+            }
+            self._nodes[slug] = nodes
+        return nodes
+
+    async def node(self, slug: str, code: str) -> Node:
+        node = (await self.nodes(slug)).get(code)
+        if node is None:
+            raise KeyError(f"node {code!r} is not in tenant {slug!r}")
+        return node
+
+    # -- plugins per node ------------------------------------------------------------------------
+    async def activations(self, slug: str) -> list:
+        cached = self._activations.get(slug)
+        if cached is None or time.monotonic() - cached[0] > ACTIVATION_TTL:
+            async with db.platform_transaction() as conn:
+                cached = (time.monotonic(), await load_activations(conn, slug))
+            self._activations[slug] = cached
+        return cached[1]
+
+    def forget_activations(self, slug: str) -> None:
+        self._activations.pop(slug, None)
+
+    async def policy(self, slug: str, node_code: str) -> EffectivePolicy:
+        node = await self.node(slug, node_code)
+        return effective_policy(self.host, slug, node.path, await self.activations(slug))
+
+    async def scope(self, slug: str, node_code: str) -> tuple[Scope, frozenset[str]]:
+        """The hook scope of a node and the plugins active there."""
+        policy = await self.policy(slug, node_code)
+        return make_scope(self.host, policy), policy.active

@@ -1,0 +1,69 @@
+"""Platform settings: one msgspec Struct read from ``ODR_*`` environment variables.
+
+Every field is documented in the README ("Settings"). Unset variables take the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import msgspec
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    database_url: str | None = None
+    """ODR_DATABASE_URL: PostgreSQL the platform logs in to (a non-superuser role with CREATEROLE and
+    CREATE on the database, or a superuser from which an ``odr_app`` role is made). Unset: embedded."""
+    valkey_url: str | None = None
+    """ODR_VALKEY_URL: Valkey for cache, pub/sub, timers, rate limits. Unset: in-process equivalents."""
+    data_dir: str = ".odr-data"
+    """ODR_DATA_DIR: where the embedded PostgreSQL and the generated secret live."""
+    secret_key: str | None = None
+    """ODR_SECRET_KEY: JWT signing key; unset, one is generated once into the data dir."""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    """ODR_WORKERS: web worker processes for ``odr serve`` (granian)."""
+    plugins_allow: str = "builtin"
+    """ODR_PLUGINS_ALLOW: comma-separated entry-point names allowed to load; ``builtin`` stands for the
+    plugins shipped in this repository, ``*`` allows every installed plugin."""
+    pool_min: int = 2
+    pool_max: int = 10
+    migrate_concurrency: int = 4
+    """ODR_MIGRATE_CONCURRENCY: tenants migrated in parallel by ``odr migrate``."""
+    app_role: str = "odr_app"
+    """ODR_APP_ROLE: the login role made when ODR_DATABASE_URL is a superuser (embedded default)."""
+    statement_cache: bool = True
+    """ODR_STATEMENT_CACHE: false behind pgbouncer in transaction mode older than 1.21."""
+    token_ttl_hours: int = 12
+    log_level: str = "INFO"
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Settings":
+        """Read ``ODR_<FIELD>`` variables; a malformed value raises naming the variable."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            key = f"ODR_{field.name.upper()}"
+            if key in env and env[key] != "":
+                raw[field.name] = env[key]
+        try:
+            return msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SystemExit(f"invalid setting: {exc} (environment variables ODR_*)") from None
+
+    def jwt_secret(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_path / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

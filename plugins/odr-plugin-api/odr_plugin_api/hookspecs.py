@@ -1,0 +1,76 @@
+"""Hook specifications: the whole contract between the platform and its plugins.
+
+Hooks are called with keyword arguments only; an implementation may accept any subset of a
+hook's parameters, declared as ordinary (not keyword-only) parameters, as pluggy requires.
+"Who decides" hooks are ``firstresult``: the first non-None answer wins, built-in defaults are registered ``trylast`` so any active plugin overrides them, and
+the platform allows only one non-default plugin of an exclusive family per jurisdiction node.
+A plugin that raises is skipped for that call (the next implementation, ultimately the default,
+answers) and the failure is recorded; it never takes the platform down.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from odr_plugin_api.markers import hookspec
+from odr_plugin_api.types import (
+    ClassificationResult,
+    DayInfo,
+    DeadlinePlan,
+    DeadlineRequest,
+    EnterpriseFacts,
+    Indicators,
+    PluginInfo,
+    Scope,
+    ScoreResult,
+)
+
+
+@hookspec
+def odr_plugin_info() -> PluginInfo:
+    """Describe the plugin: name (equal to its entry-point name), version, title, the families it
+    implements, its configuration Struct type (every field defaulted) and whether it is a built-in
+    default. Called once when the plugin is registered; a plugin without it is refused."""
+
+
+@hookspec(firstresult=True)
+def odr_calendar_day(scope: Scope, day: dt.date) -> DayInfo | None:
+    """Working-day calendar (family ``calendar``). Return a :class:`DayInfo` for ``day`` in ``scope``,
+    or None to let the next calendar answer. Layered: a regional plugin answers only for the days it
+    changes (e.g. a local statutory holiday) and returns None otherwise; the built-in mainland China
+    calendar (holidays and make-up working days per the State Council notice) answers last."""
+
+
+@hookspec(firstresult=True)
+def odr_deadline_policy(scope: Scope, request: DeadlineRequest) -> DeadlinePlan | None:
+    """Deadline policy (family ``deadline_policy``, exclusive). Return the :class:`DeadlinePlan` for a
+    complaint entering ODR at ``request.start`` in ``scope``: days to contact the consumer and days to
+    settle/close, each with its clock (working or natural days) and whether a natural-day period
+    ending on a holiday rolls over. The platform does the counting. Default: national 2018 measures,
+    3 working days to contact (Art. 12), 10 working days to settle (Art. 13)."""
+
+
+@hookspec(firstresult=True)
+def odr_classify_enterprise(scope: Scope, facts: EnterpriseFacts) -> ClassificationResult | None:
+    """Classification scheme (family ``classification``, exclusive). Sort an ODR unit into one of the
+    scheme's declared classes, with the duties that class carries. Must be deterministic."""
+
+
+@hookspec(firstresult=True)
+def odr_score_enterprise(scope: Scope, indicators: Indicators) -> ScoreResult | None:
+    """Scoring formula (family ``scoring``, exclusive; Art. 20). Score one ODR unit from its period
+    indicators; the score must lie in 0..100 and be deterministic for the same inputs and config."""
+
+
+@hookspec(firstresult=True)
+def odr_check_enterprise_standing(scope: Scope, credit_code: str) -> dict | None:
+    """Standing check before approval (family ``standing_check``, exclusive; Art. 9): whether the
+    company is on the abnormal-operations list or a blacklist. Return
+    ``{"status": "clear" | "listed" | "unknown", "detail": str, "source": str}``."""
+
+
+@hookspec
+def odr_notify(scope: Scope, kind: str, recipients: list[str], payload: dict) -> None:
+    """Notification (family ``notification``): deliver a notice (deadline warning, breach, new case)
+    to the given principal ids. All active implementations are called; personal data of consumers
+    must not be put in ``payload`` by the platform, and plugins must not log it."""

@@ -1,0 +1,1 @@
+"""Migrations applied to every tenant schema, run as the tenant role."""

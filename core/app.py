@@ -10,7 +10,10 @@ import msgspec
 from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.openapi import OpenAPIConfig
+from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.security.jwt import JWTAuth, Token
+from litestar.stores.memory import MemoryStore
+from litestar.stores.registry import StoreRegistry
 
 from core.api.auth import AuthController
 from core.api.errors import EXCEPTION_HANDLERS
@@ -31,6 +34,19 @@ async def _principal_from_token(token: Token, connection: ASGIConnection[Any, An
         return None
 
 
+def _store_factory(settings: Settings):
+    """Litestar stores: Valkey (namespaced per store) when ODR_VALKEY_URL is set, else in-memory."""
+
+    def factory(name: str):
+        if settings.valkey_url:
+            from litestar.stores.valkey import ValkeyStore
+
+            return ValkeyStore.with_client(settings.valkey_url, namespace=f"odr:{name}")
+        return MemoryStore()
+
+    return factory
+
+
 def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = True) -> Litestar:
     """Build the app around ``platform`` (started on startup and stopped on shutdown when
     ``manage_lifecycle``)."""
@@ -43,6 +59,13 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         default_token_expiration=dt.timedelta(hours=settings.token_ttl_hours),
     )
 
+    stores = StoreRegistry(default_factory=_store_factory(settings))
+    rate_limit = RateLimitConfig(
+        rate_limit=("minute", settings.login_rate_per_minute),
+        check_throttle_handler=lambda request: request.url.path == "/api/auth/login",
+        store="rate_limit",
+    )
+
     async def startup(app: Litestar) -> None:
         if manage_lifecycle:
             await platform.start()
@@ -50,10 +73,16 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
     async def shutdown(app: Litestar) -> None:
         if manage_lifecycle:
             await platform.stop()
+        for name in ("rate_limit",):
+            store = stores.get(name)
+            if hasattr(store, "__aexit__"):
+                await store.__aexit__(None, None, None)
 
     app = Litestar(
         route_handlers=[health, AuthController, PlatformController, PolicyController],
         on_app_init=[jwt_auth.on_app_init],
+        middleware=[rate_limit.middleware],
+        stores=stores,
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers=EXCEPTION_HANDLERS,

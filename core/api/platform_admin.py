@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+from litestar.params import JSONBody
 from litestar import Controller, Request, Response, get, post
 
 from core.api.access import platform_of, require_operator
@@ -50,7 +51,7 @@ class PlatformController(Controller):
         return [TenantRow(**dict(r)) for r in rows]
 
     @post("/tenants")
-    async def create_tenant(self, request: Request[Principal, Any, Any], data: Manifest) -> Response[OnboardResult]:
+    async def create_tenant(self, request: Request[Principal, Any, Any], data: JSONBody[Manifest]) -> Response[OnboardResult]:
         """Onboard a province from a manifest (idempotent: 201 when created, 200 when it existed)."""
         operator = require_operator(request)
         platform = platform_of(request)

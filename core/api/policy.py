@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, put
+from litestar.params import FromPath, JSONBody
 
 from core.api.access import bureau_node, tenant_member
 from core.api.errors import Forbidden
@@ -36,7 +37,7 @@ class PolicyController(Controller):
     tags = ["jurisdictions and policy"]
 
     @get("/jurisdictions")
-    async def jurisdictions(self, request: Request[Principal, Any, Any], tenant: str) -> list[Node]:
+    async def jurisdictions(self, request: Request[Principal, Any, Any], tenant: FromPath[str]) -> list[Node]:
         """The jurisdiction nodes the caller may act on (bureau roles: their subtree)."""
         platform, principal = await tenant_member(request, tenant)
         nodes = (await platform.nodes(tenant)).values()
@@ -45,14 +46,14 @@ class PolicyController(Controller):
         return sorted((n for n in nodes if principal.covers(n.path)), key=lambda n: n.path)
 
     @get("/policy/{node:str}")
-    async def effective(self, request: Request[Principal, Any, Any], tenant: str, node: str) -> EffectivePolicy:
+    async def effective(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str]) -> EffectivePolicy:
         """Every plugin's state at ``node`` and where it comes from (``default`` or a node code)."""
         platform, _, n = await bureau_node(request, tenant, node)
         return await platform.policy(tenant, n.code)
 
     @put("/policy/{node:str}/plugins/{plugin:str}")
     async def change(
-        self, request: Request[Principal, Any, Any], tenant: str, node: str, plugin: str, data: ActivationChange
+        self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str], plugin: FromPath[str], data: JSONBody[ActivationChange]
     ) -> EffectivePolicy:
         """Activate, configure or deactivate a plugin at ``node`` (inherited by its subtree)."""
         platform, principal, n = await bureau_node(request, tenant, node, POLICY_ROLES)
@@ -76,7 +77,7 @@ class PolicyController(Controller):
         return await platform.policy(tenant, n.code)
 
     @get("/policy/{node:str}/audit")
-    async def audit(self, request: Request[Principal, Any, Any], tenant: str, node: str) -> list[AuditEntry]:
+    async def audit(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str]) -> list[AuditEntry]:
         """Past toggles and configuration changes at ``node`` and below, newest first."""
         platform, _, n = await bureau_node(request, tenant, node)
         codes = [c for c, x in (await platform.nodes(tenant)).items() if x.path[: len(n.path)] == n.path]
@@ -95,7 +96,7 @@ class PolicyController(Controller):
         ]
 
     @get("/calendar/{node:str}/{day:date}")
-    async def calendar_day(self, request: Request[Principal, Any, Any], tenant: str, node: str, day: dt.date) -> DayInfo:
+    async def calendar_day(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str], day: FromPath[dt.date]) -> DayInfo:
         """Whether ``day`` is a working day at ``node``, by the calendar plugins active there."""
         platform, _, n = await bureau_node(request, tenant, node)
         scope, active = await platform.scope(tenant, n.code)

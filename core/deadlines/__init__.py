@@ -1,0 +1,1 @@
+"""Deadlines: the active policy's plan counted on the active calendar, with a full explanation."""

@@ -1,0 +1,57 @@
+"""Deadlines of a complaint (or an obligation) at a jurisdiction node, from the plugins active there."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import msgspec
+
+from core.deadlines.counting import PeriodExplanation, add_working_days, count_period
+from core.runtime import Platform
+from odr_plugin_api import DayInfo, DeadlinePlan, DeadlineRequest, Scope
+
+
+class ComplaintDeadlines(msgspec.Struct, frozen=True, kw_only=True):
+    policy: str
+    policy_version: str
+    plugin: str
+    contact: PeriodExplanation
+    close: PeriodExplanation
+
+
+def calendar_for(platform: Platform, scope: Scope, active: frozenset[str]):
+    """A memoised ``day -> DayInfo`` on the calendar plugins active in ``scope``."""
+
+    @lru_cache(maxsize=512)
+    def day_info(day: dt.date) -> DayInfo:
+        info, _ = platform.host.call_first("odr_calendar_day", active=active, scope=scope, day=day)
+        return info
+
+    return day_info
+
+
+async def complaint_deadlines(
+    platform: Platform, tenant: str, node_code: str, start: dt.datetime, *, request: DeadlineRequest | None = None
+) -> ComplaintDeadlines:
+    scope, active = await platform.scope(tenant, node_code)
+    request = request or DeadlineRequest(start=start)
+    plan, plugin = platform.host.call_first("odr_deadline_policy", active=active, scope=scope, request=request)
+    return deadlines_from_plan(plan, plugin, start, calendar_for(platform, scope, active))
+
+
+def deadlines_from_plan(plan: DeadlinePlan, plugin: str, start: dt.datetime, day_info) -> ComplaintDeadlines:
+    common = dict(policy=plan.policy, policy_version=plan.version, legal_basis=plan.legal_basis, day_info=day_info,
+                  start=start, holiday_rollover=plan.holiday_rollover)
+    return ComplaintDeadlines(
+        policy=plan.policy,
+        policy_version=plan.version,
+        plugin=plugin,
+        contact=count_period(milestone="contact", days=plan.contact_days, clock=plan.contact_clock, **common),
+        close=count_period(milestone="close", days=plan.close_days, clock=plan.close_clock, **common),
+    )
+
+
+async def working_days_deadline(platform: Platform, tenant: str, node_code: str, start: dt.datetime, days: int) -> PeriodExplanation:
+    scope, active = await platform.scope(tenant, node_code)
+    return add_working_days(start, days, calendar_for(platform, scope, active))

@@ -167,3 +167,18 @@ async def run_sql(sql: str, *args) -> None:
     if tx is None:
         raise RuntimeError("run_sql needs an open transaction")
     await tx.connection.execute(sql, *args)
+
+
+@asynccontextmanager
+async def as_platform(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """Inside a :func:`tenant_transaction`, act briefly as the application role on the shared schema
+    (e.g. to open an account together with the tenant row that needs it), in the same transaction.
+    The tenant's role and search_path are restored on exit. Use schema-qualified ``odr.`` names."""
+    slug = CURRENT_TENANT.get()
+    if slug is None:
+        raise RuntimeError("as_platform is for use inside tenant_transaction")
+    await conn.execute("SELECT set_config('role', 'none', true)")
+    try:
+        yield conn
+    finally:
+        await conn.execute("SELECT set_config('role', $1, true)", tenant_role(slug))

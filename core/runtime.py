@@ -103,10 +103,10 @@ class Platform:
         if info is None:
             if not db.SLUG_RE.match(slug):
                 raise db.TenantNotFound(slug)
-            async with db.platform_transaction() as conn:
-                row = await conn.fetchrow(
-                    "SELECT slug, name, name_en, status, schema_version FROM odr.tenants WHERE slug = $1", slug
-                )
+            rows = await db.shared_fetch(
+                "SELECT slug, name, name_en, status, schema_version FROM odr.tenants WHERE slug = $1", slug
+            )
+            row = rows[0] if rows else None
             if row is None:
                 raise db.TenantNotFound(slug)
             info = TenantInfo(**dict(row))
@@ -124,8 +124,13 @@ class Platform:
         nodes = self._nodes.get(slug)
         if nodes is None:
             await self.tenant(slug)
-            async with db.tenant_transaction(slug) as conn:
-                rows = await conn.fetch("SELECT code, parent_code, level, name, name_en, path FROM jurisdictions")
+            sql = "SELECT code, parent_code, level, name, name_en, path FROM jurisdictions"
+            tx = db.ENGINE.current_transaction.get()
+            if tx is not None and db.CURRENT_TENANT.get() == slug:
+                rows = await tx.connection.fetch(sql)
+            else:
+                async with db.tenant_transaction(slug) as conn:
+                    rows = await conn.fetch(sql)
             nodes = {
                 r["code"]: Node(**{**dict(r), "path": tuple(r["path"].split("/"))}) for r in rows
             }
@@ -142,7 +147,7 @@ class Platform:
     async def activations(self, slug: str) -> list:
         cached = self._activations.get(slug)
         if cached is None or time.monotonic() - cached[0] > ACTIVATION_TTL:
-            async with db.platform_transaction() as conn:
+            async with db.ENGINE.pool.acquire() as conn:  # its own connection: callable inside a tenant transaction
                 cached = (time.monotonic(), await load_activations(conn, slug))
             self._activations[slug] = cached
         return cached[1]

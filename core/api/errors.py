@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from core.db.engine import TenantNotFound
+from core.files import FileTooLarge
 from core.pluginhost.activations import ActivationConflict
 from core.pluginhost.host import PluginUnavailable
 
@@ -53,6 +54,14 @@ def http_problem(exc: HTTPException) -> Response:
     return problem(exc.status_code, detail, **body)
 
 
+class Conflict(Exception):
+    """A command not allowed in the current state (409), naming what is allowed instead."""
+
+    def __init__(self, message: str, allowed: list[str]):
+        super().__init__(message)
+        self.allowed = allowed
+
+
 class Forbidden(PermissionError):
     pass
 
@@ -76,6 +85,10 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(503, f"policy plugin unavailable for {exc.hook}; the bureau has been told", failed=exc.failed)
     if isinstance(exc, HTTPException):
         return http_problem(exc)
+    if isinstance(exc, FileTooLarge):
+        return problem(413, str(exc))
+    if isinstance(exc, Conflict):
+        return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, ValueError):
         return problem(400, str(exc))
     log.exception("unhandled error on %s %s", request.method, request.url.path)
@@ -91,5 +104,7 @@ EXCEPTION_HANDLERS = {
     ActivationConflict: handle,
     PluginUnavailable: handle,
     ValueError: handle,
+    Conflict: handle,
+    Exception: handle,
     HTTPException: handle,
 }

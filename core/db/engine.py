@@ -182,3 +182,12 @@ async def as_platform(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connect
         yield conn
     finally:
         await conn.execute("SELECT set_config('role', $1, true)", tenant_role(slug))
+
+
+async def shared_fetch(sql: str, *args) -> list[asyncpg.Record]:
+    """One read of the shared schema on its own pooled connection, outside any open transaction
+    (usable while a tenant transaction is open on this task, e.g. for cached platform metadata)."""
+    if ENGINE.pool is None:
+        raise RuntimeError("the database pool is not started")
+    async with ENGINE.pool.acquire() as conn:
+        return await conn.fetch(sql, *args)

@@ -1,0 +1,1 @@
+"""Complaints: intake, the ODR state machine, events (append-only), messages, attachments, ratings."""

@@ -1,0 +1,502 @@
+"""Complaint commands and queries. Each command is one tenant transaction; each change writes an
+append-only event in the same transaction.
+
+Visibility (who may see a complaint at all; others get 404):
+- a consumer: their own complaints;
+- an enterprise specialist: their enterprise's complaints once forwarded into ODR;
+- a bureau role: complaints whose node lies in its subtree.
+Personal data (consumer name, phone, address) is shown unmasked only to those who handle the case:
+the consumer, the enterprise's specialist while the case is in ODR, and the bureau node where the
+case currently sits (the office after dispatch); everyone else sees it masked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from core.api.errors import Conflict, Forbidden
+from core.auth.principal import BUREAU_ROLES, Principal, Role
+from core.complaints import states as S
+from core.complaints.masking import mask_address, mask_name, mask_phone
+from core.complaints.schemas import (
+    ComplaintIntake,
+    ComplaintView,
+    ConsumerContact,
+    EventView,
+    FeedbackBody,
+    IntakeResult,
+)
+from core.db.engine import tenant_transaction
+from core.deadlines.service import ComplaintDeadlines, complaint_deadlines
+from core.runtime import Platform
+
+WARNING_BEFORE = dt.timedelta(hours=24)
+ODR_NOTICE = (
+    "该企业是全国12315平台在线消费纠纷解决（ODR）企业，可直接与其协商解决。"
+    " / This company is an ODR enterprise on the national 12315 platform: you may settle with it directly."
+)
+COMPLAINT_COLUMNS = """id, number, state, source, consumer_account_id, consumer_name, consumer_phone, consumer_address,
+    enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description, amount_claimed,
+    entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, contacted_at, feedback,
+    settled, amount_recovered, closed_at, rating, rating_comment, breaches, created_at, updated_at"""
+
+
+# -- who sees and who handles ----------------------------------------------------------------------
+def _path(principal: Principal) -> str:
+    return "/".join(principal.node_path)
+
+
+def visible(principal: Principal, row: asyncpg.Record) -> bool:
+    if principal.role is Role.CONSUMER:
+        return row["consumer_account_id"] is not None and str(row["consumer_account_id"]) == principal.id
+    if principal.role is Role.ENTERPRISE_SPECIALIST:
+        return (
+            row["enterprise_id"] is not None
+            and str(row["enterprise_id"]) == principal.enterprise_id
+            and row["entered_odr_at"] is not None
+        )
+    if principal.role in BUREAU_ROLES:
+        return principal.covers(tuple(row["node_path"].split("/")))
+    return False
+
+
+def handles(principal: Principal, row: asyncpg.Record) -> bool:
+    """Whether ``principal`` handles the case now (and so may see the consumer's contact details)."""
+    if principal.role is Role.CONSUMER:
+        return visible(principal, row)
+    if principal.role is Role.ENTERPRISE_SPECIALIST:
+        return visible(principal, row) and row["state"] in S.IN_ODR
+    if principal.role in BUREAU_ROLES:
+        return principal.node == row["node_code"]
+    return False
+
+
+def visibility_sql(principal: Principal, first_param: int) -> tuple[str, list[Any]]:
+    """WHERE clause (and its parameters) selecting the complaints ``principal`` may see."""
+    n = first_param
+    if principal.role is Role.CONSUMER:
+        return f"consumer_account_id = ${n}", [uuid.UUID(principal.id)]
+    if principal.role is Role.ENTERPRISE_SPECIALIST and principal.enterprise_id:
+        return f"enterprise_id = ${n} AND entered_odr_at IS NOT NULL", [uuid.UUID(principal.enterprise_id)]
+    if principal.role in BUREAU_ROLES and principal.node_path:
+        return f"(node_path = ${n} OR node_path LIKE ${n} || '/%')", [_path(principal)]
+    return "false", []
+
+
+def allowed_actions(principal: Principal, row: asyncpg.Record) -> list[str]:
+    out = []
+    for action in S.ACTIONS.values():
+        if row["state"] not in action.sources or principal.role not in action.roles:
+            continue
+        if _may(principal, row, action.name) is None:
+            out.append(action.name)
+    return out
+
+
+def _may(principal: Principal, row: asyncpg.Record, action: str) -> str | None:
+    """None when ``principal`` may take ``action`` on this complaint (state aside); else why not."""
+    role = principal.role
+    if role is Role.CONSUMER:
+        if str(row["consumer_account_id"]) != principal.id:
+            return "only the consumer who filed it"
+        if action == "rate" and row["rating"] is not None:
+            return "already rated"
+        return None
+    if role is Role.ENTERPRISE_SPECIALIST:
+        return None if str(row["enterprise_id"]) == principal.enterprise_id else "only the enterprise concerned"
+    if role in BUREAU_ROLES:
+        if not principal.covers(tuple(row["node_path"].split("/"))):
+            return "outside your jurisdiction"
+        if action == "close" and row["settled"] is False:
+            return "not settled: the case leaves ODR instead (leave_odr)"
+        return None
+    return "not allowed"
+
+
+def view(principal: Principal, row: asyncpg.Record) -> ComplaintView:
+    show = handles(principal, row)
+    contact = ConsumerContact(
+        name=row["consumer_name"] if show else mask_name(row["consumer_name"]),
+        phone=row["consumer_phone"] if show else mask_phone(row["consumer_phone"]),
+        address=row["consumer_address"] if show else mask_address(row["consumer_address"]),
+        masked=not show,
+    )
+    return ComplaintView(
+        id=str(row["id"]),
+        number=row["number"],
+        state=row["state"],
+        source=row["source"],
+        company_name=row["company_name"],
+        enterprise_id=str(row["enterprise_id"]) if row["enterprise_id"] else None,
+        odr_unit=row["odr_unit"],
+        node_code=row["node_code"],
+        category=row["category"],
+        subject=row["subject"],
+        description=row["description"],
+        amount_claimed=float(row["amount_claimed"]) if row["amount_claimed"] is not None else None,
+        consumer=contact,
+        entered_odr_at=row["entered_odr_at"],
+        contact_due=row["contact_due"],
+        close_due=row["close_due"],
+        deadline_policy=row["deadline_policy"],
+        deadline_policy_version=row["deadline_policy_version"],
+        contacted_at=row["contacted_at"],
+        feedback=msgspec.json.decode(row["feedback"]) if row["feedback"] else None,
+        settled=row["settled"],
+        amount_recovered=float(row["amount_recovered"]) if row["amount_recovered"] is not None else None,
+        closed_at=row["closed_at"],
+        rating=row["rating"],
+        rating_comment=row["rating_comment"],
+        breaches=list(row["breaches"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        allowed_actions=allowed_actions(principal, row),
+    )
+
+
+# -- shared pieces ---------------------------------------------------------------------------------
+async def find_unit(conn: asyncpg.Connection, *, enterprise_id: str | None, credit_code: str | None) -> asyncpg.Record | None:
+    """The active ODR unit named by id or credit code; a member merchant resolves to its host unit."""
+    if enterprise_id:
+        try:
+            key = uuid.UUID(enterprise_id)
+        except ValueError:
+            raise ValueError("enterprise_id: not a valid id") from None
+        row = await conn.fetchrow(
+            "SELECT id, name, node_code, status, host_unit_id FROM enterprises WHERE id = $1", key
+        )
+    elif credit_code:
+        row = await conn.fetchrow(
+            "SELECT id, name, node_code, status, host_unit_id FROM enterprises WHERE credit_code = $1", credit_code
+        )
+    else:
+        return None
+    if row is not None and row["host_unit_id"] is not None:
+        row = await conn.fetchrow(
+            "SELECT id, name, node_code, status, host_unit_id FROM enterprises WHERE id = $1", row["host_unit_id"]
+        )
+    return row if row is not None and row["status"] == "active" else None
+
+
+def _deadline_params(d: ComplaintDeadlines) -> dict[str, Any]:
+    return {
+        "contact_due": d.contact.due,
+        "close_due": d.close.due,
+        "policy": d.policy,
+        "version": d.policy_version,
+        "explanation": msgspec.json.encode(d).decode(),
+    }
+
+
+TIMERS_SQL = """INSERT INTO timers (complaint_id, kind, due_at)
+    SELECT $1, k, d FROM unnest($2::text[], $3::timestamptz[]) AS t(k, d)
+    ON CONFLICT (coalesce(complaint_id, liaison_change_id), kind)
+    DO UPDATE SET due_at = EXCLUDED.due_at, fired_at = NULL, cancelled_at = NULL"""
+
+
+def _timer_args(d: ComplaintDeadlines) -> tuple[list[str], list[dt.datetime]]:
+    c, x = d.contact.due, d.close.due
+    return (
+        ["contact_warning", "contact_breach", "close_warning", "close_breach"],
+        [c - WARNING_BEFORE, c, x - WARNING_BEFORE, x],
+    )
+
+
+async def _event(conn, complaint_id, kind: str, principal: Principal, node_code: str | None, before=None, after=None, note=None) -> None:
+    await conn.execute(
+        """INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, before, after, note)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
+        complaint_id,
+        kind,
+        principal.id,
+        principal.role.value,
+        node_code,
+        msgspec.json.encode(before).decode() if before is not None else None,
+        msgspec.json.encode(after).decode() if after is not None else None,
+        note,
+    )
+
+
+async def _notify(conn, *, recipient: str, kind: str, complaint_id, number: str) -> None:
+    await conn.execute(
+        "INSERT INTO notifications (recipient, kind, complaint_id, payload) VALUES ($1, $2, $3, $4)",
+        recipient,
+        kind,
+        complaint_id,
+        msgspec.json.encode({"complaint": number, "kind": kind}).decode(),
+    )
+
+
+# -- intake ----------------------------------------------------------------------------------------
+INTAKE_SQL = f"""
+WITH ins AS (
+    INSERT INTO complaints (number, idempotency_key, source, consumer_account_id, consumer_name, consumer_phone,
+        consumer_address, enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description,
+        amount_claimed, state, entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, deadlines)
+    VALUES (to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-' || lpad(nextval('complaint_number_seq')::text, 7, '0'),
+        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+        CASE WHEN $16 = 'with_enterprise' THEN now() END, $17, $18, $19, $20, $21)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING {COMPLAINT_COLUMNS}
+), ev AS (
+    INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, after)
+    SELECT id, 'registered', $22, $23, node_code, jsonb_build_object('state', state, 'route', $24::text)
+    FROM ins
+), tm AS (
+    INSERT INTO timers (complaint_id, kind, due_at)
+    SELECT ins.id, k, d FROM ins, unnest($25::text[], $26::timestamptz[]) AS t(k, d)
+), nt AS (
+    INSERT INTO notifications (recipient, kind, complaint_id, payload)
+    SELECT 'enterprise:' || ins.enterprise_id, 'new_case', ins.id, jsonb_build_object('complaint', ins.number)
+    FROM ins WHERE ins.state = 'with_enterprise'
+)
+SELECT * FROM ins
+"""
+
+
+async def intake(platform: Platform, tenant: str, principal: Principal, data: ComplaintIntake) -> IntakeResult:
+    """File a complaint. A retried submission with the same idempotency key returns the first one."""
+    if principal.role is Role.CONSUMER:
+        source = "consumer"
+    elif principal.role in BUREAU_ROLES:
+        source = "bureau_forwarded"
+    else:
+        raise Forbidden("consumers file complaints; bureau staff forward them")
+    key = f"{principal.id}:{data.idempotency_key}" if data.idempotency_key else None
+    nodes = await platform.nodes(tenant)
+    async with tenant_transaction(tenant) as conn:
+        if key is not None:
+            existing = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
+            if existing is not None:
+                return IntakeResult(complaint=view(principal, existing), created=False,
+                                    odr_notice=ODR_NOTICE if existing["odr_unit"] else None)
+        unit = await find_unit(conn, enterprise_id=data.enterprise_id, credit_code=data.credit_code)
+        if data.enterprise_id and unit is None:
+            raise KeyError("enterprise_id: no active ODR unit with this id")
+        node_code = data.node_code or (unit["node_code"] if unit else None)
+        if node_code is None:
+            raise ValueError("node_code: required when the company is not an active ODR unit")
+        node = nodes.get(node_code)
+        if node is None:
+            raise ValueError(f"node_code: {node_code!r} is not a node of this province")
+        if source == "bureau_forwarded" and not principal.covers(node.path):
+            raise KeyError(f"node_code: {node_code!r} not found in your jurisdiction")
+        if data.route == "odr" and unit is None:
+            raise ValueError("route: the company is not an active ODR unit; choose route 'bureau'")
+        direct = data.route == "odr"
+        state = S.WITH_ENTERPRISE if direct else S.REGISTERED
+        deadlines = None
+        kinds: list[str] = []
+        dues: list[dt.datetime] = []
+        if direct:
+            deadlines = await complaint_deadlines(platform, tenant, node_code, dt.datetime.now(dt.timezone.utc))
+            kinds, dues = _timer_args(deadlines)
+        d = _deadline_params(deadlines) if deadlines else {"contact_due": None, "close_due": None, "policy": None, "version": None, "explanation": None}
+        row = await conn.fetchrow(
+            INTAKE_SQL,
+            key,
+            source,
+            uuid.UUID(principal.id) if source == "consumer" else None,
+            data.consumer_name,
+            data.consumer_phone,
+            data.consumer_address,
+            unit["id"] if unit else None,
+            data.company_name,
+            unit is not None,
+            node_code,
+            "/".join(node.path),
+            data.category,
+            data.subject,
+            data.description,
+            data.amount_claimed,
+            state,
+            d["contact_due"],
+            d["close_due"],
+            d["policy"],
+            d["version"],
+            d["explanation"],
+            principal.id,
+            principal.role.value,
+            data.route,
+            kinds,
+            dues,
+        )
+        if row is None:  # a concurrent retry with the same key won the race
+            row = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
+            return IntakeResult(complaint=view(principal, row), created=False, odr_notice=ODR_NOTICE if row["odr_unit"] else None)
+    return IntakeResult(complaint=view(principal, row), created=True, odr_notice=ODR_NOTICE if unit else None)
+
+
+# -- queries ---------------------------------------------------------------------------------------
+async def get(platform: Platform, tenant: str, principal: Principal, complaint_id: str) -> ComplaintView:
+    async with tenant_transaction(tenant) as conn:
+        row = await _load(conn, principal, complaint_id)
+    return view(principal, row)
+
+
+async def _load(conn, principal: Principal, complaint_id: str, *, lock: bool = False) -> asyncpg.Record:
+    try:
+        key = uuid.UUID(complaint_id)
+    except ValueError:
+        raise KeyError("complaint not found") from None
+    row = await conn.fetchrow(
+        f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE id = $1" + (" FOR UPDATE" if lock else ""), key
+    )
+    if row is None or not visible(principal, row):
+        raise KeyError("complaint not found")
+    return row
+
+
+async def search(
+    platform: Platform, tenant: str, principal: Principal, *, state: str | None, limit: int, offset: int
+) -> list[ComplaintView]:
+    where, params = visibility_sql(principal, 1)
+    sql = f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE {where}"
+    if state:
+        if state not in S.STATES:
+            raise ValueError(f"state: one of {', '.join(S.STATES)}")
+        params.append(state)
+        sql += f" AND state = ${len(params)}"
+    sql += f" ORDER BY created_at DESC LIMIT {int(limit)} OFFSET {int(offset)}"
+    async with tenant_transaction(tenant) as conn:
+        rows = await conn.fetch(sql, *params)
+    return [view(principal, r) for r in rows]
+
+
+async def timeline(platform: Platform, tenant: str, principal: Principal, complaint_id: str) -> list[EventView]:
+    async with tenant_transaction(tenant) as conn:
+        row = await _load(conn, principal, complaint_id)
+        events = await conn.fetch(
+            "SELECT id, kind, actor_id, actor_role, node_code, at, before, after, note FROM complaint_events"
+            " WHERE complaint_id = $1 ORDER BY id",
+            row["id"],
+        )
+    return [
+        EventView(**{**dict(e), "before": msgspec.json.decode(e["before"]) if e["before"] else None,
+                     "after": msgspec.json.decode(e["after"]) if e["after"] else None})
+        for e in events
+    ]
+
+
+async def deadlines(platform: Platform, tenant: str, principal: Principal, complaint_id: str) -> dict | None:
+    async with tenant_transaction(tenant) as conn:
+        row = await _load(conn, principal, complaint_id)
+        raw = await conn.fetchval("SELECT deadlines FROM complaints WHERE id = $1", row["id"])
+    return msgspec.json.decode(raw) if raw else None
+
+
+# -- actions ---------------------------------------------------------------------------------------
+async def act(platform: Platform, tenant: str, principal: Principal, complaint_id: str, name: str, body: Any) -> ComplaintView:
+    action = S.ACTIONS.get(name)
+    async with tenant_transaction(tenant) as conn:
+        row = await _load(conn, principal, complaint_id, lock=True)
+        allowed = allowed_actions(principal, row)
+        if action is None:
+            raise KeyError(f"action {name!r} does not exist; allowed now: {', '.join(allowed) or 'none'}")
+        if principal.role not in action.roles:
+            raise Forbidden(f"role {principal.role.value} may not {name}")
+        if row["state"] not in action.sources:
+            raise Conflict(f"cannot {name} a complaint that is {row['state']}", allowed)
+        why_not = _may(principal, row, name)
+        if why_not:
+            raise Conflict(f"cannot {name}: {why_not}", allowed)
+        before = {"state": row["state"]}
+        changes, note = await _apply(platform, tenant, conn, principal, row, name, body)
+        target = action.target or row["state"]
+        sets = {**changes, "state": target}
+        cols = list(sets)
+        assignments = ", ".join(f"{c} = ${i + 2}" for i, c in enumerate(cols))
+        new = await conn.fetchrow(
+            f"UPDATE complaints SET {assignments}, updated_at = now(), version = version + 1 WHERE id = $1 RETURNING {COMPLAINT_COLUMNS}",
+            row["id"],
+            *[sets[c] for c in cols],
+        )
+        after = {"state": target, **{k: v for k, v in _public_changes(changes).items()}}
+        await _event(conn, row["id"], name, principal, principal.node or new["node_code"], before, after, note)
+    return view(principal, new)
+
+
+def _public_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in changes.items():
+        if k in ("deadlines", "feedback"):
+            continue
+        out[k] = v.isoformat() if isinstance(v, dt.datetime) else v
+    return out
+
+
+async def _apply(platform, tenant, conn, principal, row, name, body) -> tuple[dict[str, Any], str | None]:
+    """The action's own effects; returns the complaint columns to change and the event note."""
+    cid = row["id"]
+    if name == "dispatch":
+        nodes = await platform.nodes(tenant)
+        office = nodes.get(body.office)
+        row_path = tuple(row["node_path"].split("/"))
+        if office is None or office.level != "office" or not principal.covers(office.path) or office.path[: len(row_path)] != row_path:
+            raise ValueError(f"office: {body.office!r} is not an office (所) under this complaint's node in your jurisdiction")
+        return {"node_code": office.code, "node_path": "/".join(office.path)}, body.note
+    if name == "accept":
+        extra: dict[str, Any] = {}
+        if body.enterprise_id:
+            unit = await find_unit(conn, enterprise_id=body.enterprise_id, credit_code=None)
+            if unit is None:
+                raise ValueError("enterprise_id: no active ODR unit with this id")
+            extra = {"enterprise_id": unit["id"], "odr_unit": True}
+        elif row["enterprise_id"] is None:
+            raise Conflict("cannot accept: the company is not an ODR unit; return it with a reason", ["return"])
+        else:
+            unit = await find_unit(conn, enterprise_id=str(row["enterprise_id"]), credit_code=None)
+            if unit is None:
+                raise Conflict("cannot accept: the company is no longer an active ODR unit", ["return"])
+        d = await complaint_deadlines(platform, tenant, row["node_code"], dt.datetime.now(dt.timezone.utc))
+        kinds, dues = _timer_args(d)
+        await conn.execute(TIMERS_SQL, cid, kinds, dues)
+        await _notify(conn, recipient=f"enterprise:{unit['id']}", kind="new_case", complaint_id=cid, number=row["number"])
+        return {
+            **extra,
+            "entered_odr_at": dt.datetime.now(dt.timezone.utc),
+            "contact_due": d.contact.due,
+            "close_due": d.close.due,
+            "deadline_policy": d.policy,
+            "deadline_policy_version": d.policy_version,
+            "deadlines": msgspec.json.encode(d).decode(),
+        }, body.note
+    if name in ("return", "leave_odr"):
+        await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
+        return {}, body.reason
+    if name == "contact":
+        await _cancel(conn, cid, ("contact_warning", "contact_breach"))
+        return {"contacted_at": dt.datetime.now(dt.timezone.utc)}, body.note
+    if name == "negotiate":
+        return {}, body.note
+    if name == "feedback":
+        fb: FeedbackBody = body
+        await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
+        return {
+            "feedback": msgspec.json.encode(fb).decode(),
+            "settled": fb.settled,
+            "amount_recovered": fb.amount_recovered,
+            **({"contacted_at": dt.datetime.now(dt.timezone.utc)} if row["contacted_at"] is None else {}),
+        }, None
+    if name == "close":
+        return {"closed_at": dt.datetime.now(dt.timezone.utc)}, body.note
+    if name == "withdraw":
+        await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
+        return {}, body.note
+    if name == "rate":
+        return {"rating": body.satisfaction, "rating_comment": body.comment}, None
+    return {}, body.note  # supervision actions: the event is the record
+
+
+async def _cancel(conn, complaint_id, kinds: tuple[str, ...]) -> None:
+    await conn.execute(
+        "UPDATE timers SET cancelled_at = now() WHERE complaint_id = $1 AND kind = ANY($2)"
+        " AND fired_at IS NULL AND cancelled_at IS NULL",
+        complaint_id,
+        list(kinds),
+    )

@@ -52,6 +52,7 @@ class Platform:
         self._tenants: dict[str, TenantInfo] = {}
         self._nodes: dict[str, dict[str, Node]] = {}
         self._activations: dict[str, tuple[float, list]] = {}
+        self._calendars: dict[tuple, dict] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, *, migrate: bool = True) -> None:
@@ -163,3 +164,24 @@ class Platform:
         """The hook scope of a node and the plugins active there."""
         policy = await self.policy(slug, node_code)
         return make_scope(self.host, policy), policy.active
+
+    def calendar(self, scope: Scope, active: frozenset[str]):
+        """``day -> DayInfo`` on the calendar plugins active in ``scope``, memoised until the tenant's
+        activations are next re-read (so a toggle takes effect within ``ACTIVATION_TTL``)."""
+        loaded = self._activations.get(scope.tenant)
+        key = (scope.tenant, scope.node_path, active, id(loaded[1]) if loaded else None)
+        memo = self._calendars.get(key)
+        if memo is None:
+            if len(self._calendars) > 2048:
+                self._calendars.clear()
+            memo = self._calendars[key] = {}
+        host = self.host
+
+        def day_info(day):
+            info = memo.get(day)
+            if info is None:
+                info, _ = host.call_first("odr_calendar_day", active=active, scope=scope, day=day)
+                memo[day] = info
+            return info
+
+        return day_info

@@ -238,9 +238,10 @@ WITH ins AS (
     INSERT INTO complaints (number, idempotency_key, source, consumer_account_id, consumer_name, consumer_phone,
         consumer_address, enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description,
         amount_claimed, state, entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, deadlines)
-    VALUES (to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-' || lpad(nextval('complaint_number_seq')::text, 7, '0'),
+    SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-' || lpad(nextval('complaint_number_seq')::text, 7, '0'),
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        CASE WHEN $16 = 'with_enterprise' THEN now() END, $17, $18, $19, $20, $21)
+        CASE WHEN $16 = 'with_enterprise' THEN now() END, $17, $18, $19, $20, $21
+    WHERE $7::uuid IS NULL OR EXISTS (SELECT 1 FROM enterprises WHERE id = $7 AND status = 'active' AND node_code = $27)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING {COMPLAINT_COLUMNS}
 ), ev AS (
@@ -259,6 +260,30 @@ SELECT * FROM ins
 """
 
 
+_UNIT_CACHE: dict[tuple[str, str], tuple[uuid.UUID, str]] = {}
+
+
+async def _resolve_unit(conn, tenant: str, data: ComplaintIntake, *, fresh: bool) -> tuple[uuid.UUID, str] | None:
+    """(id, node_code) of the named active ODR unit; cached per process. The intake statement
+    re-checks it (active, same node) atomically, so a stale entry never files a complaint wrongly."""
+    name = data.enterprise_id or data.credit_code
+    if not name:
+        return None
+    key = (tenant, name)
+    if not fresh and key in _UNIT_CACHE:
+        return _UNIT_CACHE[key]
+    row = await find_unit(conn, enterprise_id=data.enterprise_id, credit_code=data.credit_code)
+    if row is None:
+        _UNIT_CACHE.pop(key, None)
+        if data.enterprise_id:
+            raise KeyError("enterprise_id: no active ODR unit with this id")
+        return None
+    if len(_UNIT_CACHE) > 50_000:
+        _UNIT_CACHE.clear()
+    _UNIT_CACHE[key] = (row["id"], row["node_code"])
+    return _UNIT_CACHE[key]
+
+
 async def intake(platform: Platform, tenant: str, principal: Principal, data: ComplaintIntake) -> IntakeResult:
     """File a complaint. A retried submission with the same idempotency key returns the first one."""
     if principal.role is Role.CONSUMER:
@@ -270,66 +295,69 @@ async def intake(platform: Platform, tenant: str, principal: Principal, data: Co
     key = f"{principal.id}:{data.idempotency_key}" if data.idempotency_key else None
     nodes = await platform.nodes(tenant)
     async with tenant_transaction(tenant) as conn:
-        if key is not None:
-            existing = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
-            if existing is not None:
-                return IntakeResult(complaint=view(principal, existing), created=False,
-                                    odr_notice=ODR_NOTICE if existing["odr_unit"] else None)
-        unit = await find_unit(conn, enterprise_id=data.enterprise_id, credit_code=data.credit_code)
-        if data.enterprise_id and unit is None:
-            raise KeyError("enterprise_id: no active ODR unit with this id")
-        node_code = data.node_code or (unit["node_code"] if unit else None)
-        if node_code is None:
-            raise ValueError("node_code: required when the company is not an active ODR unit")
-        node = nodes.get(node_code)
-        if node is None:
-            raise ValueError(f"node_code: {node_code!r} is not a node of this province")
-        if source == "bureau_forwarded" and not principal.covers(node.path):
-            raise KeyError(f"node_code: {node_code!r} not found in your jurisdiction")
-        if data.route == "odr" and unit is None:
-            raise ValueError("route: the company is not an active ODR unit; choose route 'bureau'")
-        direct = data.route == "odr"
-        state = S.WITH_ENTERPRISE if direct else S.REGISTERED
-        deadlines = None
-        kinds: list[str] = []
-        dues: list[dt.datetime] = []
-        if direct:
-            deadlines = await complaint_deadlines(platform, tenant, node_code, dt.datetime.now(dt.timezone.utc))
-            kinds, dues = _timer_args(deadlines)
-        d = _deadline_params(deadlines) if deadlines else {"contact_due": None, "close_due": None, "policy": None, "version": None, "explanation": None}
-        row = await conn.fetchrow(
-            INTAKE_SQL,
-            key,
-            source,
-            uuid.UUID(principal.id) if source == "consumer" else None,
-            data.consumer_name,
-            data.consumer_phone,
-            data.consumer_address,
-            unit["id"] if unit else None,
-            data.company_name,
-            unit is not None,
-            node_code,
-            "/".join(node.path),
-            data.category,
-            data.subject,
-            data.description,
-            data.amount_claimed,
-            state,
-            d["contact_due"],
-            d["close_due"],
-            d["policy"],
-            d["version"],
-            d["explanation"],
-            principal.id,
-            principal.role.value,
-            data.route,
-            kinds,
-            dues,
-        )
-        if row is None:  # a concurrent retry with the same key won the race
-            row = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
-            return IntakeResult(complaint=view(principal, row), created=False, odr_notice=ODR_NOTICE if row["odr_unit"] else None)
-    return IntakeResult(complaint=view(principal, row), created=True, odr_notice=ODR_NOTICE if unit else None)
+        for fresh in (False, True):
+            unit = await _resolve_unit(conn, tenant, data, fresh=fresh)
+            row = await _insert(platform, tenant, principal, data, conn, nodes, unit, source, key)
+            if row is not None:
+                return IntakeResult(complaint=view(principal, row), created=True, odr_notice=ODR_NOTICE if unit else None)
+            if key is not None:
+                existing = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
+                if existing is not None:
+                    return IntakeResult(complaint=view(principal, existing), created=False,
+                                        odr_notice=ODR_NOTICE if existing["odr_unit"] else None)
+            # the cached unit changed (revoked, moved): look it up again
+        raise RuntimeError("intake: the ODR unit changed twice during one request")
+
+
+async def _insert(platform, tenant, principal, data, conn, nodes, unit, source, key) -> asyncpg.Record | None:
+    node_code = data.node_code or (unit[1] if unit else None)
+    if node_code is None:
+        raise ValueError("node_code: required when the company is not an active ODR unit")
+    node = nodes.get(node_code)
+    if node is None:
+        raise ValueError(f"node_code: {node_code!r} is not a node of this province")
+    if source == "bureau_forwarded" and not principal.covers(node.path):
+        raise KeyError(f"node_code: {node_code!r} not found in your jurisdiction")
+    if data.route == "odr" and unit is None:
+        raise ValueError("route: the company is not an active ODR unit; choose route 'bureau'")
+    direct = data.route == "odr"
+    kinds: list[str] = []
+    dues: list[dt.datetime] = []
+    d = {"contact_due": None, "close_due": None, "policy": None, "version": None, "explanation": None}
+    if direct:
+        deadlines = await complaint_deadlines(platform, tenant, node_code, dt.datetime.now(dt.timezone.utc))
+        kinds, dues = _timer_args(deadlines)
+        d = _deadline_params(deadlines)
+    return await conn.fetchrow(
+        INTAKE_SQL,
+        key,
+        source,
+        uuid.UUID(principal.id) if source == "consumer" else None,
+        data.consumer_name,
+        data.consumer_phone,
+        data.consumer_address,
+        unit[0] if unit else None,
+        data.company_name,
+        unit is not None,
+        node_code,
+        "/".join(node.path),
+        data.category,
+        data.subject,
+        data.description,
+        data.amount_claimed,
+        S.WITH_ENTERPRISE if direct else S.REGISTERED,
+        d["contact_due"],
+        d["close_due"],
+        d["policy"],
+        d["version"],
+        d["explanation"],
+        principal.id,
+        principal.role.value,
+        data.route,
+        kinds,
+        dues,
+        unit[1] if unit else None,
+    )
 
 
 # -- queries ---------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from typing import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit, parse_qsl, urlencode
 
 import asyncpg
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from core.settings import Settings
 
@@ -130,6 +130,28 @@ async def disconnect() -> None:
         ENGINE.pool = None
 
 
+class _TenantTransaction(PostgresTransaction):
+    """A piccolo transaction whose BEGIN also sets the tenant's search_path and role, in one round
+    trip (a simple-protocol script; ``role`` is a validated identifier, see :func:`tenant_role`)."""
+
+    def __init__(self, engine: PostgresEngine, role: str) -> None:
+        super().__init__(engine, allow_nested=False)
+        self._begin_sql = (
+            f"BEGIN; SELECT set_config('search_path', '{role}', true), set_config('role', '{role}', true)"
+        )
+
+    async def begin(self) -> None:
+        await self.connection.execute(self._begin_sql)
+
+    async def commit(self) -> None:
+        await self.connection.execute("COMMIT")
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.connection.execute("ROLLBACK")
+        self._rolled_back = True
+
+
 @asynccontextmanager
 async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
     """One transaction scoped to tenant ``slug``: search_path and role set locally.
@@ -140,10 +162,7 @@ async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
     role = tenant_role(slug)
     if ENGINE.current_transaction.get() is not None:
         raise RuntimeError("tenant_transaction must not be nested in another transaction")
-    async with ENGINE.transaction() as tx:
-        await tx.connection.execute(
-            "SELECT set_config('search_path', $1, true), set_config('role', $1, true)", role
-        )
+    async with _TenantTransaction(ENGINE, role) as tx:
         token = CURRENT_TENANT.set(slug)
         try:
             yield tx.connection

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 
 import msgspec
 
@@ -22,13 +21,7 @@ class ComplaintDeadlines(msgspec.Struct, frozen=True, kw_only=True):
 
 def calendar_for(platform: Platform, scope: Scope, active: frozenset[str]):
     """A memoised ``day -> DayInfo`` on the calendar plugins active in ``scope``."""
-
-    @lru_cache(maxsize=512)
-    def day_info(day: dt.date) -> DayInfo:
-        info, _ = platform.host.call_first("odr_calendar_day", active=active, scope=scope, day=day)
-        return info
-
-    return day_info
+    return platform.calendar(scope, active)
 
 
 async def complaint_deadlines(

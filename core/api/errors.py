@@ -15,6 +15,7 @@ from core.pluginhost.activations import ActivationConflict
 from core.pluginhost.host import PluginUnavailable
 
 log = logging.getLogger(__name__)
+_PARAM = re.compile(r"(?:query|path|header|cookie) parameter '([^']+)'")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _AT = re.compile(r" - at `\$\.?(.*)`$")
 
@@ -44,6 +45,9 @@ def http_problem(exc: HTTPException) -> Response:
         detail = "; ".join(
             f"{e.get('key')}: {e.get('message')}" for e in extra if isinstance(e, dict) and e.get("key")
         )
+    elif exc.status_code == 400 and (param := _PARAM.search(str(detail))):
+        fields = [param.group(1)]
+        detail = f"{param.group(1)}: {detail}"
     elif exc.status_code == 400 and not extra and "Validation failed" not in str(detail):
         detail = f"request body is not valid JSON: {detail}"
     elif extra:

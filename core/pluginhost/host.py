@@ -35,6 +35,7 @@ BUILTIN_DISTRIBUTIONS = frozenset(
         "odr-jinshan-policy",
         "odr-classification-schemes",
         "odr-scoring-formulas",
+        "odr-builtin-standing",
     }
 )
 

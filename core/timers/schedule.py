@@ -55,3 +55,47 @@ async def cancel(
         list(kinds),
     )
     return int(result.split()[-1])
+
+
+CONTACT_KINDS = ("contact_warning", "contact_breach")
+CLOSE_KINDS = ("close_warning", "close_breach")
+
+
+async def schedule_complaint_clocks(
+    conn: asyncpg.Connection,
+    complaint_id: uuid.UUID,
+    contact_due: dt.datetime | None,
+    close_due: dt.datetime | None,
+    warning_before: dt.timedelta,
+) -> dict[str, uuid.UUID]:
+    """Schedule a complaint's contact and close clocks inside the caller's tenant transaction.
+
+    For each deadline given: a ``*_warning`` at ``due - warning_before`` and a ``*_breach`` at the due
+    moment (re-scheduling moves them and re-arms fired or cancelled ones). A warning moment already
+    past fires at once (the case is inside its warning window). A deadline given as None cancels that
+    milestone's pending clocks. Returns the timer ids by kind.
+    """
+    if warning_before < dt.timedelta(0):
+        raise ValueError("warning_before: must not be negative")
+    ids: dict[str, uuid.UUID] = {}
+    for prefix, due, kinds in (("contact", contact_due, CONTACT_KINDS), ("close", close_due, CLOSE_KINDS)):
+        if due is None:
+            await cancel(conn, kinds=kinds, complaint_id=complaint_id)
+            continue
+        if due.tzinfo is None:
+            raise ValueError(f"{prefix}_due: must carry a time zone")
+        ids[f"{prefix}_warning"] = await schedule(
+            conn, kind=f"{prefix}_warning", due_at=due - warning_before, complaint_id=complaint_id
+        )
+        ids[f"{prefix}_breach"] = await schedule(conn, kind=f"{prefix}_breach", due_at=due, complaint_id=complaint_id)
+    return ids
+
+
+async def cancel_contact_clocks(conn: asyncpg.Connection, complaint_id: uuid.UUID) -> int:
+    """Cancel the pending contact warning and breach (the consumer was contacted in time)."""
+    return await cancel(conn, kinds=CONTACT_KINDS, complaint_id=complaint_id)
+
+
+async def cancel_close_clocks(conn: asyncpg.Connection, complaint_id: uuid.UUID) -> int:
+    """Cancel the pending close warning and breach (the case was closed or left ODR)."""
+    return await cancel(conn, kinds=CLOSE_KINDS, complaint_id=complaint_id)

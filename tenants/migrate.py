@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Sequence
 
 import msgspec
 
@@ -44,8 +45,9 @@ async def migrate_shared() -> list[str]:
         return await apply_pending(conn, discover(SHARED_MIGRATIONS))
 
 
-async def migrate_tenant(slug: str) -> TenantMigration:
-    migrations = discover(TENANT_MIGRATIONS)
+async def migrate_tenant(slug: str, package: str = TENANT_MIGRATIONS) -> TenantMigration:
+    """Migrate one tenant to the newest migration of ``package`` (a migrations package name)."""
+    migrations = discover(package)
     try:
         async with tenant_transaction(slug) as conn:
             applied = await apply_pending(conn, migrations)
@@ -63,16 +65,27 @@ async def migrate_tenant(slug: str) -> TenantMigration:
     return TenantMigration(slug=slug, ok=True, applied=applied, version=latest(migrations))
 
 
-async def migrate_all(concurrency: int = 4) -> MigrateReport:
+async def migrate_all(
+    concurrency: int = 4, *, package: str = TENANT_MIGRATIONS, slugs: Sequence[str] | None = None
+) -> MigrateReport:
+    """Migrate the shared schema, then every registered tenant (or only those of ``slugs`` that are
+    registered) to the newest migration of ``package``, ``concurrency`` tenants at a time.
+
+    ``package`` and ``slugs`` exist for the benchmark and tests; ``odr migrate`` uses the defaults.
+    """
     started = time.perf_counter()
     shared = await migrate_shared()
     async with platform_transaction() as conn:
-        slugs = [r["slug"] for r in await conn.fetch("SELECT slug FROM odr.tenants ORDER BY slug")]
+        if slugs is None:
+            rows = await conn.fetch("SELECT slug FROM odr.tenants ORDER BY slug")
+        else:
+            rows = await conn.fetch("SELECT slug FROM odr.tenants WHERE slug = ANY($1::text[]) ORDER BY slug", list(slugs))
+    selected = [r["slug"] for r in rows]
     bound = asyncio.Semaphore(max(1, concurrency))
 
     async def one(slug: str) -> TenantMigration:
         async with bound:
-            return await migrate_tenant(slug)
+            return await migrate_tenant(slug, package)
 
-    results = await asyncio.gather(*(one(s) for s in slugs))
+    results = await asyncio.gather(*(one(s) for s in selected))
     return MigrateReport(shared_applied=shared, tenants=list(results), seconds=time.perf_counter() - started)

@@ -28,6 +28,13 @@ from core.complaints.schemas import (
 )
 from core.db.engine import platform_transaction, tenant_transaction
 from core.files import check_upload
+from core.notifications.deliver import deliver
+
+
+async def _deliver(request: Request, outbox: list) -> None:
+    """Push notifications recorded by a committed command (never raises)."""
+    for out in outbox:
+        await deliver(platform_of(request), getattr(request.app.state, "notify_bus", None), out)
 
 
 class ComplaintController(Controller):
@@ -42,7 +49,9 @@ class ComplaintController(Controller):
         the first complaint when the idempotency key was seen before. Tells when the company is an ODR
         unit (``odr_notice``)."""
         platform, principal = await tenant_member(request, tenant)
-        result = await service.intake(platform, tenant, principal, data)
+        outbox: list = []
+        result = await service.intake(platform, tenant, principal, data, outbox)
+        await _deliver(request, outbox)
         return Response(result, status_code=201 if result.created else 200)
 
     @get("/")
@@ -74,7 +83,10 @@ class ComplaintController(Controller):
             raise KeyError(f"action {action!r} does not exist; actions: {', '.join(ACTION_BODIES)}")
         raw = await request.body()
         body = msgspec.json.decode(raw or b"{}", type=body_type)
-        return await service.act(platform, tenant, principal, complaint_id, action, body)
+        outbox: list = []
+        view = await service.act(platform, tenant, principal, complaint_id, action, body, outbox)
+        await _deliver(request, outbox)
+        return view
 
     @get("/{complaint_id:str}/timeline")
     async def timeline(self, request: Request[Principal, Any, Any], tenant: FromPath[str], complaint_id: FromPath[str]) -> list[EventView]:

@@ -33,9 +33,12 @@ from core.complaints.schemas import (
 )
 from core.db.engine import tenant_transaction
 from core.deadlines.service import ComplaintDeadlines, complaint_deadlines
+from core.notifications.bus import Notice
+from core.notifications.deliver import Outgoing
+from core.notifications.deliver import record as record_notification
 from core.runtime import Platform
+from core.timers.schedule import cancel as cancel_timers
 
-WARNING_BEFORE = dt.timedelta(hours=24)
 ODR_NOTICE = (
     "该企业是全国12315平台在线消费纠纷解决（ODR）企业，可直接与其协商解决。"
     " / This company is an ODR enterprise on the national 12315 platform: you may settle with it directly."
@@ -199,7 +202,10 @@ TIMERS_SQL = """INSERT INTO timers (complaint_id, kind, due_at)
     DO UPDATE SET due_at = EXCLUDED.due_at, fired_at = NULL, cancelled_at = NULL"""
 
 
-def _timer_args(d: ComplaintDeadlines) -> tuple[list[str], list[dt.datetime]]:
+def _timer_args(platform: Platform, d: ComplaintDeadlines) -> tuple[list[str], list[dt.datetime]]:
+    """The four clocks of a complaint in ODR (see :func:`core.timers.schedule.schedule_complaint_clocks`),
+    as arrays for one multi-row insert."""
+    WARNING_BEFORE = dt.timedelta(hours=platform.settings.warning_before_hours)
     c, x = d.contact.due, d.close.due
     return (
         ["contact_warning", "contact_breach", "close_warning", "close_breach"],
@@ -222,14 +228,19 @@ async def _event(conn, complaint_id, kind: str, principal: Principal, node_code:
     )
 
 
-async def _notify(conn, *, recipient: str, kind: str, complaint_id, number: str) -> None:
-    await conn.execute(
-        "INSERT INTO notifications (recipient, kind, complaint_id, payload) VALUES ($1, $2, $3, $4)",
-        recipient,
-        kind,
-        complaint_id,
-        msgspec.json.encode({"complaint": number, "kind": kind}).decode(),
+async def _notify(conn, outbox: list[Outgoing] | None, *, tenant: str, row, recipient: str, kind: str) -> None:
+    """Record a notification in this transaction; it is pushed after commit by whoever holds ``outbox``."""
+    out = await record_notification(
+        conn,
+        tenant=tenant,
+        kind=kind,
+        recipients=[recipient],
+        payload={"complaint_number": row["number"], "state": row["state"]},
+        node_code=row["node_code"],
+        complaint_id=row["id"],
     )
+    if outbox is not None:
+        outbox.append(out)
 
 
 # -- intake ----------------------------------------------------------------------------------------
@@ -253,10 +264,12 @@ WITH ins AS (
     SELECT ins.id, k, d FROM ins, unnest($25::text[], $26::timestamptz[]) AS t(k, d)
 ), nt AS (
     INSERT INTO notifications (recipient, kind, complaint_id, payload)
-    SELECT 'enterprise:' || ins.enterprise_id, 'new_case', ins.id, jsonb_build_object('complaint', ins.number)
+    SELECT 'enterprise:' || ins.enterprise_id, 'new_case', ins.id,
+           jsonb_build_object('complaint_number', ins.number, 'state', ins.state)
     FROM ins WHERE ins.state = 'with_enterprise'
+    RETURNING id, recipient, created_at
 )
-SELECT * FROM ins
+SELECT ins.*, nt.id AS notice_id, nt.recipient AS notice_recipient, nt.created_at AS notice_at FROM ins LEFT JOIN nt ON true
 """
 
 
@@ -284,8 +297,11 @@ async def _resolve_unit(conn, tenant: str, data: ComplaintIntake, *, fresh: bool
     return _UNIT_CACHE[key]
 
 
-async def intake(platform: Platform, tenant: str, principal: Principal, data: ComplaintIntake) -> IntakeResult:
-    """File a complaint. A retried submission with the same idempotency key returns the first one."""
+async def intake(
+    platform: Platform, tenant: str, principal: Principal, data: ComplaintIntake, outbox: list[Outgoing] | None = None
+) -> IntakeResult:
+    """File a complaint. A retried submission with the same idempotency key returns the first one.
+    Notifications recorded for it are appended to ``outbox`` for delivery after commit."""
     if principal.role is Role.CONSUMER:
         source = "consumer"
     elif principal.role in BUREAU_ROLES:
@@ -299,6 +315,14 @@ async def intake(platform: Platform, tenant: str, principal: Principal, data: Co
             unit = await _resolve_unit(conn, tenant, data, fresh=fresh)
             row = await _insert(platform, tenant, principal, data, conn, nodes, unit, source, key)
             if row is not None:
+                if row["notice_id"] is not None and outbox is not None:
+                    payload = {"complaint_number": row["number"], "state": row["state"]}
+                    outbox.append(Outgoing(
+                        tenant=tenant, node_code=row["node_code"], kind="new_case", recipients=[row["notice_recipient"]],
+                        payload=payload,
+                        notices=[Notice(id=row["notice_id"], tenant=tenant, recipient=row["notice_recipient"], kind="new_case",
+                                        complaint_id=str(row["id"]), payload=payload, created_at=row["notice_at"])],
+                    ))
                 return IntakeResult(complaint=view(principal, row), created=True, odr_notice=ODR_NOTICE if unit else None)
             if key is not None:
                 existing = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
@@ -326,7 +350,7 @@ async def _insert(platform, tenant, principal, data, conn, nodes, unit, source, 
     d = {"contact_due": None, "close_due": None, "policy": None, "version": None, "explanation": None}
     if direct:
         deadlines = await complaint_deadlines(platform, tenant, node_code, dt.datetime.now(dt.timezone.utc))
-        kinds, dues = _timer_args(deadlines)
+        kinds, dues = _timer_args(platform, deadlines)
         d = _deadline_params(deadlines)
     return await conn.fetchrow(
         INTAKE_SQL,
@@ -419,7 +443,11 @@ async def deadlines(platform: Platform, tenant: str, principal: Principal, compl
 
 
 # -- actions ---------------------------------------------------------------------------------------
-async def act(platform: Platform, tenant: str, principal: Principal, complaint_id: str, name: str, body: Any) -> ComplaintView:
+async def act(
+    platform: Platform, tenant: str, principal: Principal, complaint_id: str, name: str, body: Any,
+    outbox: list[Outgoing] | None = None,
+) -> ComplaintView:
+    """Take action ``name``; one transaction with its event. Notifications go to ``outbox``."""
     action = S.ACTIONS.get(name)
     async with tenant_transaction(tenant) as conn:
         row = await _load(conn, principal, complaint_id, lock=True)
@@ -434,7 +462,7 @@ async def act(platform: Platform, tenant: str, principal: Principal, complaint_i
         if why_not:
             raise Conflict(f"cannot {name}: {why_not}", allowed)
         before = {"state": row["state"]}
-        changes, note = await _apply(platform, tenant, conn, principal, row, name, body)
+        changes, note = await _apply(platform, tenant, conn, principal, row, name, body, outbox)
         target = action.target or row["state"]
         sets = {**changes, "state": target}
         cols = list(sets)
@@ -458,7 +486,7 @@ def _public_changes(changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def _apply(platform, tenant, conn, principal, row, name, body) -> tuple[dict[str, Any], str | None]:
+async def _apply(platform, tenant, conn, principal, row, name, body, outbox) -> tuple[dict[str, Any], str | None]:
     """The action's own effects; returns the complaint columns to change and the event note."""
     cid = row["id"]
     if name == "dispatch":
@@ -482,9 +510,9 @@ async def _apply(platform, tenant, conn, principal, row, name, body) -> tuple[di
             if unit is None:
                 raise Conflict("cannot accept: the company is no longer an active ODR unit", ["return"])
         d = await complaint_deadlines(platform, tenant, row["node_code"], dt.datetime.now(dt.timezone.utc))
-        kinds, dues = _timer_args(d)
+        kinds, dues = _timer_args(platform, d)
         await conn.execute(TIMERS_SQL, cid, kinds, dues)
-        await _notify(conn, recipient=f"enterprise:{unit['id']}", kind="new_case", complaint_id=cid, number=row["number"])
+        await _notify(conn, outbox, tenant=tenant, row=row, recipient=f"enterprise:{unit['id']}", kind="new_case")
         return {
             **extra,
             "entered_odr_at": dt.datetime.now(dt.timezone.utc),
@@ -505,6 +533,8 @@ async def _apply(platform, tenant, conn, principal, row, name, body) -> tuple[di
     if name == "feedback":
         fb: FeedbackBody = body
         await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
+        if row["consumer_account_id"] is not None:
+            await _notify(conn, outbox, tenant=tenant, row=row, recipient=f"account:{row['consumer_account_id']}", kind="feedback_submitted")
         return {
             "feedback": msgspec.json.encode(fb).decode(),
             "settled": fb.settled,
@@ -512,6 +542,8 @@ async def _apply(platform, tenant, conn, principal, row, name, body) -> tuple[di
             **({"contacted_at": dt.datetime.now(dt.timezone.utc)} if row["contacted_at"] is None else {}),
         }, None
     if name == "close":
+        if row["consumer_account_id"] is not None:
+            await _notify(conn, outbox, tenant=tenant, row=row, recipient=f"account:{row['consumer_account_id']}", kind="case_closed")
         return {"closed_at": dt.datetime.now(dt.timezone.utc)}, body.note
     if name == "withdraw":
         await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
@@ -522,9 +554,4 @@ async def _apply(platform, tenant, conn, principal, row, name, body) -> tuple[di
 
 
 async def _cancel(conn, complaint_id, kinds: tuple[str, ...]) -> None:
-    await conn.execute(
-        "UPDATE timers SET cancelled_at = now() WHERE complaint_id = $1 AND kind = ANY($2)"
-        " AND fired_at IS NULL AND cancelled_at IS NULL",
-        complaint_id,
-        list(kinds),
-    )
+    await cancel_timers(conn, kinds=kinds, complaint_id=complaint_id)

@@ -68,8 +68,10 @@ def _with_user(url: str, user: str) -> str:
 
 
 async def _reset_connection(conn: asyncpg.Connection) -> None:
-    """Pool reset, run after asyncpg's default reset (``RESET ALL`` does not reset the role)."""
-    await conn.execute("RESET ROLE; RESET search_path")
+    """Pool reset: asyncpg's default reset query (``RESET ALL``, advisory locks, cursors, listeners)
+    plus ``RESET ROLE``, which ``RESET ALL`` leaves alone; one round trip. A second line of defence:
+    tenant settings are transaction-local anyway."""
+    await conn.execute(conn.get_reset_query() + "\nRESET ROLE;")
 
 
 async def prepare_login(url: str, app_role: str) -> str:

@@ -9,7 +9,9 @@ rolls back together with its DDL.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import pkgutil
 from dataclasses import dataclass
 from types import ModuleType
@@ -74,7 +76,8 @@ async def apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) -
         if migration.id in done:
             continue
         manager: MigrationManager = await migration.module.forwards()
-        await manager.run()
+        with contextlib.redirect_stdout(io.StringIO()):  # piccolo prints progress; our callers report
+            await manager.run()
         await conn.execute(
             "INSERT INTO _migrations (id, description) VALUES ($1, $2)", migration.id, migration.description
         )

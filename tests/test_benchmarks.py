@@ -1,0 +1,55 @@
+"""The tenancy benchmark runs end to end (``--tiny``) against the session's PostgreSQL.
+
+Only that it completes and prints its figures is checked: no timing is asserted here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+
+
+def test_tenancy_benchmark_tiny_runs_and_prints_its_figures(pg_url):
+    env = {**os.environ, "ODR_DATABASE_URL": pg_url, "PYTHONUNBUFFERED": "1"}
+    env.pop("ODR_VALKEY_URL", None)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "tenancy.py"), "--tiny", "--prefix", "bt"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr}"
+    assert "ODR_DATABASE_URL" in out  # it used the session's server, not an embedded one
+    summary = out.split("\nSUMMARY\n", 1)[1]
+    for pattern in [
+        rf"onboard, all +\| 8 tenants: mean {NUMBER} ms, p50 {NUMBER} ms, p95 {NUMBER} ms",
+        rf"odr migrate, 3 tenants, nothing pending +\| {NUMBER} s, {NUMBER} tenants/s",
+        rf"odr migrate, 3 tenants, 1 migration pending +\| {NUMBER} s, {NUMBER} tenants/s",
+        rf"odr migrate, 8 tenants, nothing pending +\| {NUMBER} s, {NUMBER} tenants/s",
+        rf"odr migrate, 8 tenants, 1 migration pending +\| {NUMBER} s, {NUMBER} tenants/s",
+        rf"bare asyncpg pool.*\| {NUMBER} req/s, p50 {NUMBER} ms, p99 {NUMBER} ms",
+        rf"unswitched: ENGINE.transaction\(\).*\| {NUMBER} req/s, p50 {NUMBER} ms, p99 {NUMBER} ms",
+        rf"switched: tenant_transaction over 8 tenants +\| {NUMBER} req/s, p50 {NUMBER} ms, p99 {NUMBER} ms",
+        rf"switched ÷ unswitched, tenant_transaction over 8 tenants +\| {NUMBER} ",
+        rf"offboard .*\| 8 tenants in {NUMBER} s",
+    ]:
+        assert re.search(pattern, summary), f"missing {pattern!r} in:\n{summary}"
+    assert "[forwards]" not in out  # piccolo's migration chatter is kept out of the report
+
+
+async def test_tenancy_benchmark_left_nothing_behind(platform):
+    from core.db.engine import platform_transaction
+
+    async with platform_transaction() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM odr.tenants WHERE slug ~ '^bt[0-9]{4}$'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM pg_roles WHERE rolname ~ '^t_bt[0-9]{4}$'") == 0
+        assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = 'bt_plain'") == 0

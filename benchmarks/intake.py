@@ -66,10 +66,10 @@ async def prepare(url: str, data_dir: str) -> dict:
         await platform.stop()
 
 
-def start_server(url: str, data_dir: str, port: int) -> subprocess.Popen:
+def start_server(url: str, data_dir: str, port: int, workers: int) -> subprocess.Popen:
     env = {**os.environ, "ODR_DATABASE_URL": url, "ODR_DATA_DIR": data_dir, "ODR_PORT": str(port),
            "ODR_SECRET_KEY": "benchmark-secret-key-0123456789-abcdefghij", "ODR_LOG_LEVEL": "WARNING",
-           "ODR_POOL_MAX": "10", "ODR_LOGIN_RATE_PER_MINUTE": "100000"}
+           "ODR_POOL_MAX": "10", "ODR_WORKERS": str(workers), "ODR_LOGIN_RATE_PER_MINUTE": "100000"}
     env.pop("ODR_VALKEY_URL", None)
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "odr"), "serve"], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -138,10 +138,48 @@ async def bench_ceiling(url: str, n: int, concurrency: int):
     return seconds, latencies
 
 
+async def bench_service(url: str, data_dir: str, enterprise_id: str, consumer: str, n: int, concurrency: int):
+    """The same intake through the service layer in this process (no HTTP, no JWT): what the
+    database work plus the domain code cost without the web stack."""
+    from core.auth.principal import Principal, Role
+    from core.complaints import service
+    from core.complaints.schemas import ComplaintIntake
+    from core.db.engine import shared_fetch
+    from core.runtime import Platform
+    from core.settings import Settings
+
+    platform = Platform(Settings(database_url=url, data_dir=data_dir, pool_max=10))
+    await platform.start()
+    try:
+        account = (await shared_fetch("SELECT id::text AS id FROM odr.accounts WHERE username = $1", consumer))[0]["id"]
+        principal = Principal(id=account, username=consumer, role=Role.CONSUMER, tenant="shanghai")
+        run = uuid.uuid4().hex[:8]
+        counter = iter(range(n))
+        latencies: list[float] = []
+
+        async def worker():
+            for i in counter:
+                data = ComplaintIntake(
+                    company_name="压测电商有限公司", enterprise_id=enterprise_id, route="odr", subject="网购商品与描述不符",
+                    description="收到的商品与页面描述不一致，要求退货。", consumer_name="王五", consumer_phone="13700001111",
+                    idempotency_key=f"svc-{run}-{i:08d}",
+                )
+                t0 = time.perf_counter()
+                await service.intake(platform, "shanghai", principal, data)
+                latencies.append((time.perf_counter() - t0) * 1000)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+    finally:
+        await platform.stop()
+
+
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="web workers (default: one per core)")
     parser.add_argument("--tiny", action="store_true", help="a few hundred requests, to prove it works")
     args = parser.parse_args()
     if args.tiny:
@@ -158,32 +196,45 @@ async def main() -> int:
     data_dir = tempfile.mkdtemp(prefix="odr-bench-data-")
     setup = await prepare(url, data_dir)
     port = free_port()
-    proc = start_server(url, data_dir, port)
+    proc = start_server(url, data_dir, port, args.workers)
     try:
         tok = await token(port, setup["consumer"])
         await bench_intake(port, tok, setup["enterprise_id"], min(300, args.requests), args.concurrency)  # warm-up
         seconds, lat, statuses = await bench_intake(port, tok, setup["enterprise_id"], args.requests, args.concurrency)
-        c_seconds, c_lat = await bench_ceiling(url, args.requests, args.concurrency)
     finally:
         proc.terminate()
         proc.wait(20)
+    s_seconds, s_lat = await bench_service(url, data_dir, setup["enterprise_id"], setup["consumer"], args.requests, args.concurrency)
+    c_seconds, c_lat = await bench_ceiling(url, args.requests, args.concurrency)
     if statuses.get(201, 0) != args.requests:
         print(f"unexpected statuses: {statuses}")
         return 1
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetchval("SELECT count(*) FROM t_shanghai.complaints WHERE idempotency_key IS NOT NULL")
+        # every intake really did the full work: one event, four timers and one notification each
+        full = await conn.fetchval(
+            """SELECT count(*) FROM t_shanghai.complaints c WHERE c.idempotency_key IS NOT NULL
+               AND (SELECT count(*) FROM t_shanghai.complaint_events e WHERE e.complaint_id = c.id) = 1
+               AND (SELECT count(*) FROM t_shanghai.timers t WHERE t.complaint_id = c.id) = 4
+               AND (SELECT count(*) FROM t_shanghai.notifications x WHERE x.complaint_id = c.id) = 1""")
         timers = await conn.fetchval("SELECT count(*) FROM t_shanghai.timers")
     finally:
         await conn.close()
     intake_rate = args.requests / seconds
     ceiling_rate = args.requests / c_seconds
-    print(f"requests {args.requests}, concurrency {args.concurrency}, cores {os.cpu_count()}")
+    print(f"requests {args.requests}, concurrency {args.concurrency}, web workers {args.workers}, cores {os.cpu_count()}")
     print(f"{'':28}{'per s':>10}{'p50 ms':>10}{'p99 ms':>10}")
     print(f"{'HTTP intake (full work)':28}{intake_rate:10.0f}{percentile(lat, .5):10.2f}{percentile(lat, .99):10.2f}")
+    service_rate = args.requests / s_seconds
+    print(f"{'intake service, no HTTP':28}{service_rate:10.0f}{percentile(s_lat, .5):10.2f}{percentile(s_lat, .99):10.2f}")
     print(f"{'asyncpg insert (ceiling)':28}{ceiling_rate:10.0f}{percentile(c_lat, .5):10.2f}{percentile(c_lat, .99):10.2f}")
     print(f"ratio intake / ceiling: {intake_rate / ceiling_rate:.2f}  (target >= 0.5)")
-    print(f"rows: {rows} complaints with idempotency keys, {timers} timers")
+    print(f"ratio service / ceiling: {service_rate / ceiling_rate:.2f}; HTTP intake / service: {intake_rate / service_rate:.2f}")
+    print(f"rows: {rows} complaints filed, {full} of them with exactly 1 event, 4 timers and 1 notification; {timers} timers")
+    if full != rows:
+        print("some intakes did not do the full work")
+        return 1
     if server is not None:
         server.cleanup()
     return 0

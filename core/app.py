@@ -21,6 +21,7 @@ from core.api.health import health
 from core.api.platform_admin import PlatformController
 from core.api.policy import PolicyController
 from core.auth.principal import Principal
+from core.auth.tokens import CachingJWTMiddleware
 from core.notifications.api import NotificationController
 from core.notifications.bus import make_bus
 from core.complaints.api import ComplaintController, PublicConsumerController
@@ -62,6 +63,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         token_secret=settings.jwt_secret(),
         exclude=PUBLIC_PATHS,
         default_token_expiration=dt.timedelta(hours=settings.token_ttl_hours),
+        authentication_middleware_class=CachingJWTMiddleware,
     )
 
     stores = StoreRegistry(default_factory=_store_factory(settings))

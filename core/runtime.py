@@ -14,7 +14,13 @@ import msgspec
 
 from core.db import engine as db
 from core.db.embedded import EmbeddedPostgres
-from core.pluginhost.activations import EffectivePolicy, effective_policy, load_activations, make_scope
+from core.pluginhost.activations import (
+    ACTIVATIONS_SQL,
+    EffectivePolicy,
+    activations_from_rows,
+    effective_policy,
+    make_scope,
+)
 from core.pluginhost.host import PluginHost
 from core.settings import Settings
 from odr_plugin_api import Scope
@@ -52,7 +58,9 @@ class Platform:
         self._tenants: dict[str, TenantInfo] = {}
         self._nodes: dict[str, dict[str, Node]] = {}
         self._activations: dict[str, tuple[float, list]] = {}
-        self._calendars: dict[tuple, dict] = {}
+        self._calendars: dict[tuple, tuple[list | None, dict]] = {}
+        self._policies: dict[tuple[str, str], tuple[list, EffectivePolicy]] = {}
+        self._scopes: dict[int, tuple] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, *, migrate: bool = True) -> None:
@@ -148,8 +156,8 @@ class Platform:
     async def activations(self, slug: str) -> list:
         cached = self._activations.get(slug)
         if cached is None or time.monotonic() - cached[0] > ACTIVATION_TTL:
-            async with db.ENGINE.pool.acquire() as conn:  # its own connection: callable inside a tenant transaction
-                cached = (time.monotonic(), await load_activations(conn, slug))
+            rows = await db.shared_fetch(ACTIVATIONS_SQL, slug)  # callable inside a tenant transaction
+            cached = (time.monotonic(), activations_from_rows(rows))
             self._activations[slug] = cached
         return cached[1]
 
@@ -158,23 +166,34 @@ class Platform:
 
     async def policy(self, slug: str, node_code: str) -> EffectivePolicy:
         node = await self.node(slug, node_code)
-        return effective_policy(self.host, slug, node.path, await self.activations(slug))
+        activations = await self.activations(slug)
+        cached = self._policies.get((slug, node_code))
+        if cached is None or cached[0] is not activations:  # identity: re-read activations mean new ones
+            cached = self._policies[(slug, node_code)] = (activations, effective_policy(self.host, slug, node.path, activations))
+        return cached[1]
 
     async def scope(self, slug: str, node_code: str) -> tuple[Scope, frozenset[str]]:
-        """The hook scope of a node and the plugins active there."""
+        """The hook scope of a node and the plugins active there (memoised with the policy)."""
         policy = await self.policy(slug, node_code)
-        return make_scope(self.host, policy), policy.active
+        cached = self._scopes.get(id(policy))
+        if cached is None or cached[0] is not policy:
+            cached = self._scopes[id(policy)] = (policy, make_scope(self.host, policy), policy.active)
+            if len(self._scopes) > 4096:
+                self._scopes.clear()
+        return cached[1], cached[2]
 
     def calendar(self, scope: Scope, active: frozenset[str]):
         """``day -> DayInfo`` on the calendar plugins active in ``scope``, memoised until the tenant's
         activations are next re-read (so a toggle takes effect within ``ACTIVATION_TTL``)."""
         loaded = self._activations.get(scope.tenant)
-        key = (scope.tenant, scope.node_path, active, id(loaded[1]) if loaded else None)
-        memo = self._calendars.get(key)
-        if memo is None:
+        current = loaded[1] if loaded else None
+        key = (scope.tenant, scope.node_path, active)
+        cached = self._calendars.get(key)
+        if cached is None or cached[0] is not current:  # identity: re-read activations mean new ones
             if len(self._calendars) > 2048:
                 self._calendars.clear()
-            memo = self._calendars[key] = {}
+            cached = self._calendars[key] = (current, {})
+        memo = cached[1]
         host = self.host
 
         def day_info(day):

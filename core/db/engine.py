@@ -206,8 +206,15 @@ async def as_platform(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connect
 
 
 async def shared_fetch(sql: str, *args) -> list[asyncpg.Record]:
-    """One read of the shared schema on its own pooled connection, outside any open transaction
-    (usable while a tenant transaction is open on this task, e.g. for cached platform metadata)."""
+    """One read of the shared schema (schema-qualified SQL), usable anywhere: inside a transaction it
+    runs on that transaction's connection (as the application role for a moment, if a tenant's), so a
+    task never holds one pooled connection while waiting for another (which deadlocks a full pool)."""
+    tx = ENGINE.current_transaction.get()
+    if tx is not None:
+        if CURRENT_TENANT.get() is not None:
+            async with as_platform(tx.connection) as conn:
+                return await conn.fetch(sql, *args)
+        return await tx.connection.fetch(sql, *args)
     if ENGINE.pool is None:
         raise RuntimeError("the database pool is not started")
     async with ENGINE.pool.acquire() as conn:

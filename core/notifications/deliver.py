@@ -93,6 +93,8 @@ async def deliver(platform, bus: Bus | None, out: Outgoing) -> None:
     except Exception as exc:
         log.warning("no plugin scope for %s/%s (%s); odr_notify not called", out.tenant, out.node_code, type(exc).__name__)
         return
+    if not platform.host.has_active_impl("odr_notify", active):
+        return  # no vendor notification plugin here: no thread hop
     try:
         # Vendor plugins may block on the network: keep the event loop free. The host contains and
         # counts each plugin's failure (PluginHost.call_all).

@@ -105,11 +105,16 @@ def make_scope(host: PluginHost, policy: EffectivePolicy) -> Scope:
     return Scope(tenant=policy.tenant, node_path=policy.node_path, configs=configs)
 
 
+ACTIVATIONS_SQL = (
+    "SELECT node_code, plugin, active, config, updated_by, updated_at FROM odr.plugin_activations WHERE tenant = $1"
+)
+
+
 async def load_activations(conn: asyncpg.Connection, tenant: str) -> list[Activation]:
-    rows = await conn.fetch(
-        "SELECT node_code, plugin, active, config, updated_by, updated_at FROM odr.plugin_activations WHERE tenant = $1",
-        tenant,
-    )
+    return activations_from_rows(await conn.fetch(ACTIVATIONS_SQL, tenant))
+
+
+def activations_from_rows(rows) -> list[Activation]:
     return [
         Activation(
             node_code=r["node_code"],

@@ -156,6 +156,10 @@ class PluginHost:
         # pluggy calls the last registered first; tryfirst/trylast are already sorted in.
         return [i for i in reversed(caller.get_hookimpls()) if i.plugin_name in active]
 
+    def has_active_impl(self, hook: str, active: Iterable[str]) -> bool:
+        """Whether any plugin active in ``active`` implements ``hook``."""
+        return bool(self._impls(hook, active))
+
     def call_first(self, hook: str, *, active: Iterable[str], scope: Scope, **kwargs: Any) -> tuple[Any, str]:
         """Call a "who decides" hook: first non-None answer of an active plugin, and who gave it."""
         failed: list[str] = []

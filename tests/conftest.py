@@ -87,3 +87,25 @@ async def login(client: httpx.AsyncClient, username: str, password: str = DEMO_P
         assert r.status_code == 200, r.text
         _tokens[username] = r.json()["token"]
     return {"Authorization": f"Bearer {_tokens[username]}"}
+
+
+@pytest_asyncio.fixture
+async def jinshan_on_national(demo: Platform):
+    """Jinshan (310116) runs its own deadline plugin in the demo manifest. Tests that install another
+    deadline policy there first switch Jinshan's back off (a bureau must, too: one decider per node),
+    and switch it on again afterwards."""
+    from core.db.engine import platform_transaction
+    from core.pluginhost.activations import save_activation
+
+    async def set_active(active: bool) -> None:
+        paths = {c: n.path for c, n in (await demo.nodes("shanghai")).items()}
+        async with platform_transaction() as conn:
+            await save_activation(conn, demo.host, tenant="shanghai", node_code="310116", plugin="odr_jinshan_deadline",
+                                  active=active, config=None if not active else {"contact_days": 2, "close_days": 7,
+                                                                                  "holiday_rollover": True},
+                                  actor="tests", node_paths=paths)
+        demo.forget_activations("shanghai")
+
+    await set_active(False)
+    yield
+    await set_active(True)

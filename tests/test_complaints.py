@@ -63,7 +63,8 @@ async def test_full_walk_settled_and_unsettled(client, demo, tenant, caplog):
     assert (await act(client, tenant, cid, "dispatch", officer, {"office": office})).json()["state"] == "dispatched"
     r = await act(client, tenant, cid, "accept", head, {"note": "符合受理条件，企业在ODR名录中"})
     assert r.status_code == 200, r.text
-    assert r.json()["state"] == "with_enterprise" and r.json()["contact_due"] and r.json()["deadline_policy"] == "odr_national_deadline"
+    policy = "odr_jinshan_deadline" if district == "310116" else "odr_national_deadline"  # Jinshan runs its own
+    assert r.json()["state"] == "with_enterprise" and r.json()["contact_due"] and r.json()["deadline_policy"] == policy
     r = await act(client, tenant, cid, "contact", spec, {"note": "已电话联系消费者"})
     assert r.json()["state"] == "contacted"
     assert r.json()["consumer"] == {"name": NAME, "phone": PHONE, "address": "上海市金山区朱泾镇某路1号", "masked": False}

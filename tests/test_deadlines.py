@@ -84,7 +84,7 @@ def natural_policy(name: str) -> types.SimpleNamespace:
 
 
 @pytest.fixture
-async def natural_at_jinshan(client, demo):
+async def natural_at_jinshan(client, demo, jinshan_on_national):
     """The natural-day policy registered and activated at Jinshan (310116) by js-officer; ``config``
     sets its days and rollover. Rows and registration are removed afterwards."""
     name = "t_natural_deadline"

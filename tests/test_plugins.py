@@ -96,7 +96,7 @@ async def test_activation_is_inherited_and_overridden_with_sources_shown(client,
     await cleanup(demo, name)
 
 
-async def test_conflicting_deciders_are_refused_and_nothing_is_saved(client, demo, registered):
+async def test_conflicting_deciders_are_refused_and_nothing_is_saved(client, demo, registered, jinshan_on_national):
     p1 = registered(deadline_policy("t_policy_one"))
     p2 = registered(deadline_policy("t_policy_two"))
     assert (await put(client, "js-officer", "310116", p1, {"active": True})).status_code == 200
@@ -114,7 +114,7 @@ async def test_conflicting_deciders_are_refused_and_nothing_is_saved(client, dem
     await cleanup(demo, p2)
 
 
-async def test_config_is_validated_before_save_and_reaches_the_plugin(client, demo, registered):
+async def test_config_is_validated_before_save_and_reaches_the_plugin(client, demo, registered, jinshan_on_national):
     name = registered(deadline_policy("t_policy_cfg"))
     r = await put(client, "js-officer", "310116", name, {"active": True, "config": {"contact_days": "two"}})
     assert r.status_code == 400
@@ -138,7 +138,7 @@ async def test_config_is_validated_before_save_and_reaches_the_plugin(client, de
     await cleanup(demo, name)
 
 
-async def test_who_may_toggle(client, demo, registered):
+async def test_who_may_toggle(client, demo, registered, jinshan_on_national):
     name = registered(deadline_policy("t_policy_roles"))
     assert (await put(client, "js-office-head", "310116-01", name, {"active": True})).status_code == 403
     assert (await put(client, "js-officer", "310115", name, {"active": True})).status_code == 404

@@ -27,6 +27,8 @@ from core.notifications.bus import make_bus
 from core.complaints.api import ComplaintController, PublicConsumerController
 from core.deadlines.api import DeadlinesController
 from core.enterprises.api import EnterpriseController, PublicEnterpriseController
+from core.pluginhost.invalidation import PolicyInvalidation
+from core.policy_replay.api import PolicyReplayController
 from core.runtime import Platform
 from core.settings import Settings
 
@@ -76,12 +78,16 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
     # Live notifications: Valkey pub/sub when configured, else in-process (shared with the in-process
     # timer worker below).
     notify_bus = make_bus(settings.valkey_url)
+    # Plugin toggles reach every process's caches at once through Valkey pub/sub (publishing works
+    # without the subscription; the subscription follows the app lifecycle).
+    policy_invalidation = PolicyInvalidation(platform, settings.valkey_url)
     timer_worker = None
 
     async def startup(app: Litestar) -> None:
         nonlocal timer_worker
         if manage_lifecycle:
             await platform.start()
+            await policy_invalidation.start()
             if not settings.valkey_url:
                 # Embedded single-process default: the timer worker runs here. With Valkey, run
                 # ``odr worker`` processes instead.
@@ -99,6 +105,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
             timer_worker = None
             app.state.timer_worker = None
         await notify_bus.close()
+        await policy_invalidation.stop()
         if manage_lifecycle:
             await platform.stop()
         for name in ("rate_limit",):
@@ -107,7 +114,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
                 await store.__aexit__(None, None, None)
 
     app = Litestar(
-        route_handlers=[health, AuthController, PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController],
+        route_handlers=[health, AuthController, PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController],
         on_app_init=[jwt_auth.on_app_init],
         middleware=[rate_limit.middleware],
         stores=stores,
@@ -120,6 +127,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
     app.state.platform = platform
     app.state.jwt_auth = jwt_auth
     app.state.notify_bus = notify_bus
+    app.state.policy_invalidation = policy_invalidation
     app.state.timer_worker = None  # the in-process TimerWorker while it runs (embedded default only)
     return app
 

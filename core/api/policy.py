@@ -74,6 +74,9 @@ class PolicyController(Controller):
         except msgspec.ValidationError as exc:
             raise msgspec.ValidationError(f"{exc}".replace("- at `$", "- at `$.config")) from None
         platform.forget_activations(tenant)
+        invalidation = getattr(request.app.state, "policy_invalidation", None)
+        if invalidation is not None:  # every other process forgets too (Valkey pub/sub; TTL otherwise)
+            await invalidation.publish(tenant)
         return await platform.policy(tenant, n.code)
 
     @get("/policy/{node:str}/audit")

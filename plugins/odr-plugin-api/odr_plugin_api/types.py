@@ -42,6 +42,8 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
       ``config()`` is the configuration used where a bureau has saved none.
     - ``default`` marks a built-in fallback: active everywhere, registered ``trylast``, never counted
       as a conflicting choice.
+    - ``classes`` (classification schemes) lists the class codes ``odr_classify_enterprise`` may
+      return; empty means not declared (then the contract checks do not check the codes).
     """
 
     name: str
@@ -51,6 +53,7 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
     families: tuple[Family, ...] = ()
     config: type | None = None
     default: bool = False
+    classes: tuple[str, ...] = ()
 
 
 class Scope(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,0 +1,160 @@
+"""Tell every process at once that a tenant's plugin activations changed (Valkey pub/sub).
+
+Each process caches a tenant's activations (and the policies, scopes and calendars derived from
+them) in its :class:`~core.runtime.Platform`. The process that saves a change forgets its own cache
+at once; the others would re-read only after ``ACTIVATION_TTL``. With ``ODR_VALKEY_URL`` set, the saver
+also publishes ``{"tenant": slug}`` on channel :data:`CHANNEL`, and every subscribed process calls
+``platform.forget_activations(slug)`` on receipt, so a toggle takes effect everywhere well within a
+second. Without Valkey nothing is published (one process: the in-process forget is enough).
+
+Best effort by design: a failed publish or a lost subscription is logged, and ``ACTIVATION_TTL``
+remains the fallback. After the subscription is (re)established, every cached tenant is forgotten,
+since messages may have been missed while it was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from core.db.engine import SLUG_RE
+
+if TYPE_CHECKING:
+    from core.runtime import Platform
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "odr:policy"
+PUBLISH_TIMEOUT = 2.0
+
+
+class PolicyChanged(msgspec.Struct, frozen=True, kw_only=True):
+    tenant: str
+
+
+class PolicyInvalidation:
+    """Publisher and subscriber of :data:`CHANNEL` for one process's ``platform``.
+
+    ``publish`` works without ``start`` (a lazily made client); ``start`` subscribes and returns once
+    Valkey has confirmed the subscription, so anything published afterwards reaches this process.
+    Both are no-ops when ``valkey_url`` is None.
+    """
+
+    def __init__(self, platform: "Platform", valkey_url: str | None) -> None:
+        self.platform = platform
+        self.url = valkey_url
+        self.received = 0
+        """Invalidations applied (for tests and diagnostics)."""
+        self._client = None
+        self._reader: asyncio.Task | None = None
+        self._ready: asyncio.Event | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+    @property
+    def listening(self) -> bool:
+        return self._reader is not None and not self._reader.done()
+
+    def _valkey(self):
+        if self._client is None:
+            import valkey.asyncio as valkey
+
+            self._client = valkey.from_url(self.url)
+        return self._client
+
+    async def publish(self, tenant: str) -> bool:
+        """Announce that ``tenant``'s activations changed (after the change committed). Never raises;
+        returns whether the message was handed to Valkey."""
+        if not self.url:
+            return False
+        try:
+            await asyncio.wait_for(
+                self._valkey().publish(CHANNEL, msgspec.json.encode(PolicyChanged(tenant=tenant))), PUBLISH_TIMEOUT
+            )
+            return True
+        except Exception as exc:  # the change is saved; other processes catch up within ACTIVATION_TTL
+            log.warning("policy invalidation for %s not published (%s); other processes follow within the TTL",
+                        tenant, type(exc).__name__)
+            return False
+
+    async def start(self, timeout: float = 5.0) -> None:
+        """Subscribe (idempotent); waits up to ``timeout`` seconds for Valkey's confirmation."""
+        if not self.url or self.listening:
+            return
+        self._ready = asyncio.Event()
+        self._reader = asyncio.create_task(self._read(self._ready), name="odr-policy-invalidation")
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except asyncio.TimeoutError:
+            log.warning("policy invalidation subscription not confirmed by Valkey within %.0f s; "
+                        "toggles from other processes may take up to the TTL", timeout)
+
+    async def stop(self) -> None:
+        """Unsubscribe and close the client (also the publishing one)."""
+        task, self._reader = self._reader, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.aclose()
+            except Exception:
+                pass
+
+    def _apply(self, data: bytes) -> None:
+        try:
+            msg = msgspec.json.decode(data, type=PolicyChanged)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.warning("malformed policy invalidation on %s dropped", CHANNEL)
+            return
+        if not SLUG_RE.match(msg.tenant):
+            log.warning("policy invalidation for an invalid tenant slug dropped")
+            return
+        self.platform.forget_activations(msg.tenant)
+        self.received += 1
+
+    def _forget_all(self) -> None:
+        cached = getattr(self.platform, "_activations", {})
+        for slug in list(cached):
+            self.platform.forget_activations(slug)
+
+    async def _read(self, ready: asyncio.Event) -> None:
+        backoff = 0.5
+        first = True
+        while True:
+            pubsub = self._valkey().pubsub()
+            try:
+                await pubsub.subscribe(CHANNEL)
+                while True:
+                    msg = await pubsub.get_message(timeout=1.0)
+                    if msg is None:
+                        continue
+                    if msg["type"] == "subscribe":
+                        if not first:  # messages may have been missed while disconnected
+                            self._forget_all()
+                        first = False
+                        backoff = 0.5
+                        ready.set()
+                        continue
+                    if msg["type"] == "message":
+                        self._apply(msg["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("policy invalidation subscription lost (%s); reconnecting in %.1f s", type(exc).__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            finally:
+                try:
+                    await asyncio.shield(pubsub.aclose())
+                except BaseException:
+                    pass

@@ -155,7 +155,9 @@ async def test_self_application_is_reviewed_approved_and_specialists_log_in(clie
     assert out["standing"]["status"] == "unknown" and out["standing"]["source"] == "odr_builtin_standing"
     unit = out["unit"]
     assert unit["status"] == "active" and unit["approved_by"] == "js-officer@310116" and unit["approved_at"]
-    assert unit["classification"] is None  # no classification scheme is active at Jinshan in the demo
+    # Jinshan classifies its units (demo manifest): 120 employees, 35 million yuan, a specialised scope
+    assert unit["classification"]["scheme"] == "odr_jinshan_classification"
+    assert unit["classification"]["code"] == "B" and unit["classification"]["duties"]
     creds = {c["role"]: c for c in out["initial_credentials"]}
     assert creds["person_in_charge"]["username"] == f"pic-{code.lower()}" and len(creds["staff"]["password"]) >= 12
 

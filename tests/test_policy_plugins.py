@@ -573,8 +573,10 @@ async def test_jinshan_classification_activated_at_jinshan_through_the_api(clien
         assert r.status_code == 409 and JS_CLASS in r.text
     finally:
         async with platform_transaction() as conn:
-            for plugin in (JS_CLASS, SIZE):
-                await conn.execute("DELETE FROM odr.plugin_activations WHERE plugin=$1", plugin)
-        demo.forget_activations("shanghai")
+            await conn.execute("DELETE FROM odr.plugin_activations WHERE plugin=$1", SIZE)
+        # back to the demo manifest's choice: Jinshan's scheme with its default configuration
+        r = await client.put(f"/api/tenants/shanghai/policy/310116/plugins/{JS_CLASS}", json={"active": True}, headers=admin)
+        assert r.status_code == 200, r.text
     r = await client.get("/api/tenants/shanghai/policy/310116-01", headers=admin)
-    assert not next(c for c in r.json()["choices"] if c["plugin"] == JS_CLASS)["active"]
+    choice = next(c for c in r.json()["choices"] if c["plugin"] == JS_CLASS)
+    assert choice["active"] and choice["config"]["a_min_complaints_last_year"] != 500

@@ -32,6 +32,58 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.httpload import drive, percentile  # noqa: E402
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(root: int | None) -> float:
+    """CPU seconds (user + system, incl. reaped children) of process ``root`` and its descendants;
+    0 when unknown. A contention-proof measure: CPU per intake does not depend on what else the
+    machine is running, unlike throughput."""
+    if root is None:
+        return 0.0
+    parents: dict[int, int] = {}
+    times: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        times[int(entry)] = sum(int(x) for x in fields[11:15])
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid in tree or pid not in times:
+            continue
+        tree.add(pid)
+        todo.extend(p for p, pp in parents.items() if pp == pid)
+    return sum(times[p] for p in tree) / TICK
+
+
+async def postmaster_pid(url: str) -> int | None:
+    """The local PostgreSQL server's pid (via its data directory), or None."""
+    conn = await asyncpg.connect(url)
+    try:
+        data_dir = await conn.fetchval("SHOW data_directory")
+    except asyncpg.PostgresError:
+        return None
+    finally:
+        await conn.close()
+    try:
+        with open(os.path.join(data_dir, "postmaster.pid")) as f:
+            return int(f.readline())
+    except (OSError, ValueError):
+        return None
+
+
+def self_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,7 +190,7 @@ async def bench_ceiling(url: str, n: int, concurrency: int):
     return seconds, latencies
 
 
-async def bench_service(url: str, data_dir: str, enterprise_id: str, consumer: str, n: int, concurrency: int):
+async def bench_service(url: str, data_dir: str, enterprise_id: str, consumer: str, n: int, concurrency: int, meter=None):
     """The same intake through the service layer in this process (no HTTP, no JWT): what the
     database work plus the domain code cost without the web stack."""
     from core.auth.principal import Principal, Role
@@ -168,9 +220,23 @@ async def bench_service(url: str, data_dir: str, enterprise_id: str, consumer: s
                 await service.intake(platform, "shanghai", principal, data)
                 latencies.append((time.perf_counter() - t0) * 1000)
 
+        try:
+            from core.complaints import batching
+        except ImportError:  # a tree without group commit (A/B runs)
+            batching = None
+
+        b = batching._BATCHERS.get(asyncio.get_running_loop()) if batching else None
+        batches0, items0 = (b.batches, b.items) if b else (0, 0)
+        before = meter() if meter else None
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies
+        seconds = time.perf_counter() - started
+        used = tuple(a - b for a, b in zip(meter(), before)) if meter else None
+        b = batching._BATCHERS.get(asyncio.get_running_loop()) if batching else None
+        if b is not None and b.batches > batches0:
+            print(f"service phase: {b.items - items0} intakes in {b.batches - batches0} group commits"
+                  f" (mean {(b.items - items0) / (b.batches - batches0):.1f} per transaction), {b.fallbacks} fallbacks")
+        return seconds, latencies, used
     finally:
         await platform.stop()
 
@@ -197,15 +263,29 @@ async def main() -> int:
     setup = await prepare(url, data_dir)
     port = free_port()
     proc = start_server(url, data_dir, port, args.workers)
+    pg = await postmaster_pid(url)
+    cpu: dict[str, tuple[float, float, float]] = {}  # phase -> CPU seconds of (web server, this process, PostgreSQL)
+
+    def mark() -> tuple[float, float, float]:
+        return tree_cpu(proc.pid) if proc.poll() is None else 0.0, self_cpu(), tree_cpu(pg)
+
+    def since(before: tuple[float, float, float]) -> tuple[float, float, float]:
+        return tuple(a - b for a, b in zip(mark(), before))
+
     try:
         tok = await token(port, setup["consumer"])
         await bench_intake(port, tok, setup["enterprise_id"], min(300, args.requests), args.concurrency)  # warm-up
+        before = mark()
         seconds, lat, statuses = await bench_intake(port, tok, setup["enterprise_id"], args.requests, args.concurrency)
+        cpu["http"] = since(before)
     finally:
         proc.terminate()
         proc.wait(20)
-    s_seconds, s_lat = await bench_service(url, data_dir, setup["enterprise_id"], setup["consumer"], args.requests, args.concurrency)
+    s_seconds, s_lat, cpu["service"] = await bench_service(
+        url, data_dir, setup["enterprise_id"], setup["consumer"], args.requests, args.concurrency, meter=mark)
+    before = mark()
     c_seconds, c_lat = await bench_ceiling(url, args.requests, args.concurrency)
+    cpu["ceiling"] = since(before)
     if statuses.get(201, 0) != args.requests:
         print(f"unexpected statuses: {statuses}")
         return 1
@@ -213,11 +293,14 @@ async def main() -> int:
     try:
         rows = await conn.fetchval("SELECT count(*) FROM t_shanghai.complaints WHERE idempotency_key IS NOT NULL")
         # every intake really did the full work: one event, four timers and one notification each
+        # (set-based: timers and notifications have no index on complaint_id alone, so correlated
+        # subqueries here would be quadratic in the number of rows)
         full = await conn.fetchval(
-            """SELECT count(*) FROM t_shanghai.complaints c WHERE c.idempotency_key IS NOT NULL
-               AND (SELECT count(*) FROM t_shanghai.complaint_events e WHERE e.complaint_id = c.id) = 1
-               AND (SELECT count(*) FROM t_shanghai.timers t WHERE t.complaint_id = c.id) = 4
-               AND (SELECT count(*) FROM t_shanghai.notifications x WHERE x.complaint_id = c.id) = 1""")
+            """SELECT count(*) FROM t_shanghai.complaints c
+               LEFT JOIN (SELECT complaint_id, count(*) AS n FROM t_shanghai.complaint_events GROUP BY 1) e ON e.complaint_id = c.id
+               LEFT JOIN (SELECT complaint_id, count(*) AS n FROM t_shanghai.timers GROUP BY 1) t ON t.complaint_id = c.id
+               LEFT JOIN (SELECT complaint_id, count(*) AS n FROM t_shanghai.notifications GROUP BY 1) x ON x.complaint_id = c.id
+               WHERE c.idempotency_key IS NOT NULL AND e.n = 1 AND t.n = 4 AND x.n = 1""")
         timers = await conn.fetchval("SELECT count(*) FROM t_shanghai.timers")
     finally:
         await conn.close()
@@ -231,6 +314,13 @@ async def main() -> int:
     print(f"{'asyncpg insert (ceiling)':28}{ceiling_rate:10.0f}{percentile(c_lat, .5):10.2f}{percentile(c_lat, .99):10.2f}")
     print(f"ratio intake / ceiling: {intake_rate / ceiling_rate:.2f}  (target >= 0.5)")
     print(f"ratio service / ceiling: {service_rate / ceiling_rate:.2f}; HTTP intake / service: {intake_rate / service_rate:.2f}")
+    per = 1000 / args.requests
+    print("CPU ms per intake (contention-proof)   web server   this process   PostgreSQL")
+    for label, phase in (("HTTP intake", "http"), ("intake service, no HTTP", "service"), ("asyncpg insert (ceiling)", "ceiling")):
+        web, me, db = cpu[phase]
+        web_s = f"{web * per:13.3f}" if phase == "http" else f"{'':>13}"
+        db_s = f"{db * per:13.3f}" if pg is not None else f"{'n/a':>13}"
+        print(f"  {label:36}{web_s}{me * per:15.3f}{db_s}")
     print(f"rows: {rows} complaints filed, {full} of them with exactly 1 event, 4 timers and 1 notification; {timers} timers")
     if full != rows:
         print("some intakes did not do the full work")

@@ -38,6 +38,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """ODR_APP_ROLE: the login role made when ODR_DATABASE_URL is a superuser (embedded default)."""
     statement_cache: bool = True
     """ODR_STATEMENT_CACHE: false behind pgbouncer in transaction mode older than 1.21."""
+    intake_batching: bool = True
+    """ODR_INTAKE_BATCHING: group commit of complaint intakes arriving together (one transaction per batch)."""
+    intake_batch_max: int = 64
+    """ODR_INTAKE_BATCH_MAX: most intakes in one group commit."""
+    intake_batch_inflight: int = 2
+    """ODR_INTAKE_BATCH_INFLIGHT: group commits of one tenant written at the same time; more arrivals queue."""
+    intake_batch_window_ms: float = 0.0
+    """ODR_INTAKE_BATCH_WINDOW_MS: optional wait to collect a batch (0: none, the next loop turn)."""
     token_ttl_hours: int = 12
     login_rate_per_minute: int = 60
     """ODR_LOGIN_RATE_PER_MINUTE: login attempts per client address and minute (Valkey-backed when set)."""

@@ -21,6 +21,7 @@ import msgspec
 
 from core.api.errors import Conflict, Forbidden
 from core.auth.principal import BUREAU_ROLES, Principal, Role
+from core.complaints import batching
 from core.complaints import states as S
 from core.complaints.masking import mask_address, mask_name, mask_phone
 from core.complaints.schemas import (
@@ -297,11 +298,34 @@ async def _resolve_unit(conn, tenant: str, data: ComplaintIntake, *, fresh: bool
     return _UNIT_CACHE[key]
 
 
+def _cached_unit(tenant: str, data: ComplaintIntake) -> tuple[bool, tuple[uuid.UUID, str] | None]:
+    """(known, unit) from the process cache alone: known is False when a database lookup is needed."""
+    name = data.enterprise_id or data.credit_code
+    if not name:
+        return True, None
+    unit = _UNIT_CACHE.get((tenant, name))
+    return unit is not None, unit
+
+
+def _outgoing(tenant: str, row) -> Outgoing:
+    payload = {"complaint_number": row["number"], "state": row["state"]}
+    return Outgoing(
+        tenant=tenant, node_code=row["node_code"], kind="new_case", recipients=[row["notice_recipient"]],
+        payload=payload,
+        notices=[Notice(id=row["notice_id"], tenant=tenant, recipient=row["notice_recipient"], kind="new_case",
+                        complaint_id=str(row["id"]), payload=payload, created_at=row["notice_at"])],
+    )
+
+
 async def intake(
     platform: Platform, tenant: str, principal: Principal, data: ComplaintIntake, outbox: list[Outgoing] | None = None
 ) -> IntakeResult:
     """File a complaint. A retried submission with the same idempotency key returns the first one.
-    Notifications recorded for it are appended to ``outbox`` for delivery after commit."""
+    Notifications recorded for it are appended to ``outbox`` for delivery after commit.
+
+    Common path: the ODR unit is known to this process, and the intake joins the tenant's next group
+    commit (:mod:`core.complaints.batching`); otherwise, or when the batch cannot decide, it is filed in
+    its own transaction."""
     if principal.role is Role.CONSUMER:
         source = "consumer"
     elif principal.role in BUREAU_ROLES:
@@ -310,19 +334,25 @@ async def intake(
         raise Forbidden("consumers file complaints; bureau staff forward them")
     key = f"{principal.id}:{data.idempotency_key}" if data.idempotency_key else None
     nodes = await platform.nodes(tenant)
+    if platform.settings.intake_batching:
+        known, unit = _cached_unit(tenant, data)
+        if known:
+            row = await _intake_row(platform, tenant, principal, data, nodes, unit, source, key)
+            outcome = await batching.batcher(COMPLAINT_COLUMNS, platform.settings).submit(tenant, row)
+            if outcome is not None:
+                kind, rec = outcome
+                if kind == "created":
+                    if rec["notice_id"] is not None and outbox is not None:
+                        outbox.append(_outgoing(tenant, rec))
+                    return IntakeResult(complaint=view(principal, rec), created=True, odr_notice=ODR_NOTICE if unit else None)
+                return IntakeResult(complaint=view(principal, rec), created=False, odr_notice=ODR_NOTICE if rec["odr_unit"] else None)
     async with tenant_transaction(tenant) as conn:
         for fresh in (False, True):
             unit = await _resolve_unit(conn, tenant, data, fresh=fresh)
             row = await _insert(platform, tenant, principal, data, conn, nodes, unit, source, key)
             if row is not None:
                 if row["notice_id"] is not None and outbox is not None:
-                    payload = {"complaint_number": row["number"], "state": row["state"]}
-                    outbox.append(Outgoing(
-                        tenant=tenant, node_code=row["node_code"], kind="new_case", recipients=[row["notice_recipient"]],
-                        payload=payload,
-                        notices=[Notice(id=row["notice_id"], tenant=tenant, recipient=row["notice_recipient"], kind="new_case",
-                                        complaint_id=str(row["id"]), payload=payload, created_at=row["notice_at"])],
-                    ))
+                    outbox.append(_outgoing(tenant, row))
                 return IntakeResult(complaint=view(principal, row), created=True, odr_notice=ODR_NOTICE if unit else None)
             if key is not None:
                 existing = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
@@ -333,7 +363,8 @@ async def intake(
         raise RuntimeError("intake: the ODR unit changed twice during one request")
 
 
-async def _insert(platform, tenant, principal, data, conn, nodes, unit, source, key) -> asyncpg.Record | None:
+async def _intake_row(platform, tenant, principal, data, nodes, unit, source, key) -> batching.IntakeRow:
+    """Validate an intake and compute everything it writes (refusals are raised here, before any write)."""
     node_code = data.node_code or (unit[1] if unit else None)
     if node_code is None:
         raise ValueError("node_code: required when the company is not an active ODR unit")
@@ -352,8 +383,7 @@ async def _insert(platform, tenant, principal, data, conn, nodes, unit, source, 
         deadlines = await complaint_deadlines(platform, tenant, node_code, dt.datetime.now(dt.timezone.utc))
         kinds, dues = _timer_args(platform, deadlines)
         d = _deadline_params(deadlines)
-    return await conn.fetchrow(
-        INTAKE_SQL,
+    return batching.IntakeRow(
         key,
         source,
         uuid.UUID(principal.id) if source == "consumer" else None,
@@ -382,6 +412,11 @@ async def _insert(platform, tenant, principal, data, conn, nodes, unit, source, 
         dues,
         unit[1] if unit else None,
     )
+
+
+async def _insert(platform, tenant, principal, data, conn, nodes, unit, source, key) -> asyncpg.Record | None:
+    row = await _intake_row(platform, tenant, principal, data, nodes, unit, source, key)
+    return await conn.fetchrow(INTAKE_SQL, *row)
 
 
 # -- queries ---------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import asyncio
 import contextvars
 import logging
 import re
+import weakref
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit, parse_qsl, urlencode
@@ -67,11 +68,31 @@ def _with_user(url: str, user: str) -> str:
     return urlunsplit((parts.scheme, f"{user}@{hostpart}", parts.path, urlencode(query), parts.fragment))
 
 
+_RESET_DONE: "weakref.WeakKeyDictionary[asyncpg.Connection, int]" = weakref.WeakKeyDictionary()
+"""Connections whose last statement was the full reset (sent with a transaction's COMMIT/ROLLBACK),
+with the connection's query count just after it."""
+
+
+def _reset_sql(conn: asyncpg.Connection) -> str:
+    return conn.get_reset_query() + "\nRESET ROLE;"
+
+
+def _raw(conn) -> asyncpg.Connection:
+    """The asyncpg Connection behind a pool proxy (the object the pool's reset callback receives)."""
+    return getattr(conn, "_con", None) or conn
+
+
 async def _reset_connection(conn: asyncpg.Connection) -> None:
     """Pool reset: asyncpg's default reset query (``RESET ALL``, advisory locks, cursors, listeners)
     plus ``RESET ROLE``, which ``RESET ALL`` leaves alone; one round trip. A second line of defence:
-    tenant settings are transaction-local anyway."""
-    await conn.execute(conn.get_reset_query() + "\nRESET ROLE;")
+    tenant settings are transaction-local anyway.
+
+    When a tenant transaction already sent exactly this reset in the same round trip as its COMMIT or
+    ROLLBACK and nothing ran on the connection since (same query count), it is not sent again."""
+    done = _RESET_DONE.pop(conn, None)
+    if done is not None and done == conn._protocol.queries_count and not conn.is_in_transaction():
+        return
+    await conn.execute(_reset_sql(conn))
 
 
 async def prepare_login(url: str, app_role: str) -> str:
@@ -146,12 +167,20 @@ class _TenantTransaction(PostgresTransaction):
         await self.connection.execute(self._begin_sql)
 
     async def commit(self) -> None:
-        await self.connection.execute("COMMIT")
+        await self._end("COMMIT")
         self._committed = True
 
     async def rollback(self) -> None:
-        await self.connection.execute("ROLLBACK")
+        await self._end("ROLLBACK")
         self._rolled_back = True
+
+    async def _end(self, verb: str) -> None:
+        """COMMIT or ROLLBACK, followed in the same round trip by the pool's full reset (the connection
+        goes back to the pool right after); the pool's reset callback then has nothing to send. If the
+        COMMIT fails, the script stops there and the pool sends the reset as usual."""
+        conn = _raw(self.connection)
+        await conn.execute(f"{verb};\n{_reset_sql(conn)}")
+        _RESET_DONE[conn] = conn._protocol.queries_count
 
 
 @asynccontextmanager

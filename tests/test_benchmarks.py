@@ -1,4 +1,4 @@
-"""The tenancy benchmark runs end to end (``--tiny``) against the session's PostgreSQL.
+"""The benchmarks run end to end (``--tiny``): tenancy against the session's PostgreSQL, intake on its own.
 
 Only that it completes and prints its figures is checked: no timing is asserted here.
 """
@@ -53,3 +53,24 @@ async def test_tenancy_benchmark_left_nothing_behind(platform):
         assert await conn.fetchval("SELECT count(*) FROM odr.tenants WHERE slug ~ '^bt[0-9]{4}$'") == 0
         assert await conn.fetchval("SELECT count(*) FROM pg_roles WHERE rolname ~ '^t_bt[0-9]{4}$'") == 0
         assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = 'bt_plain'") == 0
+
+
+def test_intake_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
+    """The intake benchmark on its own throw-away embedded PostgreSQL and a real server process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
+    env.update({"PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "intake.py"), "--tiny"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr[-3000:]}"
+    for pattern in [
+        rf"HTTP intake \(full work\) +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"intake service, no HTTP +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"asyncpg insert \(ceiling\) +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"ratio intake / ceiling: {NUMBER}",
+    ]:
+        assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
+    rows = re.search(r"rows: (\d+) complaints filed, (\d+) of them with exactly 1 event", out)
+    assert rows and rows.group(1) == rows.group(2)

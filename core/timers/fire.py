@@ -89,7 +89,8 @@ async def _fire_complaint(conn: asyncpg.Connection, tenant: str, timer: asyncpg.
         deadline = c["contact_due"] if milestone == "contact" else c["close_due"]
         if deadline is None:
             deadline = await conn.fetchval(
-                "SELECT due_at FROM timers WHERE complaint_id = $1 AND kind = $2", c["id"], f"{milestone}_breach"
+                "SELECT due_at FROM timers WHERE coalesce(complaint_id, liaison_change_id) = $1 AND kind = $2",  # uses the unique index
+                c["id"], f"{milestone}_breach"
             )
     if met_at is not None and (deadline is None or met_at <= deadline):
         return FireResult(outcome=Outcome.SATISFIED, kind=kind, due_at=timer["due_at"])

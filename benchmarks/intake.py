@@ -123,8 +123,9 @@ def start_server(url: str, data_dir: str, port: int, workers: int) -> subprocess
            "ODR_SECRET_KEY": "benchmark-secret-key-0123456789-abcdefghij", "ODR_LOG_LEVEL": "WARNING",
            "ODR_POOL_MAX": "10", "ODR_WORKERS": str(workers), "ODR_LOGIN_RATE_PER_MINUTE": "100000"}
     env.pop("ODR_VALKEY_URL", None)
+    log = open(Path(data_dir) / "server.log", "w+b")
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "odr"), "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -132,7 +133,8 @@ def start_server(url: str, data_dir: str, port: int, workers: int) -> subprocess
                 return proc
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit("server exited: " + proc.stderr.read().decode()[-2000:])
+                log.seek(0)
+                raise SystemExit(f"server exited with {proc.returncode}: " + log.read().decode(errors="replace")[-3000:])
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("server did not start")
@@ -261,8 +263,15 @@ async def main() -> int:
         url = server.get_uri()
     data_dir = tempfile.mkdtemp(prefix="odr-bench-data-")
     setup = await prepare(url, data_dir)
-    port = free_port()
-    proc = start_server(url, data_dir, port, args.workers)
+    for attempt in (1, 2):  # a port picked free can be taken before the server binds it: try another once
+        port = free_port()
+        try:
+            proc = start_server(url, data_dir, port, args.workers)
+            break
+        except SystemExit as exc:
+            if attempt == 2:
+                raise
+            print(f"server did not start on port {port} ({str(exc)[-300:]}); retrying on another port", file=sys.stderr)
     pg = await postmaster_pid(url)
     cpu: dict[str, tuple[float, float, float]] = {}  # phase -> CPU seconds of (web server, this process, PostgreSQL)
 

@@ -64,12 +64,14 @@ async def _seed_demo(platform: Platform) -> int:
     from core.auth.accounts import create_account
     from core.auth.principal import Role
     from core.db.engine import platform_transaction
+    from tenants.demo_history import seed_history
     from tenants.manifest import demo_manifests
     from tenants.onboarding import onboard
 
     for manifest in demo_manifests():
         result = await onboard(manifest, host=platform.host, actor="demo", demo=True)
         log.info("tenant %s: %s", manifest.slug, "onboarded" if result.created else "already there")
+        log.info("tenant %s demo history: %d complaints seeded", manifest.slug, (await seed_history(platform, manifest.slug)).complaints)
     async with platform_transaction() as conn:
         await create_account(conn, username=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], role=Role.OPERATOR, exist_ok=True)
     from tenants.migrate import migrate_all

@@ -125,7 +125,7 @@ async def test_replay_of_jinshan_rules_over_pudong_history_writes_nothing(client
     body = r.json()
     assert await fingerprints() == before  # byte for byte: nothing written, nothing left behind
 
-    assert body["dry_run"] is True and body["families_supported"] == ["deadline_policy"]
+    assert body["dry_run"] is True and body["families_supported"] == ["deadline_policy", "classification", "scoring"]
     assert body["plugin"] == JINSHAN and body["node"] == "310115" and body["deactivated"] == []
     assert body["config"] == {"contact_days": 2, "close_days": 7, "holiday_rollover": True}
 
@@ -221,7 +221,7 @@ async def test_replay_of_another_decider_switches_the_current_one_off_hypothetic
 async def test_replay_refuses_other_families_and_bad_config_naming_the_field(client, demo):
     r = await replay(client, "sh-admin", "310115", {"plugin": "odr_builtin_calendar"})
     assert r.status_code == 400 and r.json()["field"] == "plugin"
-    assert "deadline_policy" in r.json()["detail"] and r.json()["families_supported"] == ["deadline_policy"]
+    assert "deadline_policy" in r.json()["detail"] and r.json()["families_supported"] == ["deadline_policy", "classification", "scoring"]
     r = await replay(client, "sh-admin", "310115", {"plugin": "no_such_plugin"})
     assert r.status_code == 400 and r.json()["field"] == "plugin"
     r = await replay(client, "sh-admin", "310115", {"plugin": JINSHAN, "config": {"close_days": 0}})
@@ -369,3 +369,154 @@ async def fingerprints_of(cid: str) -> tuple:
             await conn.fetchval("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM complaint_events t WHERE complaint_id = $1", key),
             await conn.fetchval("SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) FROM timers t WHERE complaint_id = $1", key),
         )
+
+
+# -- replay: classification and scoring ---------------------------------------------------------------
+async def unit_with_facts(node: str, name: str, *, employees: int | None = None, revenue: float | None = None,
+                          scope: str | None = None, industry: str | None = "电子商务") -> str:
+    """An active ODR unit with declared facts (direct row, as :func:`active_unit`)."""
+    from tests.complaint_helpers import credit_code
+
+    async with tenant_transaction("shanghai") as conn:
+        return str(await conn.fetchval(
+            """INSERT INTO enterprises (name, credit_code, unit_type, node_code, industry, employees, annual_revenue_cny,
+                   business_scope, status, approved_at, approved_by)
+               VALUES ($1, $2, 'enterprise', $3, $4, $5, $6, $7, 'active', now(), 'tests') RETURNING id""",
+            name, credit_code(), node, industry, employees, revenue, scope))
+
+
+async def test_classification_replay_of_enterprise_size_at_jinshan(client, demo):
+    # Shaped like Jinshan's A/B/C e-commerce units; the retail bounds of the 2017 size standard apply.
+    mine = {
+        await unit_with_facts("310116", "金山测试综合电商甲", employees=800, revenue=500_000_000.0,
+                              scope="综合性网络零售平台，百货全品类"): ("A", "large"),
+        await unit_with_facts("310116-01", "金山测试母婴电商乙", employees=120, revenue=36_000_000.0,
+                              scope="母婴用品网络销售"): ("B", "medium"),
+        await unit_with_facts("310116-02", "金山测试农产品网店丙", employees=8, revenue=1_200_000.0,
+                              scope="农产品网络销售"): ("C", "micro"),
+        await unit_with_facts("310116-02", "金山测试网店丁", employees=30, revenue=None,
+                              scope="服饰网络销售"): ("C", None),  # revenue undeclared: no size
+    }
+    before = await fingerprints()
+    r = await replay(client, "js-officer", "310116", {"plugin": "odr_enterprise_size"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert await fingerprints() == before
+    assert body["family"] == "classification" and body["dry_run"] is True
+    assert body["families_supported"] == ["deadline_policy", "classification", "scoring"]
+    assert body["deactivated"] == ["odr_jinshan_classification"]
+    assert body["current_schemes"] == ["odr_jinshan_classification"] and body["candidate_schemes"] == ["odr_enterprise_size"]
+
+    units = {u["enterprise_id"]: u for u in body["all_units"]}
+    assert set(mine) <= set(units)
+    for eid, (jinshan, size) in mine.items():
+        u = units[eid]
+        assert (u["current_scheme"], u["current_class"]) == ("odr_jinshan_classification", jinshan), u
+        assert u["candidate_class"] == size and u["changed"] is True, u
+        assert u["candidate_scheme"] == ("odr_enterprise_size" if size else None)
+    changes = {u["enterprise_id"] for u in body["changes"]}
+    assert set(mine) <= changes
+    # Counts per class: my four by hand, on top of whatever other tests left in Jinshan.
+    others = [u for eid, u in units.items() if eid not in mine]
+    def count(side: str, extra: dict[str, int]) -> dict[str, int]:
+        out = dict(extra)
+        for u in others:
+            out[u[f"{side}_class"] or ""] = out.get(u[f"{side}_class"] or "", 0) + 1
+        return out
+    assert body["current_counts"] == count("current", {"A": 1, "B": 1, "C": 2})
+    assert body["candidate_counts"] == count("candidate", {"large": 1, "medium": 1, "micro": 1, "": 1})
+    assert body["units"] == len(units) and body["changed"] == len(changes)
+    assert sum(body["current_counts"].values()) == sum(body["candidate_counts"].values()) == len(units)
+
+    # From Pudong (no scheme active): the current side has no class at all.
+    r = await replay(client, "sh-admin", "310115", {"plugin": "odr_jinshan_classification"})
+    assert r.status_code == 200, r.text
+    assert r.json()["deactivated"] == [] and all(u["current_class"] is None for u in r.json()["all_units"])
+
+
+SCORE_WINDOW = {"since": "2025-03-01", "until": "2025-03-31"}
+
+
+async def seeded_complaint(unit: str, *, entered: str, contact_h: float, contact_due_d: float, cycle_d: float,
+                           close_due_d: float, settled: bool, rating: int | None, breaches: list[str]) -> None:
+    """A past complaint of ``unit`` in Lujiazui, entered at ``entered`` (Shanghai): closed when settled,
+    else left ODR after its (unsettled) feedback; the feedback event comes ``cycle_d`` days after entry."""
+    start = at(entered)
+    end = start + dt.timedelta(days=cycle_d)
+    async with tenant_transaction("shanghai") as conn:
+        cid = await conn.fetchval(
+            """INSERT INTO complaints (number, source, consumer_name, consumer_phone, enterprise_id, company_name, odr_unit,
+                   node_code, node_path, subject, description, state, entered_odr_at, contact_due, close_due,
+                   deadline_policy, contacted_at, feedback, settled, closed_at, rating, breaches, created_at)
+               VALUES ('T-' || gen_random_uuid(), 'consumer', '测试用户', '13900000000', $1, '测试', true, '310115-01',
+                       '310000/310115/310115-01', '评分测试', '评分测试', $2, $3, $4, $5, 'odr_national_deadline', $6,
+                       jsonb_build_object('settled', $7::bool), $7, $8, $9, $10, $3)
+               RETURNING id""",
+            uuid.UUID(unit), "closed" if settled else "left_odr", start, start + dt.timedelta(days=contact_due_d),
+            start + dt.timedelta(days=close_due_d), start + dt.timedelta(hours=contact_h), settled,
+            end if settled else None, rating, breaches)
+        await conn.execute(
+            "INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, at) VALUES ($1, 'feedback', 'tests', 'enterprise_specialist', $2)",
+            cid, end)
+
+
+async def set_plugin(client, node: str, plugin: str, active: bool) -> None:
+    r = await client.put(f"/api/tenants/shanghai/policy/{node}/plugins/{plugin}", json={"active": active},
+                         headers=await login(client, "sh-admin"))
+    assert r.status_code == 200, r.text
+
+
+async def test_scoring_replay_of_jiangsu_formula_against_national(client, demo):
+    fast = (await active_unit("shanghai", "310115-01", name="陆家嘴测试快而少和解"))["id"]
+    slow = (await active_unit("shanghai", "310115-01", name="陆家嘴测试慢而全和解"))["id"]
+    # fast: contacted in 1 h, done in 2 days, one of two settled, rated 5 and 5, no breach.
+    await seeded_complaint(fast, entered="2025-03-10 10:00", contact_h=1, contact_due_d=3, cycle_d=2, close_due_d=10,
+                           settled=True, rating=5, breaches=[])
+    await seeded_complaint(fast, entered="2025-03-11 10:00", contact_h=1, contact_due_d=3, cycle_d=2, close_due_d=10,
+                           settled=False, rating=5, breaches=[])
+    # slow: contacted after 4 days (due 3), closed after 10 (due 9), both settled, rated 4 and 4, 4 breaches.
+    for day in ("2025-03-12 10:00", "2025-03-13 10:00"):
+        await seeded_complaint(slow, entered=day, contact_h=96, contact_due_d=3, cycle_d=10, close_due_d=9,
+                               settled=True, rating=4, breaches=["contact", "close"])
+    # By hand. national (no class -> default weights .35/.25/.15/.10/.15; cycle 3 -> 1, 10 -> 0):
+    #   fast 100 * (.35*.5 + .25*1 + .15*1 + .10*1 + .15*1) = 82.5; slow 100 * (.35*1 + .25*.75) = 53.75.
+    # Jiangsu (50 settlement, 30 satisfaction, 10 without a previous period, -2 per breach):
+    #   fast 50*.5 + 30*1 + 10 = 65; slow 50 + 30*.75 + 10 - 2*4 = 74.5.
+    expected = {fast: (82.5, 65.0, 1, 2), slow: (53.75, 74.5, 2, 1)}
+    await set_plugin(client, "310115", "odr_national_score", True)
+    try:
+        before = await fingerprints()
+        r = await replay(client, "sh-admin", "310115", {"plugin": "odr_jiangsu_score", **SCORE_WINDOW})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert await fingerprints() == before
+        assert body["family"] == "scoring" and body["deactivated"] == ["odr_national_score"]
+        assert body["current_formulas"] == ["odr_national_score"] and body["candidate_formulas"] == ["odr_jiangsu_score"]
+        units = {u["enterprise_id"]: u for u in body["units"]}
+        for eid, (national, jiangsu, cur_rank, cand_rank) in expected.items():
+            u = units[eid]
+            assert u["current_score"] == pytest.approx(national, abs=0.01), u
+            assert u["candidate_score"] == pytest.approx(jiangsu, abs=0.01), u
+            assert (u["current_rank"], u["candidate_rank"], u["rank_change"]) == (cur_rank, cand_rank, cur_rank - cand_rank)
+        ind = units[fast]["indicators"]
+        assert (ind["handled"], ind["breaches"], ind["enterprise_class"]) == (2, 0, None)
+        assert ind["settlement_rate"] == 0.5 and ind["satisfaction"] == 5.0
+        assert ind["avg_cycle_days"] == pytest.approx(2.0) and ind["on_time_close_rate"] == 1.0
+        ind = units[slow]["indicators"]
+        assert (ind["handled"], ind["breaches"], ind["on_time_contact_rate"], ind["on_time_close_rate"]) == (2, 4, 0.0, 0.0)
+        assert ind["avg_cycle_days"] == pytest.approx(10.0)
+        # Only my two units handled complaints in March 2025: the others get no score and no rank.
+        assert all(u["current_score"] is None and u["current_rank"] is None for e, u in units.items() if e not in expected)
+        assert body["rank_changes"] == 2 and [u["enterprise_id"] for u in body["units"][:2]] == [fast, slow]
+
+        # Without an active formula on the current side nothing is scored there.
+        await set_plugin(client, "310115", "odr_national_score", False)
+        demo.forget_activations("shanghai")
+        r = await replay(client, "sh-admin", "310115", {"plugin": "odr_jiangsu_score", **SCORE_WINDOW})
+        units = {u["enterprise_id"]: u for u in r.json()["units"]}
+        assert units[fast]["current_score"] is None and units[fast]["candidate_score"] == pytest.approx(65.0)
+        assert r.json()["deactivated"] == []
+    finally:
+        async with platform_transaction() as conn:
+            await conn.execute("DELETE FROM odr.plugin_activations WHERE tenant = 'shanghai' AND plugin = 'odr_national_score'")
+        demo.forget_activations("shanghai")

@@ -7,7 +7,9 @@
 - ``POST /api/tenants/{tenant}/policy/{node}/replay`` — body ``{"plugin": NAME, "config": {...} | null,
   "since": date | null, "until": date | null}``: what the deadline plugin ``NAME``, activated at
   ``node``, would have given the subtree's past complaints, next to the current policy, with on-time
-  rates per policy and per enterprise. Never writes anything.
+  rates per policy and per enterprise; for a classification scheme, each unit's class on both sides;
+  for a scoring formula, each unit's period indicators, scores and ranks on both sides. Never writes
+  anything.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from core.api.access import bureau_node
 from core.api.errors import problem
 from core.auth.principal import Principal
 from core.policy_replay import service
-from core.policy_replay.schemas import RecomputeRequest, RecomputeResult, ReplayRequest, ReplayResult
+from core.policy_replay.schemas import (
+    ClassificationReplayResult,
+    RecomputeRequest,
+    RecomputeResult,
+    ReplayRequest,
+    ReplayResult,
+    ScoringReplayResult,
+)
 
 
 class PolicyReplayController(Controller):
@@ -44,12 +53,20 @@ class PolicyReplayController(Controller):
     @post("/replay", status_code=200)
     async def replay(
         self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str], data: JSONBody[ReplayRequest]
-    ) -> Response[ReplayResult]:
-        """Replay a candidate deadline plugin (hypothetically activated at ``node`` with ``config``)
-        over the subtree's complaints that entered ODR between ``since`` and ``until``: due moments
-        and on-time outcomes under the current and the candidate policy, totals per policy and per
-        enterprise (with ranks). Nothing is saved; 400 naming ``plugin`` for a plugin outside the
-        supported families, ``config.<field>`` for a bad configuration."""
+    ) -> Response[ReplayResult | ClassificationReplayResult | ScoringReplayResult]:
+        """Replay a candidate plugin (hypothetically activated at ``node`` with ``config``), by its
+        family (``family`` in the answer):
+
+        - deadline policy: over the subtree's complaints that entered ODR between ``since`` and
+          ``until``, due moments and on-time outcomes under the current and the candidate policy, totals
+          per policy and per enterprise (with ranks);
+        - classification: every ODR unit of the subtree classified under the current policy and the
+          candidate, counts per class on each side and the units whose class changes;
+        - scoring: each ODR unit's indicators over the period (computed in SQL), its score and rank
+          under the current formula and the candidate, and the rank changes.
+
+        Nothing is saved; 400 naming ``plugin`` for a plugin outside the supported families,
+        ``config.<field>`` for a bad configuration."""
         platform, _, n = await bureau_node(request, tenant, node)
         try:
             result = await service.replay(

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from odr_plugin_api.types import Indicators
+
 Outcome = Literal["on_time", "late", "overdue", "pending", "not_applicable"]
 """A milestone under one policy: met by the due moment (``on_time``) or after it (``late``); not met
 and the due moment passed while the case is still in ODR (``overdue``) or not yet (``pending``); not
@@ -127,6 +129,7 @@ class EnterpriseReplay(msgspec.Struct, kw_only=True):
 class ReplayResult(msgspec.Struct, kw_only=True):
     tenant: str
     node: str
+    family: Literal["deadline_policy"] = "deadline_policy"
     plugin: str
     config: dict[str, Any] | None
     """The candidate's configuration as validated (defaults filled in)."""
@@ -146,3 +149,93 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     enterprises: list[EnterpriseReplay]
     complaints: list[ComplaintReplay]
     complaints_truncated: bool
+
+
+# -- replay: classification family -------------------------------------------------------------------
+class UnitClassReplay(msgspec.Struct, kw_only=True):
+    enterprise_id: str
+    name: str
+    node_code: str
+    unit_type: str
+    status: str
+    current_scheme: str | None
+    """The classification plugin that answered under the current policy (None: no scheme active)."""
+    current_class: str | None
+    current_label: str | None
+    candidate_scheme: str | None
+    candidate_class: str | None
+    candidate_label: str | None
+    changed: bool
+    """The class code (or the scheme) differs between the current policy and the candidate."""
+
+
+class ClassificationReplayResult(msgspec.Struct, kw_only=True):
+    tenant: str
+    node: str
+    family: Literal["classification"] = "classification"
+    plugin: str
+    config: dict[str, Any] | None
+    since: dt.date | None
+    until: dt.date | None
+    """Echoed; a classification looks at the units' facts, not at a period."""
+    dry_run: bool
+    families_supported: list[str]
+    note: str
+    deactivated: list[str]
+    evaluated_at: dt.datetime
+    units: int
+    """ODR units (active or suspended) whose node lies in the subtree."""
+    current_schemes: list[str]
+    candidate_schemes: list[str]
+    current_counts: dict[str, int]
+    """Units per class code under the current policy; ``""`` counts the units without a class."""
+    candidate_counts: dict[str, int]
+    changed: int
+    changes: list[UnitClassReplay]
+    """The units whose class changes."""
+    all_units: list[UnitClassReplay]
+
+
+# -- replay: scoring family --------------------------------------------------------------------------
+class UnitScoreReplay(msgspec.Struct, kw_only=True):
+    enterprise_id: str
+    name: str
+    node_code: str
+    status: str
+    enterprise_class: str | None
+    """The unit's class under the current policy (fed to both formulas)."""
+    indicators: Indicators | None
+    """The period's :class:`odr_plugin_api.Indicators` (None when the unit handled no complaint in the
+    period: nothing to evaluate, no score, no rank)."""
+    current_formula: str | None
+    current_score: float | None
+    current_parts: dict[str, float] | None
+    candidate_formula: str | None
+    candidate_score: float | None
+    candidate_parts: dict[str, float] | None
+    current_rank: int | None
+    candidate_rank: int | None
+    """Rank by score, highest first (1 = best; ties share a rank); None without a score."""
+    rank_change: int | None
+    """``current_rank - candidate_rank``: positive when the candidate moves the unit up."""
+
+
+class ScoringReplayResult(msgspec.Struct, kw_only=True):
+    tenant: str
+    node: str
+    family: Literal["scoring"] = "scoring"
+    plugin: str
+    config: dict[str, Any] | None
+    since: dt.date | None
+    until: dt.date | None
+    dry_run: bool
+    families_supported: list[str]
+    note: str
+    deactivated: list[str]
+    evaluated_at: dt.datetime
+    current_formulas: list[str]
+    candidate_formulas: list[str]
+    units: list[UnitScoreReplay]
+    """Best current rank first; units without a score last."""
+    rank_changes: int
+    """Units whose rank differs between the current formula and the candidate."""

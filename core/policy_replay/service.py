@@ -10,6 +10,10 @@
   the actual contact and close moments, totals per policy and per enterprise. Nothing is saved: the
   hypothetical activation exists only in memory, and the reads run in a tenant transaction that is
   rolled back explicitly (and is read-only).
+- the same replay for a classification scheme (each ODR unit's class under the current scheme and the
+  candidate, counts per class, the units that change class) and for a scoring formula (each unit's
+  indicators over the period, aggregated in one SQL query in the tenant schema, scored and ranked by the
+  current and the candidate formula).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from core.pluginhost.activations import (
     make_scope,
 )
 from core.policy_replay.schemas import (
+    ClassificationReplayResult,
     ComplaintReplay,
     DeadlineChange,
     DueMoments,
@@ -41,15 +46,30 @@ from core.policy_replay.schemas import (
     PolicyTotals,
     RecomputeResult,
     ReplayResult,
+    ScoringReplayResult,
+    UnitClassReplay,
+    UnitScoreReplay,
 )
+from core.pluginhost.host import PluginUnavailable
 from core.runtime import Node, Platform
 from core.timers.schedule import schedule_complaint_clocks
-from odr_plugin_api import DayInfo, DeadlineRequest, Family
+from odr_plugin_api import DayInfo, DeadlineRequest, Family, Indicators, Scope
 from odr_plugin_api.types import EXCLUSIVE_FAMILIES
 
-FAMILIES_SUPPORTED = [Family.DEADLINE_POLICY.value]
+FAMILIES = (Family.DEADLINE_POLICY, Family.CLASSIFICATION, Family.SCORING)
+FAMILIES_SUPPORTED = [f.value for f in FAMILIES]
 REPLAY_NOTE = (
-    "Replay covers the deadline_policy family; classification and scoring families can be added later."
+    "Deadline replay: the due moments and on-time outcomes of the subtree's past complaints under the current"
+    " and the candidate deadline policy."
+)
+CLASSIFICATION_NOTE = (
+    "Classification replay: every ODR unit (active or suspended) of the subtree classified from its declared"
+    " facts under the current policy and under the candidate; since/until do not apply."
+)
+SCORING_NOTE = (
+    "Scoring replay: each ODR unit's indicators over the period (complaints that entered ODR in it), its class"
+    " under the current policy, scored by the current and the candidate formula; untrue-feedback findings and"
+    " the previous period are not counted (0 and None). Units that handled no complaint get no score."
 )
 MAX_DETAIL = 5000
 """Complaints listed one by one in a replay answer; totals always cover all of them."""
@@ -189,19 +209,26 @@ def _event_body(m: DueMoments) -> dict[str, Any]:
 
 
 # -- replay: the hypothetical policy -----------------------------------------------------------------
+def candidate_family(platform: Platform, plugin: str) -> Family:
+    """The replayable family of ``plugin`` (deadline policy first, then classification, then scoring);
+    :class:`UnsupportedPlugin` otherwise."""
+    info = platform.host.infos.get(plugin)
+    if info is None:
+        raise UnsupportedPlugin(f"{plugin!r} is not an installed and loaded plugin")
+    for family in FAMILIES:
+        if family in info.families:
+            return family
+    families = ", ".join(f.value for f in info.families) or "no family"
+    raise UnsupportedPlugin(
+        f"{plugin!r} is a {families} plugin; replay supports the {', '.join(FAMILIES_SUPPORTED)} families only"
+    )
+
+
 def validate_candidate(platform: Platform, plugin: str, config: dict | None) -> tuple[Any, dict | None]:
     """The candidate's decoded config and its stored (builtins) form; 400 naming ``plugin`` or
     ``config.<field>``."""
     host = platform.host
-    info = host.infos.get(plugin)
-    if info is None:
-        raise UnsupportedPlugin(f"{plugin!r} is not an installed and loaded plugin")
-    if Family.DEADLINE_POLICY not in info.families:
-        families = ", ".join(f.value for f in info.families) or "no family"
-        raise UnsupportedPlugin(
-            f"{plugin!r} is a {families} plugin; replay supports the {', '.join(FAMILIES_SUPPORTED)} family only"
-            " (classification and scoring replays can be added later)",
-        )
+    candidate_family(platform, plugin)
     try:
         decoded = host.decode_config(plugin, config)
     except msgspec.ValidationError as exc:
@@ -243,6 +270,10 @@ class _Hypothetical:
 
     def policy(self, node: Node) -> EffectivePolicy:
         return self._at(node)[0]
+
+    def scope(self, node: Node) -> tuple[Scope, frozenset[str]]:
+        policy, scope, _ = self._at(node)
+        return scope, policy.active
 
     def _at(self, node: Node) -> tuple:
         got = self._nodes.get(node.code)
@@ -347,24 +378,30 @@ class _RolledBack(Exception):
 async def replay(
     platform: Platform, tenant: str, node: Node, *, plugin: str, config: dict | None,
     since: dt.date | None = None, until: dt.date | None = None, now: Callable[[], dt.datetime] | None = None,
-) -> ReplayResult:
-    """Compare the current deadline policy with ``plugin`` (``config``) activated hypothetically at
-    ``node`` over the complaints of the node's subtree that entered ODR (between ``since`` and
-    ``until``, Asia/Shanghai days, inclusive). Writes nothing."""
+) -> ReplayResult | ClassificationReplayResult | ScoringReplayResult:
+    """Compare the current policy with ``plugin`` (``config``) activated hypothetically at ``node``,
+    in the plugin's family: a deadline policy over the complaints of the node's subtree that entered ODR
+    (between ``since`` and ``until``, Asia/Shanghai days, inclusive); a classification scheme over the
+    subtree's ODR units; a scoring formula over the units' indicators of that period. Writes nothing."""
+    family = candidate_family(platform, plugin)
     _, stored = validate_candidate(platform, plugin, config)
     if since is not None and until is not None and since > until:
         raise _invalid("until", f"{until} is before since ({since})")
+    run = {Family.DEADLINE_POLICY: _replay, Family.CLASSIFICATION: _replay_classification,
+           Family.SCORING: _replay_scoring}[family]
     try:
         async with tenant_transaction(tenant) as conn:
             await conn.execute("SET TRANSACTION READ ONLY")
-            result = await _replay(platform, conn, tenant, node, plugin, stored, since, until,
-                                   (now or (lambda: dt.datetime.now(dt.timezone.utc)))())
+            result = await run(platform, conn, tenant, node, plugin, stored, since, until,
+                               (now or (lambda: dt.datetime.now(dt.timezone.utc)))())
             raise _RolledBack(result)  # explicit: nothing of this transaction is ever committed
     except _RolledBack as done:
         return done.result
 
 
-async def _replay(platform, conn, tenant, node: Node, plugin, stored, since, until, now: dt.datetime) -> ReplayResult:
+async def _sides(platform: Platform, tenant: str, node: Node, plugin: str, stored: dict | None):
+    """The tenant's nodes, the current and the hypothetical policies and the plugins the candidate
+    would switch off at ``node``; :class:`ActivationConflict` where a save would be refused."""
     nodes = await platform.nodes(tenant)
     activations = list(await platform.activations(tenant))  # one snapshot for both sides
     current = _Hypothetical(platform, tenant, activations)
@@ -379,7 +416,11 @@ async def _replay(platform, conn, tenant, node: Node, plugin, stored, since, unt
                 "; ".join(problems) + where + f". Activating {plugin} at {node.code} would not be allowed;"
                 " deactivate the other plugin first, or replay at that node."
             )
+    return nodes, current, hypo, replaced
 
+
+async def _replay(platform, conn, tenant, node: Node, plugin, stored, since, until, now: dt.datetime) -> ReplayResult:
+    nodes, current, hypo, replaced = await _sides(platform, tenant, node, plugin, stored)
     rows = await conn.fetch(
         f"""SELECT c.id, c.number, c.state, c.node_code, c.enterprise_id, coalesce(e.name, c.company_name) AS enterprise_name,
                    c.entered_odr_at, c.contact_due, c.close_due, c.deadline_policy, c.contacted_at, c.closed_at
@@ -493,4 +534,221 @@ async def _replay(platform, conn, tenant, node: Node, plugin, stored, since, unt
         enterprises=enterprises,
         complaints=detail,
         complaints_truncated=len(rows) > len(detail),
+    )
+
+
+# -- replay: classification and scoring --------------------------------------------------------------
+UNITS_SQL = f"""SELECT e.id, e.name, e.node_code, e.unit_type, e.status, e.industry, e.employees, e.annual_revenue_cny,
+           e.business_scope
+    FROM enterprises e JOIN jurisdictions j ON j.code = e.node_code
+    WHERE {_subtree_sql(1).replace('node_path', 'j.path')} AND e.status IN ('active', 'suspended')
+    ORDER BY e.name, e.id"""
+
+
+def _classify(platform: Platform, side: _Hypothetical, node: Node, row) -> dict | None:
+    """The class of the unit ``row`` under ``side`` (the scheme active at its node), or None."""
+    from core.enterprises.service import classify  # the platform's own reading of a unit's facts
+
+    scope, active = side.scope(node)
+    return classify(platform, scope, active, row)
+
+
+def _counts(values: list[str | None]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v or ""] = out.get(v or "", 0) + 1
+    return dict(sorted(out.items()))
+
+
+async def _replay_classification(platform, conn, tenant, node: Node, plugin, stored, since, until,
+                                 now: dt.datetime) -> ClassificationReplayResult:
+    nodes, current, hypo, replaced = await _sides(platform, tenant, node, plugin, stored)
+    units: list[UnitClassReplay] = []
+    for row in await conn.fetch(UNITS_SQL, "/".join(node.path)):
+        where = nodes.get(row["node_code"])
+        if where is None:
+            continue
+        cur = _classify(platform, current, where, row)
+        cand = _classify(platform, hypo, where, row)
+        cur_key = (cur or {}).get("plugin"), (cur or {}).get("code")
+        cand_key = (cand or {}).get("plugin"), (cand or {}).get("code")
+        units.append(
+            UnitClassReplay(
+                enterprise_id=str(row["id"]),
+                name=row["name"],
+                node_code=row["node_code"],
+                unit_type=row["unit_type"],
+                status=row["status"],
+                current_scheme=cur_key[0],
+                current_class=cur_key[1],
+                current_label=(cur or {}).get("label"),
+                candidate_scheme=cand_key[0],
+                candidate_class=cand_key[1],
+                candidate_label=(cand or {}).get("label"),
+                changed=cur_key != cand_key,
+            )
+        )
+    changes = [u for u in units if u.changed]
+    return ClassificationReplayResult(
+        tenant=tenant,
+        node=node.code,
+        plugin=plugin,
+        config=stored,
+        since=since,
+        until=until,
+        dry_run=True,
+        families_supported=list(FAMILIES_SUPPORTED),
+        note=CLASSIFICATION_NOTE,
+        deactivated=replaced,
+        evaluated_at=now,
+        units=len(units),
+        current_schemes=sorted({u.current_scheme for u in units if u.current_scheme}),
+        candidate_schemes=sorted({u.candidate_scheme for u in units if u.candidate_scheme}),
+        current_counts=_counts([u.current_class for u in units]),
+        candidate_counts=_counts([u.candidate_class for u in units]),
+        changed=len(changes),
+        changes=changes,
+        all_units=units,
+    )
+
+
+INDICATORS_SQL = f"""
+WITH units AS (
+    SELECT e.id, e.name, e.node_code, e.unit_type, e.status, e.industry, e.employees, e.annual_revenue_cny,
+           e.business_scope
+    FROM enterprises e JOIN jurisdictions j ON j.code = e.node_code
+    WHERE {_subtree_sql(1).replace('node_path', 'j.path')} AND e.status IN ('active', 'suspended', 'revoked')
+), period AS (
+    SELECT c.id, c.enterprise_id, c.entered_odr_at, c.contacted_at, c.contact_due, c.closed_at, c.close_due,
+           c.feedback, c.settled, c.rating, c.breaches
+    FROM complaints c
+    WHERE c.enterprise_id IN (SELECT id FROM units) AND c.entered_odr_at IS NOT NULL
+      AND ($2::date IS NULL OR (c.entered_odr_at AT TIME ZONE 'Asia/Shanghai')::date >= $2)
+      AND ($3::date IS NULL OR (c.entered_odr_at AT TIME ZONE 'Asia/Shanghai')::date <= $3)
+), fed AS (
+    SELECT ev.complaint_id, min(ev.at) AS at FROM complaint_events ev
+    WHERE ev.kind = 'feedback' AND ev.complaint_id IN (SELECT id FROM period)
+    GROUP BY ev.complaint_id
+)
+SELECT u.id, u.name, u.node_code, u.unit_type, u.status, u.industry, u.employees, u.annual_revenue_cny, u.business_scope,
+       count(p.id) AS handled,
+       count(p.id) FILTER (WHERE p.feedback IS NOT NULL) AS with_feedback,
+       count(p.id) FILTER (WHERE p.feedback IS NOT NULL AND p.settled) AS settled,
+       avg(p.rating)::float8 AS satisfaction,
+       (avg(extract(epoch FROM coalesce(p.closed_at, f.at) - p.entered_odr_at))
+            FILTER (WHERE coalesce(p.closed_at, f.at) IS NOT NULL) / 86400.0)::float8 AS avg_cycle_days,
+       count(p.id) FILTER (WHERE p.contacted_at IS NOT NULL) AS contacted,
+       count(p.id) FILTER (WHERE p.contacted_at <= p.contact_due) AS contacted_on_time,
+       count(p.id) FILTER (WHERE p.closed_at IS NOT NULL) AS closed,
+       count(p.id) FILTER (WHERE p.closed_at <= p.close_due) AS closed_on_time,
+       coalesce(sum(coalesce(array_length(p.breaches, 1), 0)), 0)::int AS breaches
+FROM units u
+LEFT JOIN period p ON p.enterprise_id = u.id
+LEFT JOIN fed f ON f.complaint_id = p.id
+GROUP BY u.id, u.name, u.node_code, u.unit_type, u.status, u.industry, u.employees, u.annual_revenue_cny, u.business_scope
+ORDER BY u.name, u.id
+"""
+
+
+def _rate(part: int, whole: int) -> float:
+    """A rate for :class:`Indicators` (which wants a number): 0.0 without a denominator."""
+    return part / whole if whole else 0.0
+
+
+def indicators_from_row(row, enterprise_class: str | None) -> Indicators | None:
+    """One unit's period indicators from a row of :data:`INDICATORS_SQL`; None when it handled nothing."""
+    if not row["handled"]:
+        return None
+    return Indicators(
+        handled=row["handled"],
+        settlement_rate=_rate(row["settled"], row["with_feedback"]),
+        satisfaction=row["satisfaction"],
+        avg_cycle_days=row["avg_cycle_days"],
+        on_time_contact_rate=_rate(row["contacted_on_time"], row["contacted"]),
+        on_time_close_rate=_rate(row["closed_on_time"], row["closed"]),
+        breaches=row["breaches"],
+        enterprise_class=enterprise_class,
+    )
+
+
+def _score(platform: Platform, side: _Hypothetical, node: Node, indicators: Indicators | None):
+    """(score result, formula) under ``side``; (None, None) without indicators or an active formula."""
+    if indicators is None:
+        return None, None
+    scope, active = side.scope(node)
+    try:
+        return platform.host.call_first("odr_score_enterprise", active=active, scope=scope, indicators=indicators)
+    except PluginUnavailable:
+        return None, None
+
+
+def score_ranks(scores: dict[Any, float | None]) -> dict[Any, int | None]:
+    """Competition ranking (1, 1, 3) by score, highest first; None for no score."""
+    ordered = sorted((v, k) for k, v in scores.items() if v is not None)
+    ordered.reverse()
+    ranks: dict[Any, int | None] = {k: None for k in scores}
+    previous: tuple[float, int] | None = None
+    for position, (value, k) in enumerate(ordered, start=1):
+        if previous is None or value != previous[0]:
+            previous = (value, position)
+        ranks[k] = previous[1]
+    return ranks
+
+
+async def _replay_scoring(platform, conn, tenant, node: Node, plugin, stored, since, until,
+                          now: dt.datetime) -> ScoringReplayResult:
+    nodes, current, hypo, replaced = await _sides(platform, tenant, node, plugin, stored)
+    rows = await conn.fetch(INDICATORS_SQL, "/".join(node.path), since, until)
+    entries = []
+    for row in rows:
+        where = nodes.get(row["node_code"])
+        if where is None or (row["status"] == "revoked" and not row["handled"]):
+            continue
+        cls = _classify(platform, current, where, row)
+        indicators = indicators_from_row(row, cls["code"] if cls else None)
+        cur, cur_formula = _score(platform, current, where, indicators)
+        cand, cand_formula = _score(platform, hypo, where, indicators)
+        entries.append((row, cls, indicators, cur, cur_formula, cand, cand_formula))
+    cur_ranks = score_ranks({e[0]["id"]: e[3].score if e[3] else None for e in entries})
+    cand_ranks = score_ranks({e[0]["id"]: e[5].score if e[5] else None for e in entries})
+    units = []
+    for row, cls, indicators, cur, cur_formula, cand, cand_formula in entries:
+        cr, xr = cur_ranks[row["id"]], cand_ranks[row["id"]]
+        units.append(
+            UnitScoreReplay(
+                enterprise_id=str(row["id"]),
+                name=row["name"],
+                node_code=row["node_code"],
+                status=row["status"],
+                enterprise_class=cls["code"] if cls else None,
+                indicators=indicators,
+                current_formula=cur_formula,
+                current_score=cur.score if cur else None,
+                current_parts=dict(cur.parts) if cur else None,
+                candidate_formula=cand_formula,
+                candidate_score=cand.score if cand else None,
+                candidate_parts=dict(cand.parts) if cand else None,
+                current_rank=cr,
+                candidate_rank=xr,
+                rank_change=(cr - xr) if cr is not None and xr is not None else None,
+            )
+        )
+    units.sort(key=lambda u: (u.current_rank is None, u.current_rank or 0, u.candidate_rank is None,
+                              u.candidate_rank or 0, u.name))
+    return ScoringReplayResult(
+        tenant=tenant,
+        node=node.code,
+        plugin=plugin,
+        config=stored,
+        since=since,
+        until=until,
+        dry_run=True,
+        families_supported=list(FAMILIES_SUPPORTED),
+        note=SCORING_NOTE,
+        deactivated=replaced,
+        evaluated_at=now,
+        current_formulas=sorted({u.current_formula for u in units if u.current_formula}),
+        candidate_formulas=sorted({u.candidate_formula for u in units if u.candidate_formula}),
+        units=units,
+        rank_changes=sum(1 for u in units if u.current_rank != u.candidate_rank),
     )

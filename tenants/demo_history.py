@@ -1,0 +1,460 @@
+"""Demo history: a few ODR units per demo province and ~90 days of past complaints, so reports, the
+evaluation (Art. 20) and the policy replays have something realistic to show.
+
+Shapes follow the documents (DOMAIN.md, "Evaluation"): in Jinshan (Shanghai) three e-commerce units
+that the Jinshan A/B/C classification puts in A, B and C, with complaint counts scaled down from
+508 / 29 / 2, settlement rates of about 85 % / 95 % / 100 % and an average handling cycle of about 7
+days; one e-commerce unit in Pudong; in Xishan (Jiangsu, Wuxi) a shopping mall host unit with two member
+merchants (the mall handles its merchants' after-sales) and a car dealer; in Gulou (Fujian, Fuzhou) the
+three telecom carriers. Units are only seeded at the nodes a tenant has (a copy of a demo manifest under
+another slug gets the same history).
+
+Complaints are closed (settled), left ODR (not settled, or the consumer gave up) or, a few, still open
+(entered within the last day). Their due moments are what the policy active at their node gives (so
+Jinshan's 2 / 7 natural days and the national 3 / 10 working days both show); some contacts and closes
+are late, recorded in ``breaches``. Consumers are obviously fake (测试用户0001, 13900000001). Events: a
+``registered``, ``accept``, the milestones met and the final state's event per complaint. Timers only for
+the open complaints. Everything is generated in Python from a fixed seed and inserted with a handful of
+set-based statements (unnest) in one tenant transaction; nothing is seeded if the tenant has complaints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import random
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import msgspec
+
+from core.complaints import states as S
+from core.db.engine import tenant_transaction
+from core.deadlines.service import complaint_deadlines
+from core.enterprises.service import classify
+from core.runtime import Platform
+
+DAYS = 90
+SEED = 12315
+ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+ACTOR = "demo-history"
+
+
+@dataclass(frozen=True)
+class UnitPlan:
+    key: str
+    node: str
+    name: str
+    unit_type: str
+    industry: str
+    employees: int
+    revenue_cny: float
+    scope: str
+    complaints: int
+    settlement_rate: float
+    open: int = 1
+    gave_up: int = 0
+    """Left ODR without the enterprise's feedback (the consumer chose the ordinary complaint route)."""
+    host: str | None = None
+    """Key of the host unit (a mall) for a member merchant."""
+    cycle_days: tuple[float, float] = (4.5, 7.0)
+    """Most closes fall in this range of days after entering ODR; a quarter takes 7.5 to 11.5 days."""
+    late_contact_share: float = 0.15
+    category: str = "网络购物"
+    subjects: tuple[str, ...] = ("商品质量问题要求退货", "发货延迟", "七日无理由退货被拒", "虚假宣传", "售后维修推诿")
+
+
+PLANS: tuple[UnitPlan, ...] = (
+    # Shanghai, Jinshan: A/B/C after seeds/001 (508 / 29 / 2 complaints, settled 85 / 95 / 100 %).
+    UnitPlan(key="js-a", node="310116-01", name="金山云购综合电商平台有限公司（演示）", unit_type="enterprise",
+             industry="电子商务", employees=860, revenue_cny=520_000_000.0,
+             scope="综合性网络零售平台：百货、家电、食品、服饰全品类", complaints=51, settlement_rate=0.85, open=3, gave_up=1),
+    UnitPlan(key="js-b", node="310116-02", name="枫泾母婴用品电商有限公司（演示）", unit_type="enterprise",
+             industry="电子商务", employees=120, revenue_cny=36_000_000.0, scope="母婴用品网络销售",
+             complaints=21, settlement_rate=0.95, open=1),
+    UnitPlan(key="js-c", node="310116-01", name="朱泾农家特产网店（演示）", unit_type="enterprise",
+             industry="电子商务", employees=8, revenue_cny=1_200_000.0, scope="金山特色农产品网络销售",
+             complaints=2, settlement_rate=1.0, open=0),
+    # Shanghai, Pudong: one e-commerce unit under the national rules.
+    UnitPlan(key="pd-1", node="310115-01", name="陆家嘴数码电商有限公司（演示）", unit_type="enterprise",
+             industry="电子商务", employees=210, revenue_cny=85_000_000.0, scope="数码产品及配件网络销售",
+             complaints=24, settlement_rate=0.88, open=2, gave_up=1, late_contact_share=0.3),
+    # Jiangsu, Wuxi Xishan: the mall (八佰伴) handles its merchants' after-sales.
+    UnitPlan(key="xs-mall", node="320205-01", name="无锡八佰伴商贸有限公司（演示）", unit_type="host_unit",
+             industry="百货商场", employees=1500, revenue_cny=1_800_000_000.0, scope="百货零售、商场经营管理",
+             complaints=14, settlement_rate=0.9, category="商场购物",
+             subjects=("专柜商品质量问题", "会员积分纠纷", "促销价格争议", "退换货被拒")),
+    UnitPlan(key="xs-m1", node="320205-01", name="八佰伴某女装专柜（演示）", unit_type="enterprise", host="xs-mall",
+             industry="服装零售", employees=12, revenue_cny=3_500_000.0, scope="女装零售",
+             complaints=10, settlement_rate=0.8, open=0, category="商场购物",
+             subjects=("衣物洗后褪色", "尺码不符退换被拒", "预付卡余额纠纷")),
+    UnitPlan(key="xs-m2", node="320205-01", name="八佰伴某家电专柜（演示）", unit_type="enterprise", host="xs-mall",
+             industry="家电零售", employees=25, revenue_cny=18_000_000.0, scope="家用电器零售及安装",
+             complaints=8, settlement_rate=0.875, open=1, category="家用电器",
+             subjects=("空调安装延误", "冰箱噪音过大", "赠品未兑现")),
+    UnitPlan(key="xs-car", node="320205", name="锡山某汽车销售服务有限公司（演示）", unit_type="enterprise",
+             industry="汽车零售", employees=90, revenue_cny=260_000_000.0, scope="汽车销售、维修保养",
+             complaints=6, settlement_rate=0.67, open=0, gave_up=1, category="汽车",
+             subjects=("新车交付延迟", "保养收费争议", "维修质量问题")),
+    # Fujian, Fuzhou Gulou: the three carriers (seeds/003).
+    UnitPlan(key="gl-mobile", node="350102-01", name="中国移动福州鼓楼营业部（演示）", unit_type="enterprise",
+             industry="电信", employees=420, revenue_cny=900_000_000.0, scope="移动通信、宽带业务",
+             complaints=22, settlement_rate=0.82, open=2, category="通信服务",
+             subjects=("套餐资费不符", "宽带故障维修不及时", "未经同意开通增值业务", "携号转网受阻")),
+    UnitPlan(key="gl-telecom", node="350102-01", name="中国电信福州鼓楼营业部（演示）", unit_type="enterprise",
+             industry="电信", employees=310, revenue_cny=600_000_000.0, scope="固定电话、移动通信、宽带业务",
+             complaints=16, settlement_rate=0.86, open=1, category="通信服务",
+             subjects=("宽带提速未兑现", "话费扣费异常", "合约期违约金争议")),
+    UnitPlan(key="gl-unicom", node="350102", name="中国联通福州鼓楼营业部（演示）", unit_type="enterprise",
+             industry="电信", employees=260, revenue_cny=450_000_000.0, scope="移动通信、宽带业务",
+             complaints=12, settlement_rate=0.9, open=1, gave_up=1, category="通信服务",
+             subjects=("流量包扣费争议", "营业厅办理业务推诿", "销户受阻")),
+)
+
+
+class UnitHistory(msgspec.Struct, kw_only=True):
+    key: str
+    enterprise_id: str
+    name: str
+    node_code: str
+    unit_type: str
+    enterprise_class: str | None
+    """The class given by the classification scheme active at the unit's node when seeded (or None)."""
+    complaints: int
+    open: int
+    closed: int
+    left_odr: int
+    with_feedback: int
+    settled: int
+    settlement_rate: float | None
+    """settled / with_feedback."""
+    rated: int
+    avg_rating: float | None
+    avg_cycle_days: float | None
+    """Entered ODR -> closed (or feedback for the cases that left ODR after it)."""
+    contact_breaches: int
+    close_breaches: int
+
+
+class HistorySummary(msgspec.Struct, kw_only=True):
+    tenant: str
+    seeded: bool
+    """False: the tenant already had complaints, nothing was added."""
+    units: list[UnitHistory] = []
+    complaints: int = 0
+    events: int = 0
+    timers: int = 0
+    milliseconds: float = 0.0
+
+
+def credit_code(tenant: str, key: str) -> str:
+    digest = hashlib.sha256(f"{tenant}:{key}".encode()).digest()
+    return "91" + "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:16])
+
+
+@dataclass
+class _Case:
+    id: uuid.UUID
+    unit: uuid.UUID
+    plan: UnitPlan
+    state: str
+    created: dt.datetime
+    entered: dt.datetime
+    contacted: dt.datetime | None
+    feedback_at: dt.datetime | None
+    settled: bool | None
+    closed: dt.datetime | None
+    left_at: dt.datetime | None
+    rating: int | None
+    subject: str
+    amount: float
+
+
+def _cases(plan: UnitPlan, unit_id: uuid.UUID, count: int, now: dt.datetime, rng: random.Random) -> list[_Case]:
+    opened = min(plan.open, count)
+    gave_up = min(plan.gave_up, count - opened)
+    with_feedback = count - opened - gave_up
+    settled = round(with_feedback * plan.settlement_rate)
+    out = []
+    for i in range(count):
+        subject = plan.subjects[i % len(plan.subjects)]
+        amount = float(rng.choice((39, 89, 129, 199, 299, 499, 899, 1299, 2999)))
+        if i < opened:  # still running: entered within the last day
+            entered = now - dt.timedelta(hours=rng.uniform(2, 20))
+            contacted = entered + dt.timedelta(hours=1) if i % 3 else None
+            state = S.CONTACTED if contacted else S.WITH_ENTERPRISE
+            if contacted and i % 2 == 0:
+                state = S.NEGOTIATING
+            out.append(_Case(uuid.uuid4(), unit_id, plan, state, entered - dt.timedelta(minutes=30), entered,
+                             contacted, None, None, None, None, None, subject, amount))
+            continue
+        entered = now - dt.timedelta(days=rng.uniform(13, DAYS), hours=0)
+        late_contact = rng.random() < plan.late_contact_share
+        contact_hours = rng.uniform(50, 80) if late_contact else rng.uniform(2, 40)
+        if rng.random() < 0.03:
+            contact_hours = rng.uniform(100, 150)  # late under any policy
+        contacted = entered + dt.timedelta(hours=contact_hours)
+        created = entered - dt.timedelta(hours=rng.uniform(1, 30))
+        if i < opened + gave_up:  # the consumer gave up on the negotiation: ordinary complaint route
+            left_at = contacted + dt.timedelta(days=rng.uniform(1, 4))
+            out.append(_Case(uuid.uuid4(), unit_id, plan, S.LEFT_ODR, created, entered, contacted, None, None,
+                             None, left_at, None, subject, amount))
+            continue
+        lo, hi = plan.cycle_days
+        cycle = rng.uniform(lo, hi) if rng.random() < 0.75 else rng.uniform(7.5, 11.5)
+        cycle = max(cycle, contact_hours / 24 + 0.8)
+        closed = entered + dt.timedelta(days=cycle)
+        feedback_at = closed - dt.timedelta(hours=rng.uniform(3, 18))
+        is_settled = (i - opened - gave_up) < settled
+        if is_settled:
+            rating = rng.choice((5, 5, 5, 4, 4, 4, 3, 2)) if rng.random() < 0.85 else None
+            out.append(_Case(uuid.uuid4(), unit_id, plan, S.CLOSED, created, entered, contacted, feedback_at, True,
+                             closed, None, rating, subject, amount))
+        else:  # feedback says not settled: the case leaves ODR (Art. 13)
+            rating = rng.choice((1, 2, 2, 3)) if rng.random() < 0.5 else None
+            out.append(_Case(uuid.uuid4(), unit_id, plan, S.LEFT_ODR, created, entered, contacted, feedback_at, False,
+                             None, closed, rating, subject, amount))
+    return out
+
+
+async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str, int] | None = None) -> HistorySummary:
+    """Seed the demo history of ``tenant`` (see the module docstring); ``per_unit`` overrides the number
+    of complaints per unit key (e.g. ``{"js-a": 508}``). Idempotent: a tenant that has complaints is
+    left alone (``seeded=False``). One tenant transaction."""
+    started = time.perf_counter()
+    counts = {p.key: p.complaints for p in PLANS} | dict(per_unit or {})
+    rng = random.Random(f"{SEED}:{tenant}")
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    nodes = await platform.nodes(tenant)
+    plans = [p for p in PLANS if p.node in nodes]
+    async with tenant_transaction(tenant) as conn:
+        await conn.execute("LOCK TABLE complaints IN SHARE ROW EXCLUSIVE MODE")  # two seeders: one wins
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM complaints)") or not plans:
+            return HistorySummary(tenant=tenant, seeded=False)
+        # -- units ---------------------------------------------------------------------------------
+        unit_ids = {p.key: uuid.uuid4() for p in plans}
+        classes: dict[str, dict | None] = {}
+        for p in plans:
+            scope, active = await platform.scope(tenant, p.node)
+            facts = {"unit_type": p.unit_type, "industry": p.industry, "employees": p.employees,
+                     "annual_revenue_cny": p.revenue_cny, "business_scope": p.scope}
+            classes[p.key] = classify(platform, scope, active, facts)
+        approved = now - dt.timedelta(days=DAYS + 30)
+        await conn.execute(
+            """INSERT INTO enterprises (id, name, credit_code, unit_type, host_unit_id, node_code, industry, employees,
+                   annual_revenue_cny, business_scope, address, status, classification, approved_at, approved_by,
+                   created_at)
+               SELECT u.id, u.name, u.code, u.unit_type, u.host, u.node, u.industry, u.employees, u.revenue, u.scope,
+                      u.address, 'active', u.cls::jsonb, $13, 'demo', $13
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+                           $8::int[], $9::numeric[], $10::text[], $11::text[], $12::text[])
+                    AS u(id, name, code, unit_type, host, node, industry, employees, revenue, scope, address, cls)
+               ORDER BY u.host NULLS FIRST""",
+            [unit_ids[p.key] for p in plans],
+            [p.name for p in plans],
+            [credit_code(tenant, p.key) for p in plans],
+            [p.unit_type for p in plans],
+            [unit_ids.get(p.host) if p.host else None for p in plans],
+            [p.node for p in plans],
+            [p.industry for p in plans],
+            [p.employees for p in plans],
+            [p.revenue_cny for p in plans],
+            [p.scope for p in plans],
+            [f"{nodes[p.node].name}辖区（演示地址）" for p in plans],
+            [msgspec.json.encode(classes[p.key]).decode() if classes[p.key] else None for p in plans],
+            approved,
+        )
+        await conn.execute(
+            """INSERT INTO liaisons (enterprise_id, role, name, phone, filed_at)
+               SELECT id, r, n, ph, $4 FROM unnest($1::uuid[], $2::text[], $3::text[]) AS t(id, n, ph),
+                      LATERAL (VALUES ('person_in_charge'), ('staff')) AS v(r)""",
+            [unit_ids[p.key] for p in plans],
+            [f"测试联络员{i + 1:02d}" for i in range(len(plans))],
+            [f"1380000{i + 1:04d}" for i in range(len(plans))],
+            approved,
+        )
+        # -- complaints ------------------------------------------------------------------------------
+        cases: list[_Case] = []
+        for p in plans:
+            cases += _cases(p, unit_ids[p.key], max(0, counts.get(p.key, 0)), now, rng)
+        cases.sort(key=lambda c: c.created)
+        due = []
+        for c in cases:
+            d = await complaint_deadlines(platform, tenant, c.plan.node, c.entered)
+            due.append(d)
+        cols: dict[str, list] = {k: [] for k in (
+            "id", "created", "name", "phone", "unit", "company", "node", "path", "category", "subject", "description",
+            "amount", "state", "entered", "contact_due", "close_due", "policy", "version", "deadlines", "contacted",
+            "feedback", "settled", "recovered", "closed", "rating", "comment", "breaches", "updated")}
+        ev: dict[str, list] = {k: [] for k in ("cid", "kind", "role", "node", "at", "after")}
+        tm: dict[str, list] = {k: [] for k in ("cid", "kind", "due", "cancelled")}
+        warning = dt.timedelta(hours=platform.settings.warning_before_hours)
+        for n, (c, d) in enumerate(zip(cases, due), start=1):
+            node = nodes[c.plan.node]
+            breaches = []
+            contact_due, close_due = d.contact.due, d.close.due
+            # The breach clocks fire at the due moment unless the milestone was met by then; a case that left
+            # ODR stops its clocks; feedback stops the close clocks (as the live timers do).
+            if (c.contacted or c.left_at or now) > contact_due:
+                breaches.append("contact")
+            if (c.feedback_at or c.closed or c.left_at or now) > close_due:
+                breaches.append("close")
+            feedback = None
+            recovered = None
+            if c.feedback_at is not None:
+                recovered = c.amount if c.settled else 0.0
+                feedback = {
+                    "handling_time": f"{max(1, round((c.feedback_at - c.entered).total_seconds() / 86400))}天",
+                    "process": "电话联系消费者，协商处理" if c.settled else "多次协商，双方未达成一致",
+                    "method": "refund" if c.settled else "other",
+                    "settled": c.settled,
+                    "result": "已退款" if c.settled else "消费者不接受处理方案",
+                    "amount_recovered": recovered,
+                }
+            last = max(t for t in (c.entered, c.contacted, c.feedback_at, c.closed, c.left_at) if t is not None)
+            cols["id"].append(c.id)
+            cols["created"].append(c.created)
+            cols["name"].append(f"测试用户{n:04d}")
+            cols["phone"].append(f"139000{n:05d}")
+            cols["unit"].append(c.unit)
+            cols["company"].append(c.plan.name)
+            cols["node"].append(node.code)
+            cols["path"].append("/".join(node.path))
+            cols["category"].append(c.plan.category)
+            cols["subject"].append(c.subject)
+            cols["description"].append(f"（演示数据）{c.subject}，要求商家处理。")
+            cols["amount"].append(c.amount)
+            cols["state"].append(c.state)
+            cols["entered"].append(c.entered)
+            cols["contact_due"].append(contact_due)
+            cols["close_due"].append(close_due)
+            cols["policy"].append(d.policy)
+            cols["version"].append(d.policy_version)
+            cols["deadlines"].append(msgspec.json.encode(d).decode())
+            cols["contacted"].append(c.contacted)
+            cols["feedback"].append(msgspec.json.encode(feedback).decode() if feedback else None)
+            cols["settled"].append(c.settled)
+            cols["recovered"].append(recovered)
+            cols["closed"].append(c.closed)
+            cols["rating"].append(c.rating)
+            cols["comment"].append(("处理及时，满意" if c.rating >= 4 else "一般") if c.rating else None)
+            cols["breaches"].append(msgspec.json.encode(breaches).decode())
+            cols["updated"].append(last)
+            events = [("registered", "consumer", c.created, {"state": S.REGISTERED, "route": "odr"}),
+                      ("accept", "office_head", c.entered, {"state": S.WITH_ENTERPRISE})]
+            if c.contacted:
+                events.append(("contact", "enterprise_specialist", c.contacted, {"state": S.CONTACTED}))
+            if c.state == S.NEGOTIATING:
+                events.append(("negotiate", "enterprise_specialist", c.contacted + dt.timedelta(minutes=30),
+                               {"state": S.NEGOTIATING}))
+            for milestone, at in (("contact", contact_due), ("close", close_due)):
+                if milestone in breaches:
+                    events.append(("deadline_breached", "system", at, {"milestone": milestone, "breaches": breaches}))
+            if c.feedback_at:
+                events.append(("feedback", "enterprise_specialist", c.feedback_at, {"state": S.FEEDBACK_SUBMITTED}))
+            if c.closed:
+                events.append(("close", "office_head", c.closed, {"state": S.CLOSED}))
+            if c.left_at:
+                events.append(("leave_odr", "consumer" if c.feedback_at is None else "office_head", c.left_at,
+                               {"state": S.LEFT_ODR}))
+            if c.rating:
+                events.append(("rate", "consumer", last + dt.timedelta(hours=2), {"satisfaction": c.rating}))
+            for kind, role, at, after in events:
+                ev["cid"].append(c.id)
+                ev["kind"].append(kind)
+                ev["role"].append(role)
+                ev["node"].append(node.code)
+                ev["at"].append(at)
+                ev["after"].append(msgspec.json.encode(after).decode())
+            if c.state in S.IN_ODR:  # timers only for running cases; contact clocks off once contacted
+                for kind, at in (("contact_warning", contact_due - warning), ("contact_breach", contact_due),
+                                 ("close_warning", close_due - warning), ("close_breach", close_due)):
+                    tm["cid"].append(c.id)
+                    tm["kind"].append(kind)
+                    tm["due"].append(at)
+                    tm["cancelled"].append(c.contacted if kind.startswith("contact") and c.contacted else None)
+        await conn.execute(
+            """INSERT INTO complaints (id, number, source, consumer_name, consumer_phone, enterprise_id, company_name,
+                   odr_unit, node_code, node_path, category, subject, description, amount_claimed, state, entered_odr_at,
+                   contact_due, close_due, deadline_policy, deadline_policy_version, deadlines, contacted_at, feedback,
+                   settled, amount_recovered, closed_at, rating, rating_comment, breaches, created_at, updated_at)
+               SELECT t.id, to_char(t.created AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
+                          || lpad(nextval('complaint_number_seq')::text, 7, '0'),
+                      'consumer', t.name, t.phone, t.unit, t.company, true, t.node, t.path, t.category, t.subject,
+                      t.description, t.amount, t.state, t.entered, t.contact_due, t.close_due, t.policy, t.version,
+                      t.deadlines::jsonb, t.contacted, t.feedback::jsonb, t.settled, t.recovered, t.closed, t.rating,
+                      t.comment, ARRAY(SELECT jsonb_array_elements_text(t.breaches::jsonb)), t.created, t.updated
+               FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
+                           $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[], $13::text[],
+                           $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[],
+                           $19::text[], $20::timestamptz[], $21::text[], $22::bool[], $23::numeric[],
+                           $24::timestamptz[], $25::int[], $26::text[], $27::text[], $28::timestamptz[])
+                    WITH ORDINALITY AS t(id, created, name, phone, unit, company, node, path, category, subject,
+                        description, amount, state, entered, contact_due, close_due, policy, version, deadlines,
+                        contacted, feedback, settled, recovered, closed, rating, comment, breaches, updated, n)
+               ORDER BY t.n""",
+            *cols.values(),
+        )
+        await conn.execute(
+            """INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, at, after)
+               SELECT t.cid, t.kind, $7, t.role, t.node, t.at, t.after::jsonb
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+                    WITH ORDINALITY AS t(cid, kind, role, node, at, after, n)
+               ORDER BY t.at, t.n""",
+            *ev.values(),
+            ACTOR,
+        )
+        if tm["cid"]:
+            await conn.execute(
+                """INSERT INTO timers (complaint_id, kind, due_at, cancelled_at)
+                   SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[])""",
+                *tm.values(),
+            )
+        await conn.execute(
+            """UPDATE enterprises e SET breach_count = b.n
+               FROM (SELECT enterprise_id, sum(cardinality(breaches))::int AS n FROM complaints
+                     WHERE enterprise_id = ANY($1) GROUP BY enterprise_id) b
+               WHERE e.id = b.enterprise_id""",
+            list(unit_ids.values()),
+        )
+    return HistorySummary(
+        tenant=tenant,
+        seeded=True,
+        units=[_unit_summary(p, unit_ids[p.key], nodes, classes[p.key], [c for c in cases if c.plan is p], cols, cases)
+               for p in plans],
+        complaints=len(cases),
+        events=len(ev["cid"]),
+        timers=len(tm["cid"]),
+        milliseconds=(time.perf_counter() - started) * 1000,
+    )
+
+
+def _unit_summary(p: UnitPlan, unit_id: uuid.UUID, nodes, cls: dict | None, mine: list[_Case], cols, cases) -> UnitHistory:
+    index = {c.id: i for i, c in enumerate(cases)}
+    fed = [c for c in mine if c.feedback_at is not None]
+    settled = sum(1 for c in fed if c.settled)
+    rated = [c.rating for c in mine if c.rating]
+    cycles = [((c.closed or c.feedback_at) - c.entered).total_seconds() / 86400 for c in mine if c.closed or c.feedback_at]
+    breaches = [msgspec.json.decode(cols["breaches"][index[c.id]]) for c in mine]
+    return UnitHistory(
+        key=p.key,
+        enterprise_id=str(unit_id),
+        name=p.name,
+        node_code=p.node,
+        unit_type=p.unit_type,
+        enterprise_class=cls["code"] if cls else None,
+        complaints=len(mine),
+        open=sum(1 for c in mine if c.state in S.IN_ODR),
+        closed=sum(1 for c in mine if c.state == S.CLOSED),
+        left_odr=sum(1 for c in mine if c.state == S.LEFT_ODR),
+        with_feedback=len(fed),
+        settled=settled,
+        settlement_rate=round(settled / len(fed), 4) if fed else None,
+        rated=len(rated),
+        avg_rating=round(sum(rated) / len(rated), 4) if rated else None,
+        avg_cycle_days=round(sum(cycles) / len(cycles), 4) if cycles else None,
+        contact_breaches=sum(1 for b in breaches if "contact" in b),
+        close_breaches=sum(1 for b in breaches if "close" in b),
+    )

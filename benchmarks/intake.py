@@ -134,7 +134,9 @@ def start_server(url: str, data_dir: str, port: int, workers: int) -> subprocess
         except OSError:
             if proc.poll() is not None:
                 log.seek(0)
-                raise SystemExit(f"server exited with {proc.returncode}: " + log.read().decode(errors="replace")[-3000:])
+                text = log.read().decode(errors="replace")
+                errors = [line for line in text.splitlines() if "Error" in line or "error" in line]
+                raise SystemExit(f"server exited with {proc.returncode}: " + "\n".join(errors[-12:]) + "\n..." + text[-1500:])
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("server did not start")

@@ -100,3 +100,21 @@ async def test_interleaved_requests_with_errors_leave_rows_in_their_schema_and_n
             await ENGINE.pool.release(c)
     for slug in slugs:
         await offboard(slug)
+
+
+async def test_several_workers_preparing_the_login_role_at_once(pg_url):
+    """Web workers start together: creating and granting the login role must not race
+    ("tuple concurrently updated" on the database's ACL)."""
+    from core.db.engine import prepare_login
+
+    urls = await asyncio.gather(*(prepare_login(pg_url, "odr_app_race") for _ in range(6)))
+    assert len(set(urls)) == 1 and "odr_app_race@" in urls[0]
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert await conn.fetchval("SELECT has_database_privilege('odr_app_race', current_database(), 'CREATE')")
+        await conn.execute(
+            "DO $$BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM odr_app_race', current_database()); END$$;"
+            " DROP ROLE odr_app_race"
+        )
+    finally:
+        await conn.close()

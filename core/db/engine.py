@@ -112,14 +112,20 @@ async def prepare_login(url: str, app_role: str) -> str:
             return url
         if not re.match(r"^[a-z_][a-z0-9_]*$", app_role):
             raise SystemExit("ODR_APP_ROLE must be a plain lower-case identifier")
-        await conn.execute(
-            f"""DO $$BEGIN
-                IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') THEN
-                    CREATE ROLE {app_role} LOGIN CREATEROLE NOINHERIT;
-                END IF;
-            END$$;
-            GRANT CREATE ON DATABASE "{row['db']}" TO {app_role};"""
-        )
+        # Several web workers start at once: serialise (concurrent GRANTs on one catalog row fail with
+        # "tuple concurrently updated"), and grant only what is missing.
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-prepare-login'))")
+            await conn.execute(
+                f"""DO $$BEGIN
+                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') THEN
+                        CREATE ROLE {app_role} LOGIN CREATEROLE NOINHERIT;
+                    END IF;
+                    IF NOT has_database_privilege('{app_role}', current_database(), 'CREATE') THEN
+                        EXECUTE format('GRANT CREATE ON DATABASE %I TO {app_role}', current_database());
+                    END IF;
+                END$$;"""
+            )
         return _with_user(url, app_role)
     finally:
         await conn.close()

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 import msgspec
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.connection import ASGIConnection
 from litestar.openapi import OpenAPIConfig
 from litestar.middleware.rate_limit import RateLimitConfig
@@ -114,9 +114,8 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
                 await store.__aexit__(None, None, None)
 
     app = Litestar(
-        route_handlers=[health, AuthController, PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController],
+        route_handlers=[health, Router(path="/", route_handlers=[AuthController], middleware=[rate_limit.middleware]), PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController],
         on_app_init=[jwt_auth.on_app_init],
-        middleware=[rate_limit.middleware],
         stores=stores,
         on_startup=[startup],
         on_shutdown=[shutdown],

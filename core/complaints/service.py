@@ -165,7 +165,10 @@ def view(principal: Principal, row: asyncpg.Record) -> ComplaintView:
 
 # -- shared pieces ---------------------------------------------------------------------------------
 async def find_unit(conn: asyncpg.Connection, *, enterprise_id: str | None, credit_code: str | None) -> asyncpg.Record | None:
-    """The active ODR unit named by id or credit code; a member merchant resolves to its host unit."""
+    """The active ODR unit named by id or credit code; a member merchant resolves to its host unit.
+
+    Not :func:`core.enterprises.common.find_active_unit`: that one also requires the member merchant
+    itself to be active (here only the host's status counts) and normalises the credit code."""
     if enterprise_id:
         try:
             key = uuid.UUID(enterprise_id)

@@ -34,11 +34,16 @@ class DueMoments(msgspec.Struct, kw_only=True):
     deadline_policy_version: str | None
 
 
-class DeadlineChange(msgspec.Struct, kw_only=True):
+class ComplaintRef(msgspec.Struct, kw_only=True):
+    """The fields a complaint's entry starts with, in a recompute change and in a replay alike."""
+
     complaint_id: str
     number: str
     state: str
     node_code: str
+
+
+class DeadlineChange(ComplaintRef, kw_only=True):
     entered_odr_at: dt.datetime
     before: DueMoments
     after: DueMoments
@@ -69,11 +74,7 @@ class ReplayRequest(Strict):
     """Last day (Asia/Shanghai) on which a complaint entered ODR; inclusive."""
 
 
-class ComplaintReplay(msgspec.Struct, kw_only=True):
-    complaint_id: str
-    number: str
-    state: str
-    node_code: str
+class ComplaintReplay(ComplaintRef, kw_only=True):
     enterprise_id: str | None
     enterprise_name: str
     entered_odr_at: dt.datetime
@@ -126,15 +127,19 @@ class EnterpriseReplay(msgspec.Struct, kw_only=True):
     """Rank by on-time close rate, then on-time contact rate (1 = best; ties share a rank)."""
 
 
-class ReplayResult(msgspec.Struct, kw_only=True):
+class ReplayHeader(msgspec.Struct, kw_only=True):
+    """The fields every replay answer starts with, in this order (each result fixes ``family``, which
+    keeps its place here); the family's own fields follow."""
+
     tenant: str
     node: str
-    family: Literal["deadline_policy"] = "deadline_policy"
+    family: str
     plugin: str
     config: dict[str, Any] | None
     """The candidate's configuration as validated (defaults filled in)."""
     since: dt.date | None
     until: dt.date | None
+    """Echoed; a classification replay looks at the units' facts, not at a period."""
     dry_run: bool
     """Always true: a replay writes nothing (its reads run in a transaction that is rolled back)."""
     families_supported: list[str]
@@ -143,6 +148,10 @@ class ReplayResult(msgspec.Struct, kw_only=True):
     """Plugins of the same exclusive family that the hypothetical activation switches off at ``node``."""
     evaluated_at: dt.datetime
     """``now`` for open cases (pending vs overdue)."""
+
+
+class ReplayResult(ReplayHeader, kw_only=True):
+    family: Literal["deadline_policy"] = "deadline_policy"
     current: PolicyTotals
     candidate: PolicyTotals
     changed_outcomes: int
@@ -169,20 +178,8 @@ class UnitClassReplay(msgspec.Struct, kw_only=True):
     """The class code (or the scheme) differs between the current policy and the candidate."""
 
 
-class ClassificationReplayResult(msgspec.Struct, kw_only=True):
-    tenant: str
-    node: str
+class ClassificationReplayResult(ReplayHeader, kw_only=True):
     family: Literal["classification"] = "classification"
-    plugin: str
-    config: dict[str, Any] | None
-    since: dt.date | None
-    until: dt.date | None
-    """Echoed; a classification looks at the units' facts, not at a period."""
-    dry_run: bool
-    families_supported: list[str]
-    note: str
-    deactivated: list[str]
-    evaluated_at: dt.datetime
     units: int
     """ODR units (active or suspended) whose node lies in the subtree."""
     current_schemes: list[str]
@@ -220,19 +217,8 @@ class UnitScoreReplay(msgspec.Struct, kw_only=True):
     """``current_rank - candidate_rank``: positive when the candidate moves the unit up."""
 
 
-class ScoringReplayResult(msgspec.Struct, kw_only=True):
-    tenant: str
-    node: str
+class ScoringReplayResult(ReplayHeader, kw_only=True):
     family: Literal["scoring"] = "scoring"
-    plugin: str
-    config: dict[str, Any] | None
-    since: dt.date | None
-    until: dt.date | None
-    dry_run: bool
-    families_supported: list[str]
-    note: str
-    deactivated: list[str]
-    evaluated_at: dt.datetime
     current_formulas: list[str]
     candidate_formulas: list[str]
     units: list[UnitScoreReplay]

@@ -20,6 +20,8 @@ from typing import Any
 
 import msgspec
 
+from core.valkey_pubsub import read_forever
+
 log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "odr:notify:"
 SUBSCRIBER_BUFFER = 1000
@@ -154,36 +156,19 @@ class ValkeyBus(_Fanout):
                 pass
 
     async def _read(self, ready: asyncio.Event) -> None:
-        backoff = 0.5
-        while True:
-            pubsub = self._client.pubsub()
+        def on_message(msg: dict) -> None:
             try:
-                await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
-                while True:
-                    msg = await pubsub.get_message(timeout=1.0)
-                    if msg is None:
-                        continue
-                    if msg["type"] == "psubscribe":
-                        ready.set()
-                        backoff = 0.5
-                        continue
-                    if msg["type"] != "pmessage":
-                        continue
-                    try:
-                        self._dispatch(msgspec.json.decode(msg["data"], type=Notice))
-                    except msgspec.DecodeError:
-                        log.warning("malformed notice on %s dropped", msg.get("channel"))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("notification subscription lost (%s); reconnecting in %.1f s", type(exc).__name__, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                try:
-                    await asyncio.shield(pubsub.aclose())
-                except BaseException:
-                    pass
+                self._dispatch(msgspec.json.decode(msg["data"], type=Notice))
+            except msgspec.DecodeError:
+                log.warning("malformed notice on %s dropped", msg.get("channel"))
+
+        async def subscribe(pubsub) -> None:
+            await pubsub.psubscribe(f"{CHANNEL_PREFIX}*")
+
+        await read_forever(
+            self._client.pubsub, subscribe=subscribe, on_subscribed=lambda first: ready.set(),
+            on_message=on_message, what="notification",
+        )
 
     async def close(self) -> None:
         self._subs.clear()

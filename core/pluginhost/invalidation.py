@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from core.valkey_pubsub import read_forever
+
 from core.db.engine import SLUG_RE
 
 if TYPE_CHECKING:
@@ -128,33 +130,15 @@ class PolicyInvalidation:
             self.platform.forget_activations(slug)
 
     async def _read(self, ready: asyncio.Event) -> None:
-        backoff = 0.5
-        first = True
-        while True:
-            pubsub = self._valkey().pubsub()
-            try:
-                await pubsub.subscribe(CHANNEL)
-                while True:
-                    msg = await pubsub.get_message(timeout=1.0)
-                    if msg is None:
-                        continue
-                    if msg["type"] == "subscribe":
-                        if not first:  # messages may have been missed while disconnected
-                            self._forget_all()
-                        first = False
-                        backoff = 0.5
-                        ready.set()
-                        continue
-                    if msg["type"] == "message":
-                        self._apply(msg["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("policy invalidation subscription lost (%s); reconnecting in %.1f s", type(exc).__name__, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                try:
-                    await asyncio.shield(pubsub.aclose())
-                except BaseException:
-                    pass
+        def on_subscribed(first: bool) -> None:
+            if not first:  # messages may have been missed while disconnected
+                self._forget_all()
+            ready.set()
+
+        async def subscribe(pubsub) -> None:
+            await pubsub.subscribe(CHANNEL)
+
+        await read_forever(
+            lambda: self._valkey().pubsub(), subscribe=subscribe, on_subscribed=on_subscribed,
+            on_message=lambda msg: self._apply(msg["data"]), what="policy invalidation",
+        )

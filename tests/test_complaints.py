@@ -132,6 +132,11 @@ async def test_roles_and_masking(client, demo):
     await act(client, "shanghai", cid, "withdraw", user, {}, "demo12315-pw")
     r = await client.get(path, headers=await login(client, unit["specialist"]))
     assert r.json()["consumer"]["masked"] is True and r.json()["state"] == "withdrawn"
+    mine = await login(client, user, "demo12315-pw")
+    assert [c["id"] for c in (await client.get("/api/tenants/shanghai/complaints", params={"state": "withdrawn"}, headers=mine)).json()] == [cid]
+    assert (await client.get("/api/tenants/shanghai/complaints", params={"state": "closed"}, headers=mine)).json() == []
+    r = await client.get("/api/tenants/shanghai/complaints", params={"state": "lost"}, headers=mine)
+    assert r.status_code == 400 and "state" in r.json()["detail"]
 
 
 async def test_idempotent_intake(client, demo):

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, JSONBody, Parameter
+from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 
 from core.api.access import platform_of, tenant_member
 from core.api.errors import Forbidden
@@ -57,7 +57,7 @@ class ComplaintController(Controller):
     @get("/")
     async def list_(
         self, request: Request[Principal, Any, Any], tenant: FromPath[str],
-        state_filter: Annotated[str | None, Parameter(query="state")] = None,
+        state_filter: Annotated[str | None, QueryParameter(name="state")] = None,
         limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100, offset: Annotated[int, msgspec.Meta(ge=0)] = 0,
     ) -> list[ComplaintView]:
         """The complaints the caller may see (consumer: own; specialist: their enterprise's; bureau: subtree)."""
@@ -202,7 +202,8 @@ class PublicConsumerController(Controller):
         return {"id": str(account), "username": data.username}
 
     @get("/odr-check")
-    async def odr_check(self, request: Request, tenant: FromPath[str], credit_code: str | None = None, name: str | None = None) -> dict:
+    async def odr_check(self, request: Request, tenant: FromPath[str], credit_code: FromQuery[str | None] = None,
+                        name: FromQuery[str | None] = None) -> dict:
         """Whether a company is an active ODR unit here (shown to the consumer at intake, Art. 23)."""
         platform = platform_of(request)
         await platform.tenant(tenant)

@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
@@ -64,11 +65,11 @@ class NotificationController(Controller):
     async def list_notifications(
         self,
         request: Request[Principal, Any, Any],
-        tenant: str,
-        before_id: int | None = None,
-        after_id: int | None = None,
-        unread: bool = False,
-        limit: int = 50,
+        tenant: FromPath[str],
+        before_id: FromQuery[int | None] = None,
+        after_id: FromQuery[int | None] = None,
+        unread: FromQuery[bool] = False,
+        limit: FromQuery[int] = 50,
     ) -> list[Notice]:
         """The caller's notifications, newest first (``before_id`` pages back; ``after_id`` gives the
         ones newer than that id, oldest first)."""
@@ -92,7 +93,9 @@ class NotificationController(Controller):
         return [_notice(tenant, r) for r in rows]
 
     @post("/{notification_id:int}/read", status_code=200)
-    async def mark_read(self, request: Request[Principal, Any, Any], tenant: str, notification_id: int) -> Notice:
+    async def mark_read(
+        self, request: Request[Principal, Any, Any], tenant: FromPath[str], notification_id: FromPath[int]
+    ) -> Notice:
         """Mark one of the caller's notifications read (idempotent); 404 if it is not theirs."""
         platform, principal = await tenant_member(request, tenant)
         recipients = await visible_recipients(platform, principal)
@@ -108,7 +111,7 @@ class NotificationController(Controller):
         return _notice(tenant, row)
 
     @get("/stream")
-    async def stream(self, request: Request[Principal, Any, Any], tenant: str) -> ServerSentEvent:
+    async def stream(self, request: Request[Principal, Any, Any], tenant: FromPath[str]) -> ServerSentEvent:
         """Live notifications for the caller as Server-Sent Events (event = notification kind, id =
         notification id, data = the notification as JSON). A ``Last-Event-ID`` header replays what
         was recorded after that id first. A comment line is sent on connect and every 15 s."""

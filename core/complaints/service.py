@@ -38,6 +38,12 @@ from core.notifications.bus import Notice
 from core.notifications.deliver import Outgoing
 from core.notifications.deliver import record as record_notification
 from core.runtime import Platform
+from core.timers.schedule import (
+    ALL_COMPLAINT_KINDS,
+    CONTACT_KINDS,
+    complaint_clocks,
+    schedule_complaint_clocks,
+)
 from core.timers.schedule import cancel as cancel_timers
 
 ODR_NOTICE = (
@@ -200,21 +206,9 @@ def _deadline_params(d: ComplaintDeadlines) -> dict[str, Any]:
     }
 
 
-TIMERS_SQL = """INSERT INTO timers (complaint_id, kind, due_at)
-    SELECT $1, k, d FROM unnest($2::text[], $3::timestamptz[]) AS t(k, d)
-    ON CONFLICT (coalesce(complaint_id, liaison_change_id), kind)
-    DO UPDATE SET due_at = EXCLUDED.due_at, fired_at = NULL, cancelled_at = NULL"""
-
-
 def _timer_args(platform: Platform, d: ComplaintDeadlines) -> tuple[list[str], list[dt.datetime]]:
-    """The four clocks of a complaint in ODR (see :func:`core.timers.schedule.schedule_complaint_clocks`),
-    as arrays for one multi-row insert."""
-    WARNING_BEFORE = dt.timedelta(hours=platform.settings.warning_before_hours)
-    c, x = d.contact.due, d.close.due
-    return (
-        ["contact_warning", "contact_breach", "close_warning", "close_breach"],
-        [c - WARNING_BEFORE, c, x - WARNING_BEFORE, x],
-    )
+    """The complaint's four clocks as arrays for the intake statement's multi-row insert."""
+    return complaint_clocks(d.contact.due, d.close.due, dt.timedelta(hours=platform.settings.warning_before_hours))
 
 
 async def _event(conn, complaint_id, kind: str, principal: Principal, node_code: str | None, before=None, after=None, note=None) -> None:
@@ -548,8 +542,9 @@ async def _apply(platform, tenant, conn, principal, row, name, body, outbox) -> 
             if unit is None:
                 raise Conflict("cannot accept: the company is no longer an active ODR unit", ["return"])
         d = await complaint_deadlines(platform, tenant, row["node_code"], dt.datetime.now(dt.timezone.utc))
-        kinds, dues = _timer_args(platform, d)
-        await conn.execute(TIMERS_SQL, cid, kinds, dues)
+        await schedule_complaint_clocks(
+            conn, cid, d.contact.due, d.close.due, dt.timedelta(hours=platform.settings.warning_before_hours)
+        )
         await _notify(conn, outbox, tenant=tenant, row=row, recipient=f"enterprise:{unit['id']}", kind="new_case")
         return {
             **extra,
@@ -561,16 +556,16 @@ async def _apply(platform, tenant, conn, principal, row, name, body, outbox) -> 
             "deadlines": msgspec.json.encode(d).decode(),
         }, body.note
     if name in ("return", "leave_odr"):
-        await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
+        await cancel_timers(conn, kinds=ALL_COMPLAINT_KINDS, complaint_id=cid)
         return {}, body.reason
     if name == "contact":
-        await _cancel(conn, cid, ("contact_warning", "contact_breach"))
+        await cancel_timers(conn, kinds=CONTACT_KINDS, complaint_id=cid)
         return {"contacted_at": dt.datetime.now(dt.timezone.utc)}, body.note
     if name == "negotiate":
         return {}, body.note
     if name == "feedback":
         fb: FeedbackBody = body
-        await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
+        await cancel_timers(conn, kinds=ALL_COMPLAINT_KINDS, complaint_id=cid)
         if row["consumer_account_id"] is not None:
             await _notify(conn, outbox, tenant=tenant, row=row, recipient=f"account:{row['consumer_account_id']}", kind="feedback_submitted")
         return {
@@ -584,12 +579,8 @@ async def _apply(platform, tenant, conn, principal, row, name, body, outbox) -> 
             await _notify(conn, outbox, tenant=tenant, row=row, recipient=f"account:{row['consumer_account_id']}", kind="case_closed")
         return {"closed_at": dt.datetime.now(dt.timezone.utc)}, body.note
     if name == "withdraw":
-        await _cancel(conn, cid, ("contact_warning", "contact_breach", "close_warning", "close_breach"))
+        await cancel_timers(conn, kinds=ALL_COMPLAINT_KINDS, complaint_id=cid)
         return {}, body.note
     if name == "rate":
         return {"rating": body.satisfaction, "rating_comment": body.comment}, None
     return {}, body.note  # supervision actions: the event is the record
-
-
-async def _cancel(conn, complaint_id, kinds: tuple[str, ...]) -> None:
-    await cancel_timers(conn, kinds=kinds, complaint_id=complaint_id)

@@ -61,6 +61,20 @@ CONTACT_KINDS = ("contact_warning", "contact_breach")
 CLOSE_KINDS = ("close_warning", "close_breach")
 
 
+ALL_COMPLAINT_KINDS = CONTACT_KINDS + CLOSE_KINDS
+
+
+def complaint_clocks(
+    contact_due: dt.datetime, close_due: dt.datetime, warning_before: dt.timedelta
+) -> tuple[list[str], list[dt.datetime]]:
+    """The four clocks of a complaint in ODR as (kinds, due moments), for a multi-row insert: a
+    warning ``warning_before`` each due moment, and the breach at it."""
+    return (
+        [*CONTACT_KINDS, *CLOSE_KINDS],
+        [contact_due - warning_before, contact_due, close_due - warning_before, close_due],
+    )
+
+
 async def schedule_complaint_clocks(
     conn: asyncpg.Connection,
     complaint_id: uuid.UUID,

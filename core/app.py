@@ -30,6 +30,7 @@ from core.enterprises.api import EnterpriseController, PublicEnterpriseControlle
 from core.pluginhost.invalidation import PolicyInvalidation
 from core.policy_replay.api import PolicyReplayController
 from core.reports.api import ReportController
+from core.evaluation.api import EvaluationController, PublicEvaluationController
 from core.runtime import Platform
 from core.settings import Settings
 
@@ -115,7 +116,8 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
                 await store.__aexit__(None, None, None)
 
     app = Litestar(
-        route_handlers=[health, Router(path="/", route_handlers=[AuthController], middleware=[rate_limit.middleware]), PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController, ReportController],
+        route_handlers=[health, Router(path="/", route_handlers=[AuthController], middleware=[rate_limit.middleware]), PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController, ReportController,
+                        EvaluationController, PublicEvaluationController],
         on_app_init=[jwt_auth.on_app_init],
         stores=stores,
         on_startup=[startup],

@@ -219,14 +219,16 @@ def _cases(plan: UnitPlan, unit_id: uuid.UUID, count: int, now: dt.datetime, rng
     return out
 
 
-async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str, int] | None = None) -> HistorySummary:
+async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str, int] | None = None,
+                       now: dt.datetime | None = None) -> HistorySummary:
     """Seed the demo history of ``tenant`` (see the module docstring); ``per_unit`` overrides the number
-    of complaints per unit key (e.g. ``{"js-a": 508}``). Idempotent: a tenant that has complaints is
+    of complaints per unit key (e.g. ``{"js-a": 508}``); ``now`` (default: the current time) is the
+    moment the history ends. Idempotent: a tenant that has complaints is
     left alone (``seeded=False``). One tenant transaction."""
     started = time.perf_counter()
     counts = {p.key: p.complaints for p in PLANS} | dict(per_unit or {})
     rng = random.Random(f"{SEED}:{tenant}")
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     nodes = await platform.nodes(tenant)
     plans = [p for p in PLANS if p.node in nodes]
     async with tenant_transaction(tenant) as conn:

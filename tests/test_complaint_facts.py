@@ -79,3 +79,19 @@ async def test_facts_follow_history_walk_and_reclassification(client, tenant):
                               WHERE id = $1""", eid)
         assert await conn.fetchval("SELECT count(*) FROM complaint_facts WHERE enterprise_id = $1 AND enterprise_class <> 'Z'", eid) == 0
     assert (await diff_and_count())[0] == 0
+
+
+async def test_facts_follow_a_schema_qualified_write_from_another_search_path(tenant, pg_url):
+    import asyncpg
+
+    conn = await asyncpg.connect(pg_url)  # default search_path: not the tenant's
+    try:
+        cid = await conn.fetchval(
+            f"""INSERT INTO t_{SLUG}.complaints (number, source, consumer_name, consumer_phone, company_name, odr_unit,
+                    node_code, node_path, subject, description, state)
+                VALUES ('qualified-1', 'consumer', '王五', '13700001111', '某公司', false, '310116', '310000/310116',
+                        'x', 'y', 'registered') RETURNING id""")
+        assert await conn.fetchval(f"SELECT state FROM t_{SLUG}.complaint_facts WHERE complaint_id = $1", cid) == "registered"
+    finally:
+        await conn.close()
+    assert (await diff_and_count())[0] == 0

@@ -12,6 +12,9 @@ Verdicts (NULL = no verdict yet):
   (feedback submitted, case closed, returned, left ODR or withdrawn).
 - ``cycle_seconds``: entered ODR -> closed (handling cycle, 处理周期), for closed complaints.
 
+The trigger functions keep the tenant's search_path of their creation (``SET search_path FROM CURRENT``),
+so a write that names the table with its schema from another search_path still lands in this tenant.
+
 ``evaluation_results`` and ``evaluation_policies`` are immutable (like ``complaint_events``): a stored
 evaluation is the record of what was scored, with which plugin version and configuration.
 """
@@ -88,7 +91,7 @@ forwards = sql_migration(
     LEFT JOIN enterprises e ON e.id = c.enterprise_id
     """,
     f"""
-    CREATE FUNCTION complaint_facts_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION complaint_facts_sync() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
     BEGIN
         INSERT INTO complaint_facts ({FACT_COLUMNS})
         SELECT {FACT_COLUMNS} FROM complaint_facts_source WHERE complaint_id = NEW.id
@@ -116,7 +119,7 @@ forwards = sql_migration(
     EXECUTE FUNCTION complaint_facts_sync()
     """,
     """
-    CREATE FUNCTION complaint_facts_reclassify() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION complaint_facts_reclassify() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
     BEGIN
         UPDATE complaint_facts SET enterprise_class = NEW.classification->>'code' WHERE enterprise_id = NEW.id;
         RETURN NULL;

@@ -235,7 +235,7 @@ async def measure(platform: Platform, slug: str, repeat: int, summary: dict) -> 
     except ImportError:  # before the report registry exists
         from core.reports.sql import class_table
 
-        REPORTS = {"class_table": class_table}
+        REPORTS = {"class-table": class_table}
     district = "990101"
     nodes = await platform.nodes(slug)
     cases = [("province, year 2025", "/".join(nodes["990000"].path), dt.date(2025, 1, 1), dt.date(2025, 12, 31)),

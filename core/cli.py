@@ -64,6 +64,7 @@ async def _seed_demo(platform: Platform) -> int:
     from core.auth.accounts import create_account
     from core.auth.principal import Role
     from core.db.engine import platform_transaction
+    from core.evaluation.demo import seed_demo_evaluation
     from tenants.demo_history import seed_history
     from tenants.manifest import demo_manifests
     from tenants.onboarding import onboard
@@ -72,6 +73,9 @@ async def _seed_demo(platform: Platform) -> int:
         result = await onboard(manifest, host=platform.host, actor="demo", demo=True)
         log.info("tenant %s: %s", manifest.slug, "onboarded" if result.created else "already there")
         log.info("tenant %s demo history: %d complaints seeded", manifest.slug, (await seed_history(platform, manifest.slug)).complaints)
+        published = await seed_demo_evaluation(platform, manifest.slug)
+        if published is not None:
+            log.info("tenant %s: evaluation %s run and published", manifest.slug, published.period.label)
     async with platform_transaction() as conn:
         await create_account(conn, username=DEMO_OPERATOR[0], password=DEMO_OPERATOR[1], role=Role.OPERATOR, exist_ok=True)
     from tenants.migrate import migrate_all

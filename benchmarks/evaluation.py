@@ -99,7 +99,7 @@ SELECT '基准电商' || i || '号有限公司', '91' || lpad(i::text, 16, '0'),
        10 + (i * 7919) % 900, 1e6 + (i * 104729) % 500000000, '网络零售', '基准路' || i || '号', 'active',
        jsonb_build_object('scheme', 'bench', 'code', c.code, 'label', c.code || '类'),
        timestamptz '2024-06-01 00:00+08', 'bench', timestamptz '2024-06-01 00:00+08'
-FROM generate_series(1, $1) i
+FROM generate_series(1::bigint, $1::bigint) i
 JOIN LATERAL (SELECT code FROM jurisdictions WHERE level = 'office'
               ORDER BY code OFFSET (i * 31) % (SELECT count(*) FROM jurisdictions WHERE level = 'office') LIMIT 1) o ON true
 JOIN LATERAL (SELECT CASE WHEN i % 10 = 0 THEN 'A' WHEN i % 10 < 4 THEN 'B' ELSE 'C' END AS code) c ON true

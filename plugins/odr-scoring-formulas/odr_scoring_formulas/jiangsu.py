@@ -22,6 +22,7 @@ proposal (the seed gives none) and are configuration.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import msgspec
@@ -79,6 +80,12 @@ def score(indicators: Indicators, cfg: JiangsuScoreConfig) -> ScoreResult:
     return ScoreResult(formula=NAME, version=VERSION, score=round(value, 2), parts={k: round(v, 2) for k, v in parts.items()})
 
 
+@functools.cache
+def _default_config() -> JiangsuScoreConfig:
+    """The configuration where a bureau saved none (built once: scoring runs for every unit of a province)."""
+    return JiangsuScoreConfig()
+
+
 @hookimpl
 def odr_plugin_info() -> PluginInfo:
     return PluginInfo(
@@ -94,4 +101,5 @@ def odr_plugin_info() -> PluginInfo:
 
 @hookimpl
 def odr_score_enterprise(scope: Scope, indicators: Indicators) -> ScoreResult:
-    return score(indicators, scope.config(NAME, JiangsuScoreConfig()))
+    cfg = scope.config(NAME)
+    return score(indicators, cfg if cfg is not None else _default_config())

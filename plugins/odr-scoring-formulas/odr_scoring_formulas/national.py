@@ -24,6 +24,7 @@ timeliness counting more where many complaints arrive; small classes ("C", "smal
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import msgspec
@@ -111,6 +112,12 @@ def score(indicators: Indicators, cfg: NationalScoreConfig) -> ScoreResult | Non
     )
 
 
+@functools.cache
+def _default_config() -> NationalScoreConfig:
+    """The configuration where a bureau saved none (built once: scoring runs for every unit of a province)."""
+    return NationalScoreConfig()
+
+
 @hookimpl
 def odr_plugin_info() -> PluginInfo:
     return PluginInfo(
@@ -125,4 +132,5 @@ def odr_plugin_info() -> PluginInfo:
 
 @hookimpl
 def odr_score_enterprise(scope: Scope, indicators: Indicators) -> ScoreResult | None:
-    return score(indicators, scope.config(NAME, NationalScoreConfig()))
+    cfg = scope.config(NAME)
+    return score(indicators, cfg if cfg is not None else _default_config())

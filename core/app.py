@@ -29,7 +29,7 @@ from core.deadlines.api import DeadlinesController
 from core.enterprises.api import EnterpriseController, PublicEnterpriseController
 from core.pluginhost.invalidation import PolicyInvalidation
 from core.policy_replay.api import PolicyReplayController
-from core.reports.api import ReportController
+from core.reports.api import CoverageTargetController, ReportController
 from core.evaluation.api import EvaluationController, PublicEvaluationController
 from core.runtime import Platform
 from core.settings import Settings
@@ -116,7 +116,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
                 await store.__aexit__(None, None, None)
 
     app = Litestar(
-        route_handlers=[health, Router(path="/", route_handlers=[AuthController], middleware=[rate_limit.middleware]), PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController, ReportController,
+        route_handlers=[health, Router(path="/", route_handlers=[AuthController], middleware=[rate_limit.middleware]), PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController, ReportController, CoverageTargetController,
                         EvaluationController, PublicEvaluationController],
         on_app_init=[jwt_auth.on_app_init],
         stores=stores,

@@ -439,7 +439,7 @@ async def test_public_directory_lists_active_units_only_without_personal_data(cl
     assert active["code"] in codes and applying_code not in codes
     entry = next(d for d in r.json() if d["credit_code"] == active["code"])
     assert entry["district"] == "金山区市场监督管理局" and entry["unit_type"] == "enterprise" and entry["node_code"] == "310116"
-    assert set(entry) == {"id", "name", "credit_code", "unit_type", "node_code", "district", "classification", "members"}
+    assert set(entry) == {"id", "name", "credit_code", "unit_type", "node_code", "district", "classification", "members", "approved_on"}
     for secret in (PIC_NAME, PIC_PHONE, STAFF_NAME, STAFF_PHONE, "phone", "username", "pic-"):
         assert secret not in r.text
     # search by name and by credit code, by node, by class

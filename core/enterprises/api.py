@@ -21,6 +21,7 @@ from core.enterprises.schemas import (
     ApplicationForm,
     ApplicationSummary,
     DirectoryUnit,
+    PublicNode,
     LiaisonChange,
     LiaisonChangeRequest,
     LiaisonFiled,
@@ -77,15 +78,33 @@ class PublicEnterpriseController(Controller):
         self,
         request: Request,
         tenant: FromPath[str],
-        node: Annotated[str | None, QueryParameter(name="node", max_length=40)] = None,
-        q: Annotated[str | None, QueryParameter(name="q", max_length=100)] = None,
-        unit_class: Annotated[str | None, QueryParameter(name="class", max_length=40)] = None,
+        node: Annotated[str | None, QueryParameter(name="node", max_length=40, description="jurisdiction code: the district (or city, office) whose subtree to list")] = None,
+        q: Annotated[str | None, QueryParameter(name="q", max_length=100, description="part of a name or credit code")] = None,
+        name: Annotated[str | None, QueryParameter(name="name", max_length=100, description="part of the unit's (or a member merchant's) name")] = None,
+        credit_code: Annotated[str | None, QueryParameter(name="credit_code", max_length=18, pattern=r"^[0-9A-Za-z]+$", description="the credit code or its beginning")] = None,
+        unit_class: Annotated[str | None, QueryParameter(name="class", max_length=40, description="classification code, e.g. A")] = None,
         limit: Annotated[int, QueryParameter(name="limit", ge=1, le=500)] = 200,
-    ) -> list[DirectoryUnit]:
+        offset: Annotated[int, QueryParameter(name="offset", ge=0, le=1_000_000)] = 0,
+    ) -> Response[list[DirectoryUnit]]:
         """The published list of active ODR units (Art. 23) in ``node``'s subtree (default: the whole
-        province), searchable by name or credit code (``q``) and classification code (``class``).
-        Member merchants of a host unit (e.g. a mall) are listed under it. No personal data."""
-        return await service.directory(platform_of(request), tenant, node=node, q=q, cls=unit_class, limit=limit)
+        province; the codes are in ``/public/{tenant}/jurisdictions``), ordered by name, searchable by
+        ``name`` (substring), ``credit_code`` (prefix), ``q`` (either) and classification code
+        (``class``). Member merchants of a host unit (e.g. a mall) are listed under it. Paginated with
+        ``offset`` / ``limit``; the header ``X-Total-Count`` gives the number of matching units. No
+        personal data."""
+        units, total = await service.directory(platform_of(request), tenant, node=node, q=q, cls=unit_class, limit=limit,
+                                               name=name, credit_code=credit_code, offset=offset)
+        return Response(units, headers={"X-Total-Count": str(total), "Access-Control-Expose-Headers": "X-Total-Count"})
+
+    @get("/jurisdictions")
+    async def jurisdictions(self, request: Request, tenant: FromPath[str]) -> list[PublicNode]:
+        """The province's jurisdiction tree (codes, names, levels), root first then in path order, for
+        the directory's district filter."""
+        platform = platform_of(request)
+        await platform.tenant(tenant)
+        nodes = await platform.nodes(tenant)
+        return [PublicNode(code=n.code, parent_code=n.parent_code, level=n.level, name=n.name, name_en=n.name_en)
+                for n in sorted(nodes.values(), key=lambda n: n.path)]
 
 
 class EnterpriseController(Controller):

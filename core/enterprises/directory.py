@@ -12,6 +12,7 @@ Contract:
 from __future__ import annotations
 
 import uuid
+from zoneinfo import ZoneInfo
 
 from core.api.errors import NotFound
 from core.auth.principal import Principal
@@ -29,6 +30,8 @@ from core.enterprises.common import (
 )
 from core.enterprises.schemas import DirectoryClass, DirectoryMember, DirectoryUnit, Unit, UnitDetail
 from core.runtime import Node, Platform
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 # -- units -------------------------------------------------------------------------------------------
@@ -79,32 +82,54 @@ def _like(q: str | None) -> str | None:
 
 
 async def directory(
-    platform: Platform, tenant: str, *, node: str | None, q: str | None, cls: str | None, limit: int = 200
-) -> list[DirectoryUnit]:
+    platform: Platform,
+    tenant: str,
+    *,
+    node: str | None,
+    q: str | None,
+    cls: str | None,
+    limit: int = 200,
+    name: str | None = None,
+    credit_code: str | None = None,
+    offset: int = 0,
+) -> tuple[list[DirectoryUnit], int]:
     """Active ODR units of ``node``'s subtree (default: the whole province), member merchants listed
-    under their host unit. ``q`` matches a unit's (or a member's) name or credit code; ``cls`` the
-    classification code. Only public facts: never a liaison or any other person."""
+    under their host unit, ordered by name; the page ``offset`` / ``limit`` and the number of units
+    matching. Filters (all optional, combined with AND; a host unit matches when one of its active
+    members does): ``q`` a substring of the name or credit code, ``name`` a substring of the name,
+    ``credit_code`` a prefix of the credit code (case-insensitive), ``cls`` the classification code.
+    Only public facts: never a liaison or any other person."""
     await platform.tenant(tenant)
     nodes = await platform.nodes(tenant)
     if node is None:
         node = next(c for c, n in nodes.items() if n.parent_code is None)
     elif node not in nodes:
         raise NotFound(f"node {node!r} not found")
-    like = _like(q)
+    code_prefix = None
+    if credit_code is not None and credit_code.strip():
+        code_prefix = _like(credit_code.strip().upper())[1:]  # escaped, '%' at the end only
+    where = """e.status = 'active' AND e.host_unit_id IS NULL AND e.node_code = ANY($1)
+               AND ($2::text IS NULL OR e.name ILIKE $2 OR e.credit_code ILIKE $2 OR EXISTS (
+                     SELECT 1 FROM enterprises m WHERE m.host_unit_id = e.id AND m.status = 'active'
+                       AND (m.name ILIKE $2 OR m.credit_code ILIKE $2)))
+               AND ($3::text IS NULL OR e.classification->>'code' = $3)
+               AND ($4::text IS NULL OR e.name ILIKE $4 OR EXISTS (
+                     SELECT 1 FROM enterprises m WHERE m.host_unit_id = e.id AND m.status = 'active' AND m.name ILIKE $4))
+               AND ($5::text IS NULL OR e.credit_code LIKE $5 OR EXISTS (
+                     SELECT 1 FROM enterprises m WHERE m.host_unit_id = e.id AND m.status = 'active'
+                       AND m.credit_code LIKE $5))"""
+    args = (_subtree(nodes, node), _like(q), cls, _like(name), code_prefix)
     async with tenant_transaction(tenant) as conn:
         units = await conn.fetch(
-            """SELECT e.id, e.name, e.credit_code, e.unit_type, e.node_code, e.classification FROM enterprises e
-               WHERE e.status = 'active' AND e.host_unit_id IS NULL AND e.node_code = ANY($1)
-                 AND ($2::text IS NULL OR e.name ILIKE $2 OR e.credit_code ILIKE $2 OR EXISTS (
-                       SELECT 1 FROM enterprises m WHERE m.host_unit_id = e.id AND m.status = 'active'
-                         AND (m.name ILIKE $2 OR m.credit_code ILIKE $2)))
-                 AND ($3::text IS NULL OR e.classification->>'code' = $3)
-               ORDER BY e.name, e.credit_code LIMIT $4""",
-            _subtree(nodes, node),
-            like,
-            cls,
-            limit,
+            f"""SELECT e.id, e.name, e.credit_code, e.unit_type, e.node_code, e.classification, e.approved_at
+                FROM enterprises e WHERE {where}
+                ORDER BY e.name, e.credit_code LIMIT $6 OFFSET $7""",
+            *args, limit, offset,
         )
+        if offset == 0 and len(units) < limit:
+            total = len(units)
+        else:
+            total = await conn.fetchval(f"SELECT count(*) FROM enterprises e WHERE {where}", *args)
         members = await conn.fetch(
             """SELECT host_unit_id, name, credit_code, unit_type, node_code FROM enterprises
                WHERE status = 'active' AND host_unit_id = ANY($1::uuid[]) ORDER BY name, credit_code""",
@@ -128,9 +153,10 @@ async def directory(
                 district=_node_name(nodes, u["node_code"]),
                 classification=DirectoryClass(scheme=c["scheme"], code=c["code"], label=c["label"]) if c else None,
                 members=by_host.get(u["id"], []),
+                approved_on=u["approved_at"].astimezone(SHANGHAI).date() if u["approved_at"] else None,
             )
         )
-    return out
+    return out, total
 
 
 def _node_name(nodes: dict[str, Node], code: str) -> str:

@@ -334,3 +334,15 @@ class DirectoryUnit(msgspec.Struct, frozen=True, kw_only=True):
     district: str
     classification: DirectoryClass | None
     members: list[DirectoryMember] = []
+    approved_on: dt.date | None = None
+    """The day (Asia/Shanghai) the unit was approved as an ODR unit."""
+
+
+class PublicNode(msgspec.Struct, frozen=True, kw_only=True):
+    """A jurisdiction node as published (for the directory's district filter)."""
+
+    code: str
+    parent_code: str | None
+    level: str
+    name: str
+    name_en: str

@@ -40,7 +40,7 @@ from core.enterprises.common import FieldError
 from core.enterprises.schemas import RevocationGround, StatusDecision
 from core.enterprises.status import apply_status_change
 from core.evaluation import schemas as S
-from core.evaluation.sql import CLASS_SUMMARY_SQL, RESULT_COLUMNS, UNIT_INDICATORS_SQL
+from core.evaluation.sql import CLASS_SUMMARY_SQL, RESULT_COLUMNS, UNIT_INDICATORS_SQL, WORK_MEM
 from core.policy_replay.common import competition_ranks
 from core.runtime import Node, Platform
 from odr_plugin_api import Family, Indicators, Scope
@@ -224,6 +224,7 @@ async def run_evaluation(
         kind = S.PeriodKind(period["kind"])
         start, end = _instant(period["starts_on"]), _instant(period["ends_on"] + dt.timedelta(days=1))
         previous_start = _instant(_add_months(period["starts_on"], -_MONTHS[kind]))
+        await conn.execute(f"SELECT set_config('work_mem', '{WORK_MEM}', true), set_config('jit', 'off', true)")
         rows = await conn.fetch(UNIT_INDICATORS_SQL, start, end, previous_start)
 
         scorers: dict[str, _NodeScorer] = {}

@@ -15,6 +15,7 @@ from litestar.security.jwt import JWTAuth, Token
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
+from admin_ui.app import ui_route_handlers
 from core.api.auth import AuthController
 from core.api.errors import EXCEPTION_HANDLERS
 from core.api.health import health
@@ -126,6 +127,8 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         openapi_config=OpenAPIConfig(title="12315 ODR platform", version="0.1.0"),
         logging_config=None,
     )
+    for ui_router in ui_route_handlers(settings):  # the web console under /ui (admin_ui/app.py)
+        app.register(ui_router)
     app.state.platform = platform
     app.state.jwt_auth = jwt_auth
     app.state.notify_bus = notify_bus

@@ -10,12 +10,21 @@ Only the standard library is used here. ``.venv`` gets the hash-pinned packages 
 ``plugins/`` installed editable without dependencies, so entry points are registered exactly as a
 vendor's package would register them. Re-running is cheap: nothing is installed while the lock and the
 pyproject files are unchanged.
+
+Both ``run`` and ``test`` vendor the web console's front-end assets when they are missing: htmx and
+ECharts from the npm registry at the exact versions of ``admin_ui/package.json`` (``npm ci``, which
+checks each package against the integrity hash in ``admin_ui/package-lock.json``), copied into
+``admin_ui/static/vendor/`` (gitignored). Without npm the console still works (every page works
+without JavaScript); a warning says what is missing. ``test`` also installs Debian's ``chromium`` (and
+a CJK font for readable screenshots) for the browser tests when it is missing and this runs as root
+with apt-get; otherwise those tests are skipped with that reason (and fail in CI).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +62,49 @@ def ensure_env() -> Path:
     return VENV / "bin"
 
 
+UI = ROOT / "admin_ui"
+VENDOR = {  # file in admin_ui/node_modules -> name in admin_ui/static/vendor
+    "htmx.org/dist/htmx.min.js": "htmx.min.js",
+    "echarts/dist/echarts.min.js": "echarts.min.js",
+}
+BROWSER_PACKAGES = ["chromium", "fonts-wqy-zenhei"]
+
+
+def ensure_vendor() -> None:
+    """Copy htmx and ECharts into admin_ui/static/vendor/ when missing (``npm ci`` from the lock first)."""
+    target = UI / "static" / "vendor"
+    missing = [name for name in VENDOR.values() if not (target / name).exists()]
+    if not missing:
+        return
+    if not all((UI / "node_modules" / src).exists() for src in VENDOR):
+        npm = shutil.which("npm")
+        if npm is None:
+            print(f"warning: npm not found; {', '.join(missing)} not vendored (the console works without JavaScript)",
+                  file=sys.stderr)
+            return
+        code = subprocess.call([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=UI)
+        if code:
+            print(f"warning: npm ci failed ({code}); {', '.join(missing)} not vendored", file=sys.stderr)
+            return
+    target.mkdir(parents=True, exist_ok=True)
+    for src, name in VENDOR.items():
+        shutil.copyfile(UI / "node_modules" / src, target / name)
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the browser tests when missing (root with apt-get only)."""
+    if os.path.exists(os.environ.get("ODR_TEST_CHROMIUM", "/usr/bin/chromium")) or shutil.which("chromium"):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("note: chromium is not installed; the browser tests will be skipped (apt-get install chromium)", file=sys.stderr)
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.call(["apt-get", "update", "-qq"], env=env)
+    code = subprocess.call(["apt-get", "install", "-y", "-qq", *BROWSER_PACKAGES], env=env, stdout=subprocess.DEVNULL)
+    if code:
+        print(f"warning: apt-get install {' '.join(BROWSER_PACKAGES)} failed ({code})", file=sys.stderr)
+
+
 def lock() -> int:
     """Resolve requirements.lock (hashes, every platform) from the pyproject files; local packages
     are left out (they are installed from the tree)."""
@@ -77,6 +129,9 @@ def main() -> int:
     if action == "lock":
         return lock()
     bin_dir = ensure_env()
+    ensure_vendor()
+    if action == "test":
+        ensure_chromium()
     os.chdir(ROOT)
     if action == "run":
         args = [str(bin_dir / "odr"), *(rest or ["demo"])]

@@ -1,4 +1,5 @@
-"""The benchmarks run end to end (``--tiny``): tenancy against the session's PostgreSQL, intake on its own.
+"""The benchmarks run end to end (``--tiny``): tenancy against the session's PostgreSQL; intake and the
+console's page loads (in chromium) on their own.
 
 Only that it completes and prints its figures is checked: no timing is asserted here.
 """
@@ -74,3 +75,21 @@ def test_intake_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
         assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
     rows = re.search(r"rows: (\d+) complaints filed, (\d+) of them with exactly 1 event", out)
     assert rows and rows.group(1) == rows.group(2)
+
+
+def test_pages_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
+    """The console's page-load benchmark in chromium, on its own embedded PostgreSQL and server process."""
+    from tests.ui_browser import chromium_path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
+    env.update({"PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(tmp_path), "ODR_TEST_CHROMIUM": chromium_path()})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "pages.py"), "--tiny"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr[-3000:]}"
+    for page in ("public directory", "bureau work queue \\(open\\)", "complaint page", "policy page", "enterprise inbox",
+                 "consumer: my complaints", "operator"):
+        assert re.search(rf"{page} +{NUMBER} +{NUMBER} +{NUMBER}  (ok|OVER)", out), f"missing {page!r} in:\n{out}"
+    assert re.search(r"SUMMARY pages 18, over target \d+", out)

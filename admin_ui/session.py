@@ -1,0 +1,128 @@
+"""Browser sessions of the console: the API's JWT carried in an HttpOnly cookie, and CSRF protection.
+
+Contract:
+- Login issues the SAME token as ``POST /api/auth/login`` (same principal, same lifetime) and puts it
+  in the ``odr_session`` cookie: HttpOnly, SameSite=Lax, Path=/ui, Secure on HTTPS. The API itself
+  keeps accepting bearer headers only, so the cookie never authenticates an API call.
+- :class:`SessionMiddleware` (on the /ui router only) sets ``scope["user"]`` to the
+  :class:`~core.auth.principal.Principal` of a valid cookie, else None. The checks are the API's: the
+  signature and expiry of the JWT and the deactivated-account list (``core.auth.tokens.INACTIVE``), so
+  a revoked unit's specialists are logged out of the console as they are refused by the API.
+- CSRF: Litestar's :class:`~litestar.middleware.csrf.CSRFMiddleware` (signed double-submit cookie
+  ``odr_csrf``), scoped to the /ui router: every unsafe request must carry the token in the form field
+  ``_csrf_token`` or the header ``x-csrftoken``; pages render it with :func:`csrf_token`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import msgspec
+from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection, Request
+from litestar.datastructures import Cookie
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware.base import MiddlewareProtocol
+from litestar.security.jwt import Token
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
+
+from core.auth.principal import Principal
+from core.auth.tokens import INACTIVE
+
+SESSION_COOKIE = "odr_session"
+CSRF_COOKIE = "odr_csrf"
+CSRF_FIELD = "_csrf_token"
+CSRF_HEADER = "x-csrftoken"
+COOKIE_PATH = "/ui"
+_CACHE_MAX = 5_000
+
+
+def csrf_config(secret: str) -> CSRFConfig:
+    """The CSRF settings of the /ui router; the signing key is derived from the JWT secret."""
+    derived = hmac.new(secret.encode(), b"odr-admin-ui-csrf", hashlib.sha256).hexdigest()
+    return CSRFConfig(
+        secret=derived,
+        cookie_name=CSRF_COOKIE,
+        cookie_path=COOKIE_PATH,
+        header_name=CSRF_HEADER,
+        cookie_httponly=True,
+        cookie_samesite="lax",
+    )
+
+
+def csrf_token(request: Request) -> str:
+    """The token to put in this page's forms (set by the CSRF middleware for the request)."""
+    token = ScopeState.from_scope(request.scope).csrf_token
+    return "" if token is None or token is Empty else str(token)
+
+
+class _Verified:
+    """Verified cookies -> (expiry, principal), bounded; verification is the costly part."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, raw: str) -> Principal | None:
+        hit = self.entries.get(raw)
+        if hit is None or hit[0] <= time.time():
+            return None
+        return hit[1]
+
+    def put(self, raw: str, expires: float, principal: Principal) -> None:
+        if len(self.entries) >= _CACHE_MAX:
+            self.entries.clear()
+        self.entries[raw] = (expires, principal)
+
+
+_VERIFIED = _Verified()
+
+
+async def principal_from_cookie(app: Any, raw: str) -> Principal | None:
+    """The principal of a session cookie, or None (bad signature, expired, deactivated account)."""
+    principal = _VERIFIED.get(raw)
+    if principal is None:
+        jwt_auth = app.state.jwt_auth
+        try:
+            token = Token.decode(encoded_token=raw, secret=jwt_auth.token_secret, algorithm=jwt_auth.algorithm)
+            principal = msgspec.convert(token.extras["p"], Principal)
+        except (NotAuthorizedException, KeyError, msgspec.ValidationError, TypeError, ValueError):
+            return None
+        _VERIFIED.put(raw, token.exp.timestamp(), principal)
+    if await INACTIVE.contains(principal.id):
+        return None
+    return principal
+
+
+class SessionMiddleware(MiddlewareProtocol):
+    """Sets ``scope["user"]`` (a Principal or None) from the session cookie, for the /ui router."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            raw = ASGIConnection(scope).cookies.get(SESSION_COOKIE)
+            scope["user"] = await principal_from_cookie(scope["litestar_app"], raw) if raw else None
+            scope["auth"] = None
+        await self.app(scope, receive, send)
+
+
+def session_cookie(request: Request, token: str, ttl_hours: float) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=token,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=int(ttl_hours * 3600),
+    )
+
+
+def cleared_session_cookie(request: Request) -> Cookie:
+    return Cookie(key=SESSION_COOKIE, value="", path=COOKIE_PATH, httponly=True, samesite="lax",
+                  secure=request.url.scheme == "https", max_age=0)

@@ -57,6 +57,7 @@ forwards = sql_migration(
     )
     """,
     "CREATE INDEX complaint_facts_node_path_idx ON complaint_facts (node_path text_pattern_ops)",
+    "CREATE INDEX complaint_facts_enterprise_idx ON complaint_facts (enterprise_id, entered_odr_at)",
     # Each unit's closed complaints in cycle order: the evaluation's 90th percentile per unit is read from
     # this index alone (index-only scan, no sort of millions of rows).
     """CREATE INDEX complaint_facts_unit_cycle_idx ON complaint_facts (enterprise_id, cycle_seconds)

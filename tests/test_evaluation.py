@@ -264,3 +264,32 @@ async def test_grounds_raised_from_a_complaint_or_spot_check(client, seeded):
                    {"enterprise_id": str(b["id"]), "ground": "deliberate_delay_or_refusal", "source": "spot_check",
                     "detail": "抽查：多次拖延联系消费者"})
     assert r.status_code == 201 and r.json()["source"] == "spot_check"
+
+
+def test_a_failing_scoring_plugin_leaves_the_unit_unscored_and_is_counted():
+    """The evaluation's per-node scorer: a plugin that raises is skipped (the unit gets no score), its
+    failure is counted, and nothing escapes to the run."""
+    import types
+
+    from core.evaluation.service import _NodeScorer
+    from core.pluginhost.host import PluginHost
+    from odr_plugin_api import Family, Indicators, PluginInfo, Scope, hookimpl
+
+    @hookimpl
+    def odr_plugin_info():
+        return PluginInfo(name="t_raising_score", version="0.1", title="raises", families=(Family.SCORING,))
+
+    @hookimpl
+    def odr_score_enterprise(scope, indicators):
+        raise RuntimeError("consumer 13800138000 broke me")
+
+    host = PluginHost()
+    host.register(types.SimpleNamespace(odr_plugin_info=odr_plugin_info, odr_score_enterprise=odr_score_enterprise),
+                  name="t_raising_score")
+    scorer = _NodeScorer(types.SimpleNamespace(host=host), Scope(tenant="x", node_path=("1",)),
+                         frozenset({"t_raising_score"}))
+    indicators = Indicators(handled=3, settlement_rate=1.0, satisfaction=None, avg_cycle_days=None,
+                            on_time_contact_rate=1.0, on_time_close_rate=1.0)
+    assert scorer.score(indicators) == (None, None)
+    assert host.failures[("t_raising_score", "odr_score_enterprise")] == 1
+    assert scorer.policies() == [("t_raising_score", "0.1", None)]

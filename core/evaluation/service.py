@@ -170,6 +170,7 @@ class _NodeScorer:
         self.scope = scope
         self.active = active
         self.plugins = sorted(n for n in active if Family.SCORING in host.infos[n].families)
+        self._call = host.first_caller("odr_score_enterprise", active=active)
 
     def policies(self) -> list[tuple[str, str, str | None]]:
         """(plugin, version, config JSON) of the scoring plugins active here."""
@@ -186,8 +187,7 @@ class _NodeScorer:
         from core.pluginhost.host import PluginUnavailable
 
         try:
-            return self.host.call_first("odr_score_enterprise", active=self.active, scope=self.scope,
-                                        indicators=indicators)
+            return self._call(scope=self.scope, indicators=indicators)
         except PluginUnavailable:
             return None, None
 

@@ -175,6 +175,27 @@ class PluginHost:
                 return result, impl.plugin_name
         raise PluginUnavailable(hook, failed)
 
+    def first_caller(self, hook: str, *, active: Iterable[str]):
+        """:meth:`call_first` with the active implementations resolved once, for calling the same hook
+        many times in one scope (e.g. scoring every unit of a node): ``caller(scope=..., **kwargs)``."""
+        impls = self._impls(hook, active)
+
+        def caller(*, scope: Scope, **kwargs: Any) -> tuple[Any, str]:
+            failed: list[str] = []
+            kwargs["scope"] = scope
+            for impl in impls:
+                try:
+                    result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+                except Exception as exc:
+                    self._record_failure(impl.plugin_name, hook, exc)
+                    failed.append(impl.plugin_name)
+                    continue
+                if result is not None:
+                    return result, impl.plugin_name
+            raise PluginUnavailable(hook, failed)
+
+        return caller
+
     def call_all(self, hook: str, *, active: Iterable[str], scope: Scope, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every active implementation; failures are recorded and left out."""
         kwargs["scope"] = scope

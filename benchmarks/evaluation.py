@@ -219,6 +219,7 @@ async def measure(platform: Platform, slug: str, repeat: int, summary: dict) -> 
         run, secs = await timed(f"evaluation, {kind} {periods[kind].label}", repeat,
                                 lambda kind=kind: evaluation.run_evaluation(platform, slug, admin, periods[kind].id, settings))
         summary[f"evaluation {kind}"] = secs
+        record(f"  phases, last run", ", ".join(f"{k} {v:.2f} s" for k, v in run.phase_seconds.items()))
         if kind == "yearly":
             yearly = run
             record("  units / scored", f"{run.units:,} / {run.scored:,}")

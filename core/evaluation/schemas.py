@@ -95,6 +95,9 @@ class Evaluation(msgspec.Struct, kw_only=True):
     """Per node: the scoring plugins active there, their versions and configurations (as used)."""
     classes: list[ClassSummary]
     proposals_raised: int = 0
+    phase_seconds: dict[str, float] = {}
+    """Only in the answer to a run: wall-clock seconds per phase (indicators SQL, scoring, ranking,
+    storing, proposals and summary, commit)."""
 
 
 class Result(msgspec.Struct, kw_only=True):

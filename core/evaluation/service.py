@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import time
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -225,7 +226,10 @@ async def run_evaluation(
         start, end = _instant(period["starts_on"]), _instant(period["ends_on"] + dt.timedelta(days=1))
         previous_start = _instant(_add_months(period["starts_on"], -_MONTHS[kind]))
         await conn.execute(f"SELECT set_config('work_mem', '{WORK_MEM}', true), set_config('jit', 'off', true)")
+        clock = time.perf_counter()
+        phases: dict[str, float] = {}
         rows = await conn.fetch(UNIT_INDICATORS_SQL, start, end, previous_start)
+        phases["indicators_sql"], clock = time.perf_counter() - clock, time.perf_counter()
 
         scorers: dict[str, _NodeScorer] = {}
         entries: list[dict] = []
@@ -259,11 +263,13 @@ async def run_evaluation(
                 "candidate": False,
                 "below_threshold": score is not None and score < settings.exit_threshold,
             })
+        phases["scoring"], clock = time.perf_counter() - clock, time.perf_counter()
         _rank_within_class(entries)
         for e in entries:
             e["candidate"] = (e["class_rank"] is not None and e["class_rank"] <= settings.candidate_top
                               and e["score"] >= settings.candidate_min_score)
 
+        phases["ranking"], clock = time.perf_counter() - clock, time.perf_counter()
         evaluation_id = uuid.uuid4()
         run_no = await conn.fetchval(
             "SELECT coalesce(max(run_no), 0) + 1 FROM evaluations WHERE period_id = $1", pid)
@@ -284,9 +290,13 @@ async def run_evaluation(
             "INSERT INTO evaluation_policies (evaluation_id, node_code, plugin, plugin_version, config) VALUES ($1, $2, $3, $4, $5)",
             [(evaluation_id, code, *p) for code, scorer in scorers.items() for p in scorer.policies()],
         )
+        phases["storing"], clock = time.perf_counter() - clock, time.perf_counter()
         raised = await _propose_exits(conn, principal, period, evaluation_id, settings)
         view = await _evaluation(conn, evaluation_id)
+        phases["proposals_and_summary"], clock = time.perf_counter() - clock, time.perf_counter()
+    phases["commit"] = time.perf_counter() - clock
     view.proposals_raised = raised
+    view.phase_seconds = {k: round(v, 3) for k, v in phases.items()}
     return view
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 from typing import Any
 
@@ -140,4 +141,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
 def create_app_from_env() -> Litestar:
     """Factory for ASGI servers (``granian --factory core.app:create_app_from_env``)."""
     logging.basicConfig(level=Settings.from_env().log_level)
+    # A web worker allocates many short-lived objects per request: collect the youngest generation
+    # every 50,000 allocations instead of every 700 (less CPU per request, fewer pauses).
+    gc.set_threshold(50_000, 20, 100)
     return create_app()

@@ -58,6 +58,7 @@ class Platform:
         self._tenants: dict[str, TenantInfo] = {}
         self._nodes: dict[str, dict[str, Node]] = {}
         self._activations: dict[str, tuple[float, list]] = {}
+        self._reloading: set[str] = set()
         self._calendars: dict[tuple, tuple[list | None, dict]] = {}
         self._policies: dict[tuple[str, str], tuple[list, EffectivePolicy]] = {}
         self._scopes: dict[int, tuple] = {}
@@ -154,10 +155,23 @@ class Platform:
 
     # -- plugins per node ------------------------------------------------------------------------
     async def activations(self, slug: str) -> list:
+        """The tenant's activation records, re-read at most ``ACTIVATION_TTL`` seconds after the last
+        read. One re-read at a time: while it runs, other callers get the previous records. Records
+        read again unchanged keep their list's identity, so the policies, scopes and calendars
+        memoised on it stay valid."""
         cached = self._activations.get(slug)
         if cached is None or time.monotonic() - cached[0] > ACTIVATION_TTL:
-            rows = await db.shared_fetch(ACTIVATIONS_SQL, slug)  # callable inside a tenant transaction
-            cached = (time.monotonic(), activations_from_rows(rows))
+            if cached is not None and slug in self._reloading:
+                return cached[1]
+            self._reloading.add(slug)
+            try:
+                rows = await db.shared_fetch(ACTIVATIONS_SQL, slug)  # callable inside a tenant transaction
+            finally:
+                self._reloading.discard(slug)
+            fresh = activations_from_rows(rows)
+            if cached is not None and fresh == cached[1]:
+                fresh = cached[1]
+            cached = (time.monotonic(), fresh)
             self._activations[slug] = cached
         return cached[1]
 

@@ -24,16 +24,32 @@ _CACHE_MAX = 20_000
 
 
 class InactiveAccounts:
+    """The ids of deactivated accounts, re-read at most every ``INACTIVE_REFRESH`` seconds: one read at
+    a time, the requests arriving meanwhile use the previous set (never older than the refresh period
+    plus that one read)."""
+
     def __init__(self) -> None:
         self.ids: frozenset[str] = frozenset()
         self.loaded_at = float("-inf")
+        self._reading_since: float | None = None
 
     async def contains(self, account_id: str) -> bool:
-        if time.monotonic() - self.loaded_at > INACTIVE_REFRESH:
-            rows = await shared_fetch("SELECT id::text AS id FROM odr.accounts WHERE NOT active")
-            self.ids = frozenset(r["id"] for r in rows)
-            self.loaded_at = time.monotonic()
+        now = time.monotonic()
+        if now - self.loaded_at > INACTIVE_REFRESH:
+            reading = self._reading_since
+            if reading is None or self.loaded_at == float("-inf") or now - reading > INACTIVE_REFRESH:
+                await self._read(now)
         return account_id in self.ids
+
+    async def _read(self, now: float) -> None:
+        self._reading_since = now
+        try:
+            rows = await shared_fetch("SELECT id::text AS id FROM odr.accounts WHERE NOT active")
+        finally:
+            if self._reading_since == now:
+                self._reading_since = None
+        self.ids = frozenset(r["id"] for r in rows)
+        self.loaded_at = time.monotonic()
 
 
 INACTIVE = InactiveAccounts()

@@ -13,6 +13,7 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter
 
 from core.api.access import platform_of, tenant_member
 from core.api.errors import Forbidden
+from core.api.requests import CommandRequest
 from core.auth.accounts import AccountExists, create_account
 from core.auth.principal import Principal, Role
 from core.complaints import service
@@ -40,6 +41,7 @@ async def _deliver(request: Request, outbox: list) -> None:
 class ComplaintController(Controller):
     path = "/api/tenants/{tenant:str}/complaints"
     tags = ["complaints"]
+    request_class = CommandRequest
 
     @post("/")
     async def file(

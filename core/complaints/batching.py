@@ -1,11 +1,13 @@
 """Group commit for complaint intake: intakes of one tenant that arrive together are written in ONE
-tenant transaction (multi-row inserts over arrays), each caller getting its own row back.
+tenant transaction (one statement over a JSON document of the batch), each caller getting its own row back.
 
 Contract (see :func:`core.complaints.service.intake`, the only user):
 - A caller submits a fully validated :class:`IntakeRow` (everything that can be refused has been
   checked before) and awaits an :class:`Outcome`:
-  ``("created", row)``: filed now; ``("existing", row)``: the idempotency key was seen before (in the
-  table, or earlier in the same batch: the first submission wins, like sequential requests);
+  ``("created", row)``: filed now, ``row`` holding the batcher's ``returning`` columns and the
+  notification (``notice_*``); ``("existing", row)``: the idempotency key was seen before (in the
+  table, or earlier in the same batch: the first submission wins, like sequential requests), ``row``
+  holding its ``existing_columns``;
   ``None``: not decided here (the cached ODR unit changed, or the batch failed): the caller files it
   on its own, in its own transaction, exactly as without batching.
 - A batch is one transaction: an item is written completely (complaint, event, timers, notification)
@@ -22,18 +24,25 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import functools
 import logging
+import os
+import time
 import uuid
 import weakref
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
+
+import msgspec
 
 from core.db.engine import tenant_transaction
 
 log = logging.getLogger(__name__)
 
 
-class IntakeRow(NamedTuple):
-    """The parameters of one intake, in the order of ``INTAKE_SQL``'s ``$1 … $27``."""
+class IntakeRow(msgspec.Struct, kw_only=True):
+    """The parameters of one intake: one object of the statement's JSON document, its fields the
+    columns of ``json_to_recordset`` in :func:`intake_sql` (``explanation`` is encoded as a nested
+    JSON object and stored as ``jsonb``). ``id`` is given when the row is written."""
 
     key: str | None
     source: str
@@ -55,37 +64,63 @@ class IntakeRow(NamedTuple):
     close_due: dt.datetime | None
     policy: str | None
     policy_version: str | None
-    explanation: str | None
+    explanation: Any
     actor_id: str
     actor_role: str
     route: str
     timer_kinds: list[str]
     timer_dues: list[dt.datetime]
     unit_node: str | None
+    id: uuid.UUID | None = None
 
 
 Outcome = tuple[Literal["created", "existing"], Any] | None
 
-# columns of the unnest() input, in IntakeRow order (timers go in separate flattened arrays)
-_INPUT = [
-    ("key", "text"), ("source", "text"), ("consumer_account_id", "uuid"), ("consumer_name", "text"),
-    ("consumer_phone", "text"), ("consumer_address", "text"), ("enterprise_id", "uuid"), ("company_name", "text"),
-    ("odr_unit", "bool"), ("node_code", "text"), ("node_path", "text"), ("category", "text"), ("subject", "text"),
-    ("description", "text"), ("amount_claimed", "numeric"), ("state", "text"), ("contact_due", "timestamptz"),
-    ("close_due", "timestamptz"), ("policy", "text"), ("policy_version", "text"), ("explanation", "text"),
-    ("actor_id", "text"), ("actor_role", "text"), ("route", "text"),
-]
-_UNIT_NODE = len(IntakeRow._fields) - 1
-_N = len(_INPUT)  # $1 = ids, $2 … $(N+1) = the columns above, then unit_node, then the timer arrays
+
+def new_id() -> uuid.UUID:
+    """A time-ordered UUID (version 7: milliseconds since the epoch, then 74 random bits) for a new
+    complaint. Complaints filed together get neighbouring ids, so the indexes keyed by complaint id
+    (the complaint's, its facts', events' and timers') take new entries at their right edge instead
+    of on a random page each: fewer pages touched and written to the WAL per intake."""
+    value = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
+    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
+    return uuid.UUID(int=value)
+
+# the SQL type of each IntakeRow field in the JSON document
+_COLUMNS = {
+    "key": "text", "source": "text", "consumer_account_id": "uuid", "consumer_name": "text",
+    "consumer_phone": "text", "consumer_address": "text", "enterprise_id": "uuid", "company_name": "text",
+    "odr_unit": "bool", "node_code": "text", "node_path": "text", "category": "text", "subject": "text",
+    "description": "text", "amount_claimed": "numeric", "state": "text", "contact_due": "timestamptz",
+    "close_due": "timestamptz", "policy": "text", "policy_version": "text", "explanation": "jsonb",
+    "actor_id": "text", "actor_role": "text", "route": "text", "timer_kinds": "text[]",
+    "timer_dues": "timestamptz[]", "unit_node": "text", "id": "uuid",
+}
+assert set(_COLUMNS) == set(IntakeRow.__struct_fields__)
+_ENCODER = msgspec.json.Encoder()
 
 
-def batch_sql(returning: str) -> str:
-    arrays = ", ".join(f"${i + 2}::{t}[]" for i, (_, t) in enumerate(_INPUT))
-    names = ", ".join(name for name, _ in _INPUT)
-    un, tc, tk, td = _N + 2, _N + 3, _N + 4, _N + 5
+def encode_rows(rows: list[IntakeRow]) -> str:
+    """The statement's one parameter: the rows as a JSON array (one text value instead of an array
+    per column, which asyncpg would encode element by element)."""
+    return _ENCODER.encode(rows).decode()
+
+
+@functools.cache
+def intake_sql(returning: str) -> str:
+    """Files every row of the JSON document ``$1`` that names no ODR unit or a unit still active at
+    the same node, and whose idempotency key is new: complaint, ``registered`` event, timers and (for
+    the direct ODR route) the enterprise's notification, all in this one statement. Returns
+    ``returning`` (complaint columns, at least ``id`` and ``number``) of each complaint filed, with
+    its notification (``notice_*``, NULL if none)."""
+    names = {c.strip() for c in returning.split(",")}
+    if not {"id", "number"} <= names:
+        raise ValueError("intake_sql: returning must include id and number")
+    record = ", ".join(f"{name} {sql_type}" for name, sql_type in _COLUMNS.items())
     return f"""
 WITH input AS MATERIALIZED (
-    SELECT * FROM unnest($1::uuid[], {arrays}, ${un}::text[]) AS u(id, {names}, unit_node)
+    SELECT * FROM json_to_recordset($1::json) AS u({record})
 ), ins AS (
     INSERT INTO complaints (id, number, idempotency_key, source, consumer_account_id, consumer_name, consumer_phone,
         consumer_address, enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description,
@@ -94,7 +129,7 @@ WITH input AS MATERIALIZED (
         u.key, u.source, u.consumer_account_id, u.consumer_name, u.consumer_phone, u.consumer_address, u.enterprise_id,
         u.company_name, u.odr_unit, u.node_code, u.node_path, u.category, u.subject, u.description, u.amount_claimed,
         u.state, CASE WHEN u.state = 'with_enterprise' THEN now() END, u.contact_due, u.close_due, u.policy,
-        u.policy_version, u.explanation::jsonb
+        u.policy_version, u.explanation
     FROM input u
     WHERE u.enterprise_id IS NULL OR EXISTS (
         SELECT 1 FROM enterprises e WHERE e.id = u.enterprise_id AND e.status = 'active' AND e.node_code = u.unit_node)
@@ -102,17 +137,16 @@ WITH input AS MATERIALIZED (
     RETURNING {returning}
 ), ev AS (
     INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, after)
-    SELECT ins.id, 'registered', u.actor_id, u.actor_role, ins.node_code, jsonb_build_object('state', ins.state, 'route', u.route)
+    SELECT ins.id, 'registered', u.actor_id, u.actor_role, u.node_code, jsonb_build_object('state', u.state, 'route', u.route)
     FROM ins JOIN input u ON u.id = ins.id
 ), tm AS (
     INSERT INTO timers (complaint_id, kind, due_at)
-    SELECT ins.id, t.k, t.d FROM unnest(${tc}::uuid[], ${tk}::text[], ${td}::timestamptz[]) AS t(cid, k, d)
-    JOIN ins ON ins.id = t.cid
+    SELECT ins.id, t.k, t.d FROM ins JOIN input u ON u.id = ins.id, unnest(u.timer_kinds, u.timer_dues) AS t(k, d)
 ), nt AS (
     INSERT INTO notifications (recipient, kind, complaint_id, payload)
-    SELECT 'enterprise:' || ins.enterprise_id, 'new_case', ins.id,
-           jsonb_build_object('complaint_number', ins.number, 'state', ins.state)
-    FROM ins WHERE ins.state = 'with_enterprise'
+    SELECT 'enterprise:' || u.enterprise_id, 'new_case', ins.id,
+           jsonb_build_object('complaint_number', ins.number, 'state', u.state)
+    FROM ins JOIN input u ON u.id = ins.id WHERE u.state = 'with_enterprise'
     RETURNING id, recipient, created_at, complaint_id
 )
 SELECT ins.*, nt.id AS notice_id, nt.recipient AS notice_recipient, nt.created_at AS notice_at
@@ -138,10 +172,16 @@ def _settle(item: _Item, outcome: Outcome) -> None:
 class IntakeBatcher:
     """Per event loop; see the module's contract."""
 
-    def __init__(self, returning: str, *, max_batch: int = 64, max_inflight: int = 2, window: float = 0.0) -> None:
+    def __init__(
+        self, returning: str, *, existing_columns: str | None = None, max_batch: int = 64, max_inflight: int = 2,
+        window: float = 0.0,
+    ) -> None:
+        """``returning``: the columns of each complaint filed; ``existing_columns`` (default: the same)
+        those of a complaint found by its idempotency key."""
         self.returning = returning
-        self.sql = batch_sql(returning)
-        self.existing_sql = f"SELECT idempotency_key AS _key, {returning} FROM complaints WHERE idempotency_key = ANY($1::text[])"
+        self.sql = intake_sql(returning)
+        self.existing_sql = (f"SELECT idempotency_key AS _key, {existing_columns or returning} FROM complaints"
+                             " WHERE idempotency_key = ANY($1::text[])")
         self.max_batch = max_batch
         self.max_inflight = max_inflight
         self.window = window
@@ -214,26 +254,17 @@ class IntakeBatcher:
                     first.followers.append(it)
                     continue
                 by_key[key] = it
-            it.id = uuid.uuid4()
+            it.id = it.row.id = new_id()
             leaders.append(it)
         # a stable order of keys: concurrent batches take their unique-index locks in the same order
         leaders.sort(key=lambda it: (it.row.key is None, it.row.key or ""))
-        columns: list[list[Any]] = [[it.id for it in leaders]]
-        for i in range(_N):
-            columns.append([it.row[i] for it in leaders])
-        columns.append([it.row[_UNIT_NODE] for it in leaders])
-        timer_ids: list[uuid.UUID] = []
-        timer_kinds: list[str] = []
-        timer_dues: list[dt.datetime] = []
-        for it in leaders:
-            kinds = it.row.timer_kinds
-            timer_ids.extend([it.id] * len(kinds))
-            timer_kinds.extend(kinds)
-            timer_dues.extend(it.row.timer_dues)
+        doc = encode_rows([it.row for it in leaders])
         async with tenant_transaction(tenant) as conn:
-            rows = await conn.fetch(self.sql, *columns, timer_ids, timer_kinds, timer_dues)
+            rows = await conn.fetch(self.sql, doc)
             created = {r["id"]: r for r in rows}
-            missing = [it.row.key for it in leaders if it.id not in created and it.row.key is not None]
+            # rows to read back in full: keys seen before (not filed now), and keys filed now that a
+            # later submission in this batch repeated (it answers with the whole complaint)
+            missing = [it.row.key for it in leaders if it.row.key is not None and (it.id not in created or it.followers)]
             existing = {}
             if missing:
                 existing = {r["_key"]: r for r in await conn.fetch(self.existing_sql, missing)}
@@ -243,7 +274,8 @@ class IntakeBatcher:
             row = created.get(it.id)
             if row is not None:
                 outcome: Outcome = ("created", row)
-                follow: Outcome = ("existing", row)
+                again = existing.get(it.row.key) if it.followers else None
+                follow: Outcome = ("existing", again) if again is not None else None
             else:
                 row = existing.get(it.row.key) if it.row.key is not None else None
                 # not filed and not found: the cached ODR unit changed; the callers look it up again
@@ -256,7 +288,7 @@ class IntakeBatcher:
 _BATCHERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, IntakeBatcher] = weakref.WeakKeyDictionary()
 
 
-def batcher(returning: str, settings) -> IntakeBatcher:
+def batcher(returning: str, settings, *, existing_columns: str | None = None) -> IntakeBatcher:
     """The batcher of the running event loop (one per loop: a pool lives on one loop), sized by the
     ``ODR_INTAKE_BATCH_*`` settings."""
     loop = asyncio.get_running_loop()
@@ -264,6 +296,7 @@ def batcher(returning: str, settings) -> IntakeBatcher:
     if b is None:
         b = _BATCHERS[loop] = IntakeBatcher(
             returning,
+            existing_columns=existing_columns,
             max_batch=settings.intake_batch_max,
             max_inflight=settings.intake_batch_inflight,
             window=settings.intake_batch_window_ms / 1000,

@@ -77,18 +77,8 @@ async def find_unit(conn: asyncpg.Connection, *, enterprise_id: str | None, cred
     return row if row is not None and row["status"] == "active" else None
 
 
-def _deadline_params(d: ComplaintDeadlines) -> dict[str, Any]:
-    return {
-        "contact_due": d.contact.due,
-        "close_due": d.close.due,
-        "policy": d.policy,
-        "version": d.policy_version,
-        "explanation": msgspec.json.encode(d).decode(),
-    }
-
-
 def _timer_args(platform: Platform, d: ComplaintDeadlines) -> tuple[list[str], list[dt.datetime]]:
-    """The complaint's four clocks as arrays for the intake statement's multi-row insert."""
+    """The complaint's four clocks (kinds, due moments) for the intake statement's timers."""
     return complaint_clocks(d.contact.due, d.close.due, dt.timedelta(hours=platform.settings.warning_before_hours))
 
 
@@ -123,35 +113,6 @@ async def _notify(conn, outbox: list[Outgoing] | None, *, tenant: str, row, reci
 
 
 # -- intake ----------------------------------------------------------------------------------------
-INTAKE_SQL = f"""
-WITH ins AS (
-    INSERT INTO complaints (number, idempotency_key, source, consumer_account_id, consumer_name, consumer_phone,
-        consumer_address, enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description,
-        amount_claimed, state, entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, deadlines)
-    SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-' || lpad(nextval('complaint_number_seq')::text, 7, '0'),
-        $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-        CASE WHEN $16 = 'with_enterprise' THEN now() END, $17, $18, $19, $20, $21
-    WHERE $7::uuid IS NULL OR EXISTS (SELECT 1 FROM enterprises WHERE id = $7 AND status = 'active' AND node_code = $27)
-    ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING {COMPLAINT_COLUMNS}
-), ev AS (
-    INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, after)
-    SELECT id, 'registered', $22, $23, node_code, jsonb_build_object('state', state, 'route', $24::text)
-    FROM ins
-), tm AS (
-    INSERT INTO timers (complaint_id, kind, due_at)
-    SELECT ins.id, k, d FROM ins, unnest($25::text[], $26::timestamptz[]) AS t(k, d)
-), nt AS (
-    INSERT INTO notifications (recipient, kind, complaint_id, payload)
-    SELECT 'enterprise:' || ins.enterprise_id, 'new_case', ins.id,
-           jsonb_build_object('complaint_number', ins.number, 'state', ins.state)
-    FROM ins WHERE ins.state = 'with_enterprise'
-    RETURNING id, recipient, created_at
-)
-SELECT ins.*, nt.id AS notice_id, nt.recipient AS notice_recipient, nt.created_at AS notice_at FROM ins LEFT JOIN nt ON true
-"""
-
-
 _UNIT_CACHE: dict[tuple[str, str], tuple[uuid.UUID, str]] = {}
 
 
@@ -185,6 +146,56 @@ def _cached_unit(tenant: str, data: ComplaintIntake) -> tuple[bool, tuple[uuid.U
     return unit is not None, unit
 
 
+FILED_COLUMNS = "id, number, entered_odr_at, created_at, updated_at"
+"""What the database gives a complaint it files; the rest of the stored row is what the intake wrote."""
+
+
+def _filed(row: batching.IntakeRow, rec) -> dict[str, Any]:
+    """The complaint just filed from ``row``, as a row of ``COMPLAINT_COLUMNS`` (and its notification,
+    ``notice_*``), without reading it back: ``row`` plus the columns the database generated (``rec``,
+    at least ``FILED_COLUMNS``). Due moments in UTC, as the database returns them; the columns the
+    intake leaves out are NULL, ``breaches`` empty (their defaults). Tests compare it with the
+    complaint read back."""
+    utc = dt.timezone.utc
+    return {
+        "id": rec["id"],
+        "number": rec["number"],
+        "state": row.state,
+        "source": row.source,
+        "consumer_account_id": row.consumer_account_id,
+        "consumer_name": row.consumer_name,
+        "consumer_phone": row.consumer_phone,
+        "consumer_address": row.consumer_address,
+        "enterprise_id": row.enterprise_id,
+        "company_name": row.company_name,
+        "odr_unit": row.odr_unit,
+        "node_code": row.node_code,
+        "node_path": row.node_path,
+        "category": row.category,
+        "subject": row.subject,
+        "description": row.description,
+        "amount_claimed": row.amount_claimed,
+        "entered_odr_at": rec["entered_odr_at"],
+        "contact_due": row.contact_due.astimezone(utc) if row.contact_due is not None else None,
+        "close_due": row.close_due.astimezone(utc) if row.close_due is not None else None,
+        "deadline_policy": row.policy,
+        "deadline_policy_version": row.policy_version,
+        "contacted_at": None,
+        "feedback": None,
+        "settled": None,
+        "amount_recovered": None,
+        "closed_at": None,
+        "rating": None,
+        "rating_comment": None,
+        "breaches": [],
+        "created_at": rec["created_at"],
+        "updated_at": rec["updated_at"],
+        "notice_id": rec["notice_id"],
+        "notice_recipient": rec["notice_recipient"],
+        "notice_at": rec["notice_at"],
+    }
+
+
 def _outgoing(tenant: str, row) -> Outgoing:
     payload = {"complaint_number": row["number"], "state": row["state"]}
     return Outgoing(
@@ -216,22 +227,20 @@ async def intake(
         known, unit = _cached_unit(tenant, data)
         if known:
             row = await _intake_row(platform, tenant, principal, data, nodes, unit, source, key)
-            outcome = await batching.batcher(COMPLAINT_COLUMNS, platform.settings).submit(tenant, row)
+            b = batching.batcher(FILED_COLUMNS, platform.settings, existing_columns=COMPLAINT_COLUMNS)
+            outcome = await b.submit(tenant, row)
             if outcome is not None:
                 kind, rec = outcome
                 if kind == "created":
-                    if rec["notice_id"] is not None and outbox is not None:
-                        outbox.append(_outgoing(tenant, rec))
-                    return IntakeResult(complaint=view(principal, rec), created=True, odr_notice=ODR_NOTICE if unit else None)
+                    return _created(tenant, principal, row, rec, unit, outbox)
                 return IntakeResult(complaint=view(principal, rec), created=False, odr_notice=ODR_NOTICE if rec["odr_unit"] else None)
     async with tenant_transaction(tenant) as conn:
         for fresh in (False, True):
             unit = await _resolve_unit(conn, tenant, data, fresh=fresh)
-            row = await _insert(platform, tenant, principal, data, conn, nodes, unit, source, key)
-            if row is not None:
-                if row["notice_id"] is not None and outbox is not None:
-                    outbox.append(_outgoing(tenant, row))
-                return IntakeResult(complaint=view(principal, row), created=True, odr_notice=ODR_NOTICE if unit else None)
+            row = await _intake_row(platform, tenant, principal, data, nodes, unit, source, key)
+            rec = await _insert(conn, row)
+            if rec is not None:
+                return _created(tenant, principal, row, rec, unit, outbox)
             if key is not None:
                 existing = await conn.fetchrow(f"SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE idempotency_key = $1", key)
                 if existing is not None:
@@ -239,6 +248,13 @@ async def intake(
                                         odr_notice=ODR_NOTICE if existing["odr_unit"] else None)
             # the cached unit changed (revoked, moved): look it up again
         raise RuntimeError("intake: the ODR unit changed twice during one request")
+
+
+def _created(tenant: str, principal: Principal, row: batching.IntakeRow, rec, unit, outbox: list[Outgoing] | None) -> IntakeResult:
+    filed = _filed(row, rec)
+    if filed["notice_id"] is not None and outbox is not None:
+        outbox.append(_outgoing(tenant, filed))
+    return IntakeResult(complaint=view(principal, filed), created=True, odr_notice=ODR_NOTICE if unit else None)
 
 
 async def _intake_row(platform, tenant, principal, data, nodes, unit, source, key) -> batching.IntakeRow:
@@ -256,45 +272,47 @@ async def _intake_row(platform, tenant, principal, data, nodes, unit, source, ke
     direct = data.route == "odr"
     kinds: list[str] = []
     dues: list[dt.datetime] = []
-    d = {"contact_due": None, "close_due": None, "policy": None, "version": None, "explanation": None}
+    deadlines = None
     if direct:
         deadlines = await complaint_deadlines(platform, tenant, node_code, dt.datetime.now(dt.timezone.utc))
         kinds, dues = _timer_args(platform, deadlines)
-        d = _deadline_params(deadlines)
     return batching.IntakeRow(
-        key,
-        source,
-        uuid.UUID(principal.id) if source == "consumer" else None,
-        data.consumer_name,
-        data.consumer_phone,
-        data.consumer_address,
-        unit[0] if unit else None,
-        data.company_name,
-        unit is not None,
-        node_code,
-        "/".join(node.path),
-        data.category,
-        data.subject,
-        data.description,
-        data.amount_claimed,
-        S.WITH_ENTERPRISE if direct else S.REGISTERED,
-        d["contact_due"],
-        d["close_due"],
-        d["policy"],
-        d["version"],
-        d["explanation"],
-        principal.id,
-        principal.role.value,
-        data.route,
-        kinds,
-        dues,
-        unit[1] if unit else None,
+        key=key,
+        source=source,
+        consumer_account_id=uuid.UUID(principal.id) if source == "consumer" else None,
+        consumer_name=data.consumer_name,
+        consumer_phone=data.consumer_phone,
+        consumer_address=data.consumer_address,
+        enterprise_id=unit[0] if unit else None,
+        company_name=data.company_name,
+        odr_unit=unit is not None,
+        node_code=node_code,
+        node_path="/".join(node.path),
+        category=data.category,
+        subject=data.subject,
+        description=data.description,
+        amount_claimed=data.amount_claimed,
+        state=S.WITH_ENTERPRISE if direct else S.REGISTERED,
+        contact_due=deadlines.contact.due if deadlines else None,
+        close_due=deadlines.close.due if deadlines else None,
+        policy=deadlines.policy if deadlines else None,
+        policy_version=deadlines.policy_version if deadlines else None,
+        explanation=deadlines,
+        actor_id=principal.id,
+        actor_role=principal.role.value,
+        route=data.route,
+        timer_kinds=kinds,
+        timer_dues=dues,
+        unit_node=unit[1] if unit else None,
     )
 
 
-async def _insert(platform, tenant, principal, data, conn, nodes, unit, source, key) -> asyncpg.Record | None:
-    row = await _intake_row(platform, tenant, principal, data, nodes, unit, source, key)
-    return await conn.fetchrow(INTAKE_SQL, *row)
+async def _insert(conn, row: batching.IntakeRow) -> asyncpg.Record | None:
+    """File one intake in the caller's transaction (the statement of a group commit, with one row):
+    its ``FILED_COLUMNS`` and notification, or None when not filed (key seen, or unit changed)."""
+    row.id = batching.new_id()
+    rows = await conn.fetch(batching.intake_sql(FILED_COLUMNS), batching.encode_rows([row]))
+    return rows[0] if rows else None
 
 
 # -- queries ---------------------------------------------------------------------------------------

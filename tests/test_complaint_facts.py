@@ -68,8 +68,8 @@ async def test_facts_follow_history_walk_and_reclassification(client, tenant):
     assert r.status_code == 200, r.text
     async with tenant_transaction(SLUG) as conn:
         row = await conn.fetchrow(
-            "SELECT state, fed, settled, amount_recovered, contact_late, close_late FROM complaint_facts WHERE complaint_id = $1::uuid", cid)
-    assert (row["state"], row["fed"], row["settled"], float(row["amount_recovered"])) == ("feedback_submitted", True, True, 88.5)
+            "SELECT state, fed, settled, amount_recovered_fen, contact_late, close_late FROM complaint_facts WHERE complaint_id = $1::uuid", cid)
+    assert (row["state"], row["fed"], row["settled"], row["amount_recovered_fen"]) == ("feedback_submitted", True, True, 8850)
     assert (row["contact_late"], row["close_late"]) == (False, False)
     assert (await diff_and_count())[0] == 0
 

@@ -38,7 +38,7 @@ WITH agg AS (
            count(close_late) AS close_judged,
            count(*) FILTER (WHERE NOT close_late) AS close_on_time,
            sum(breaches)::int AS breaches,
-           coalesce(sum(amount_recovered), 0) AS amount_recovered
+           coalesce(sum(amount_recovered_fen), 0)::numeric / 100 AS amount_recovered
     FROM complaint_facts
     WHERE enterprise_id IS NOT NULL AND entered_odr_at >= $1 AND entered_odr_at < $2
     GROUP BY enterprise_id

@@ -34,7 +34,7 @@ _DETAILS = """
            count(*) FILTER (WHERE fed AND settled) AS settled,
            count(cycle_seconds) AS closed,
            sum(cycle_seconds) AS cycle_sum,
-           sum(amount_recovered) AS amount,
+           sum(amount_recovered_fen)::numeric / 100 AS amount,
            sum(breaches) AS breaches,
            bool_or(enterprise_id IS NOT NULL) AS odr_unit"""
 
@@ -67,16 +67,32 @@ LEFT JOIN jurisdictions j ON j.code = e.node_code
 ORDER BY t.complaints DESC, company_name, e.credit_code
 """
 
-# by unit: a lean first pass counts per key and keeps the top; the details are then read for those keys
-# only, through complaint_facts_enterprise_idx and complaint_facts_nonunit_name_idx (migration 0005).
+# by unit: a lean first pass finds the top keys, the details are then read for those keys only, through
+# complaint_facts_enterprise_idx and complaint_facts_nonunit_name_idx (migrations 0004 and 0005). The
+# first pass is two statements: the units' counts (for the whole province an index-only scan of
+# complaint_facts_enterprise_idx in unit order, counted as it streams: see top_merchants) and the other
+# companies' counts per name; the top keys of both go to the details statement.
+UNIT_KEYS_SQL = f"""
+SELECT enterprise_id, NULL::text AS name, count(*) AS n
+FROM complaint_facts
+WHERE enterprise_id IS NOT NULL AND {_FILTER}
+GROUP BY enterprise_id
+ORDER BY n DESC, enterprise_id
+LIMIT $4
+"""
+
+NAME_KEYS_SQL = f"""
+SELECT NULL::uuid AS enterprise_id, btrim(company_name) AS name, count(*) AS n
+FROM complaint_facts
+WHERE enterprise_id IS NULL AND {_FILTER}
+GROUP BY 2
+ORDER BY n DESC, name
+LIMIT $4
+"""
+
 BY_UNIT_SQL = f"""
-WITH g AS (
-    SELECT enterprise_id, CASE WHEN enterprise_id IS NULL THEN btrim(company_name) END AS name, count(*) AS n
-    FROM complaint_facts
-    WHERE {_FILTER}
-    GROUP BY 1, 2
-), keys AS (
-    SELECT enterprise_id, name FROM g ORDER BY n DESC, enterprise_id, name LIMIT $4
+WITH keys AS (
+    SELECT * FROM unnest($4::uuid[], $5::text[]) AS k(enterprise_id, name)
 ), top AS (  -- one index lookup per key (LATERAL): the unit index, or the name index for the others
     SELECT k.enterprise_id, k.name, d.*
     FROM keys k
@@ -98,6 +114,26 @@ WITH g AS (
 )
 {_SELECT}"""
 
+STREAMING = ("enable_hashagg", "enable_seqscan", "max_parallel_workers_per_gather")
+"""Planner settings switched off for the province-wide unit count: PostgreSQL prices a parallel hash
+aggregate of millions of rows below a streaming count over the unit-ordered index, which measured
+2.5 times faster (5 million complaints, 100,000 units: 0.42 s against 1.05 s)."""
+
+
+async def _unit_keys(conn: asyncpg.Connection, node_path: str, start, end, top: int) -> list[asyncpg.Record]:
+    if "/" in node_path:  # a city, district or office: few rows, the planner's choice is right
+        return await conn.fetch(UNIT_KEYS_SQL, node_path, start, end, top)
+    saved = await conn.fetchrow(
+        "SELECT " + ", ".join(f"current_setting('{name}') AS {name}" for name in STREAMING))
+    await conn.execute("SELECT " + ", ".join(
+        f"set_config('{name}', '{'0' if name.startswith('max_') else 'off'}', true)" for name in STREAMING))
+    try:
+        return await conn.fetch(UNIT_KEYS_SQL, node_path, start, end, top)
+    finally:
+        await conn.execute("SELECT " + ", ".join(f"set_config('{name}', $%d, true)" % (i + 1)
+                                                 for i, name in enumerate(STREAMING)), *saved.values())
+
+
 BY_COMPANY_SQL = f"""
 WITH g AS (
     SELECT NULL::uuid AS enterprise_id, btrim(company_name) AS name, {_DETAILS}
@@ -109,7 +145,6 @@ WITH g AS (
 )
 {_SELECT}"""
 
-SQL = {"unit": BY_UNIT_SQL, "company": BY_COMPANY_SQL}
 
 
 async def top_merchants(
@@ -120,11 +155,19 @@ async def top_merchants(
     docstring."""
     if not 1 <= top <= TOP_MAX:
         raise ValueError(f"top: expected 1-{TOP_MAX}, got {top}")
-    if by not in SQL:
-        raise ValueError(f"by: expected one of {sorted(SQL)}, got {by!r}")
+    if by not in ("unit", "company"):
+        raise ValueError(f"by: expected one of ['company', 'unit'], got {by!r}")
     await custom_plans(conn)
     start, end = window(since, until)
-    return [dict(r) for r in await conn.fetch(SQL[by], node_path, start, end, top)]
+    if by == "company":
+        return [dict(r) for r in await conn.fetch(BY_COMPANY_SQL, node_path, start, end, top)]
+    keys = [*await _unit_keys(conn, node_path, start, end, top),
+            *await conn.fetch(NAME_KEYS_SQL, node_path, start, end, top)]
+    keys.sort(key=lambda k: (-k["n"], str(k["enterprise_id"] or ""), k["name"] or ""))
+    keys = keys[:top]
+    rows = await conn.fetch(BY_UNIT_SQL, node_path, start, end, [k["enterprise_id"] for k in keys],
+                            [k["name"] for k in keys])
+    return [dict(r) for r in rows]
 
 
 TOP_MERCHANTS = ReportSpec(

@@ -60,7 +60,7 @@ WITH h AS (
            count(*) FILTER (WHERE fed AND settled) AS settled,
            count(cycle_seconds) AS closed,
            sum(cycle_seconds) AS cycle_sum,
-           sum(amount_recovered) AS amount,
+           sum(amount_recovered_fen)::numeric / 100 AS amount,
            count(rating) AS rated,
            sum(rating) AS rating_sum,
            sum(breaches) AS breaches,

@@ -11,6 +11,8 @@ Verdicts (NULL = no verdict yet):
 - ``close_late``: true when a close breach was recorded; false once the close clock stopped in time
   (feedback submitted, case closed, returned, left ODR or withdrawn).
 - ``cycle_seconds``: entered ODR -> closed (handling cycle, 处理周期), for closed complaints.
+- ``amount_recovered_fen``: the amount recovered in fen (分, integer): summing integers over millions of
+  rows is several times cheaper than summing ``numeric``; divide the sum by 100.
 
 The trigger functions keep the tenant's search_path of their creation (``SET search_path FROM CURRENT``),
 so a write that names the table with its schema from another search_path still lands in this tenant.
@@ -26,7 +28,7 @@ DESCRIPTION = "complaint facts for reports, evaluations and their results, revoc
 
 # Fixed-width columns first, texts last: aggregates deform fewer bytes per row (5 million rows matter).
 FACT_COLUMNS = """complaint_id, enterprise_id, received_at, entered_odr_at, closed_at, cycle_seconds, breaches, rating,
-    fed, settled, contact_late, close_late, amount_recovered, enterprise_class, state, source, node_code, category,
+    fed, settled, contact_late, close_late, amount_recovered_fen, enterprise_class, state, source, node_code, category,
     node_path, company_name"""
 
 forwards = sql_migration(
@@ -46,7 +48,7 @@ forwards = sql_migration(
         settled boolean,
         contact_late boolean,
         close_late boolean,
-        amount_recovered numeric,
+        amount_recovered_fen bigint,
         enterprise_class text,
         state text NOT NULL,
         source text NOT NULL,
@@ -57,7 +59,9 @@ forwards = sql_migration(
     )
     """,
     "CREATE INDEX complaint_facts_node_path_idx ON complaint_facts (node_path text_pattern_ops)",
-    "CREATE INDEX complaint_facts_enterprise_idx ON complaint_facts (enterprise_id, entered_odr_at)",
+    # A unit's complaints by arrival, with the path: the top-merchants count streams over it (index-only).
+    """CREATE INDEX complaint_facts_enterprise_idx ON complaint_facts (enterprise_id, received_at)
+       INCLUDE (node_path) WHERE enterprise_id IS NOT NULL""",
     # Each unit's closed complaints in cycle order: the evaluation's 90th percentile per unit is read from
     # this index alone (index-only scan, no sort of millions of rows).
     """CREATE INDEX complaint_facts_unit_cycle_idx ON complaint_facts (enterprise_id, cycle_seconds)
@@ -84,7 +88,7 @@ forwards = sql_migration(
                 WHEN c.entered_odr_at IS NOT NULL
                      AND (c.feedback IS NOT NULL OR c.state IN ('closed', 'returned', 'left_odr', 'withdrawn'))
                 THEN false END AS close_late,
-           c.amount_recovered,
+           round(c.amount_recovered * 100)::bigint AS amount_recovered_fen,
            e.classification->>'code' AS enterprise_class,
            c.state,
            c.source,
@@ -106,7 +110,7 @@ forwards = sql_migration(
             category = EXCLUDED.category, source = EXCLUDED.source, state = EXCLUDED.state,
             received_at = EXCLUDED.received_at, entered_odr_at = EXCLUDED.entered_odr_at, fed = EXCLUDED.fed,
             settled = EXCLUDED.settled, closed_at = EXCLUDED.closed_at, cycle_seconds = EXCLUDED.cycle_seconds,
-            rating = EXCLUDED.rating, amount_recovered = EXCLUDED.amount_recovered,
+            rating = EXCLUDED.rating, amount_recovered_fen = EXCLUDED.amount_recovered_fen,
             contact_late = EXCLUDED.contact_late, close_late = EXCLUDED.close_late, breaches = EXCLUDED.breaches;
         RETURN NULL;
     END$$

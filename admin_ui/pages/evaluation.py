@@ -39,6 +39,7 @@ from core.auth.principal import BUREAU_ROLES, POLICY_ROLES, Role
 from core.enterprises import service as enterprises
 from core.enterprises.common import FieldError
 from core.evaluation import schemas as S
+from core.evaluation import proposals as exit_proposals
 from core.evaluation import service
 from core.reports.common import Column
 from core.reports.export import attachment, to_csv, to_xlsx
@@ -297,7 +298,7 @@ async def _proposals_page(request: Request, *, status: int = 200, errors: dict |
     chosen = request.query_params.get("status", "proposed")
     if chosen not in (*PROPOSAL_STATUSES, "all"):
         chosen = "proposed"
-    rows = await service.list_proposals(platform, tenant, principal, None if chosen == "all" else chosen)
+    rows = await exit_proposals.list_proposals(platform, tenant, principal, None if chosen == "all" else chosen)
     nodes = await platform.nodes(tenant)
     lang = language(request)
     return page(request, "proposals.html", status=status, rows=rows, status_filter=chosen, statuses=PROPOSAL_STATUSES,
@@ -317,7 +318,7 @@ async def decide(request: Request, proposal_id: FromPath[str]) -> Response:
     data = await read_form(request)
     try:
         body = to_struct(data, S.ProposalDecision)
-        await service.decide_proposal(platform_of(request), principal.tenant or "", principal, proposal_id, body)
+        await exit_proposals.decide_proposal(platform_of(request), principal.tenant or "", principal, proposal_id, body)
     except (msgspec.ValidationError, FieldError, Conflict) as exc:
         status = getattr(exc, "status_code", 409 if isinstance(exc, Conflict) else 400)
         errors = field_errors(exc)
@@ -363,7 +364,7 @@ async def raise_proposal(request: Request) -> Response:
     data = await read_form(request)
     try:
         body = to_struct(data, S.ProposalCreate)
-        await service.raise_proposal(platform_of(request), principal.tenant or "", principal, body)
+        await exit_proposals.raise_proposal(platform_of(request), principal.tenant or "", principal, body)
     except (msgspec.ValidationError, FieldError) as exc:
         return await _raise_page(request, status=getattr(exc, "status_code", 400), errors=field_errors(exc), form=data)
     return redirect("/ui/evaluation/proposals", done="proposal.raised_ok")

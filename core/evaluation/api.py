@@ -13,6 +13,7 @@ from core.auth.principal import Principal
 from core.enterprises.api import field_problem
 from core.enterprises.common import FieldError
 from core.evaluation import schemas as S
+from core.evaluation import proposals as exit_proposals
 from core.evaluation import service
 
 Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000)]
@@ -93,19 +94,19 @@ class EvaluationController(Controller):
     async def proposals(self, request: Request[Principal, Any, Any], tenant: FromPath[str],
                         status: FromQuery[Literal["proposed", "revoked", "dismissed"] | None] = None) -> list[S.Proposal]:
         """Art. 22 proposals about units in the caller's subtree, newest first."""
-        return await service.list_proposals(platform_of(request), tenant, request.user, status)
+        return await exit_proposals.list_proposals(platform_of(request), tenant, request.user, status)
 
     @post("/revocation-proposals", status_code=201)
     async def raise_proposal(self, request: Request[Principal, Any, Any], tenant: FromPath[str],
                              data: JSONBody[S.ProposalCreate]) -> S.Proposal:
         """Raise an Art. 22 ground against a unit from a complaint or a spot check."""
-        return await service.raise_proposal(platform_of(request), tenant, request.user, data)
+        return await exit_proposals.raise_proposal(platform_of(request), tenant, request.user, data)
 
     @post("/revocation-proposals/{proposal_id:str}/decision", status_code=200)
     async def decide(self, request: Request[Principal, Any, Any], tenant: FromPath[str], proposal_id: FromPath[str],
                      data: JSONBody[S.ProposalDecision]) -> S.Proposal:
         """The reviewing bureau revokes the unit on the proposal's ground, or dismisses it; with a note."""
-        return await service.decide_proposal(platform_of(request), tenant, request.user, proposal_id, data)
+        return await exit_proposals.decide_proposal(platform_of(request), tenant, request.user, proposal_id, data)
 
 
 class PublicEvaluationController(Controller):

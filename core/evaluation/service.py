@@ -17,7 +17,7 @@ Contracts:
 - After a run, units below the threshold in ``exit_consecutive_periods`` contiguous periods of the same
   kind (each earlier period counted by its result: its final run, else its latest) are proposed for
   revocation on the Art. 22(3) ground, unless already proposed and undecided. Proposals can also be
-  raised from a complaint or a spot check; the reviewing bureau decides (revoke: the unit's status,
+  raised from a complaint or a spot check (:mod:`core.evaluation.proposals`); the reviewing bureau decides (revoke: the unit's status,
   accounts and timers change in the same transaction as the decision; or dismiss), with a note.
 """
 
@@ -34,13 +34,12 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import msgspec
 
-from core.api.errors import Conflict, Forbidden, NotFound
-from core.auth.principal import BUREAU_ROLES, Principal, Role
+from core.api.errors import Conflict, NotFound
+from core.auth.principal import Principal
 from core.db.engine import tenant_transaction
 from core.enterprises.common import FieldError
-from core.enterprises.schemas import RevocationGround, StatusDecision
-from core.enterprises.status import apply_status_change
 from core.evaluation import schemas as S
+from core.evaluation.access import parse_id, require_bureau, require_province_admin
 from core.evaluation.sql import CLASS_SUMMARY_SQL, RESULT_COLUMNS, UNIT_INDICATORS_SQL, WORK_MEM
 from core.policy_replay.common import competition_ranks
 from core.runtime import Node, Platform
@@ -95,27 +94,6 @@ def _period(row: asyncpg.Record) -> S.Period:
         created_by=row["created_by"], created_at=row["created_at"], closed_by=row["closed_by"],
         closed_at=row["closed_at"],
     )
-
-
-def require_province_admin(principal: Principal, tenant: str) -> None:
-    if principal.tenant != tenant:
-        raise NotFound("tenant not found")
-    if principal.role is not Role.PROVINCE_ADMIN:
-        raise Forbidden("the provincial bureau defines periods, runs and publishes evaluations (Art. 20)")
-
-
-def require_bureau(principal: Principal, tenant: str) -> None:
-    if principal.tenant != tenant:
-        raise NotFound("tenant not found")
-    if principal.role not in BUREAU_ROLES:
-        raise Forbidden(f"role {principal.role.value} may not see evaluations; published results are public")
-
-
-def _uuid(field: str, value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, TypeError):
-        raise NotFound(f"{field} not found") from None
 
 
 async def create_period(platform: Platform, tenant: str, principal: Principal, body: S.PeriodCreate) -> S.Period:
@@ -210,8 +188,8 @@ async def run_evaluation(
     platform: Platform, tenant: str, principal: Principal, period_id: str, settings: S.EvaluationSettings
 ) -> S.Evaluation:
     require_province_admin(principal, tenant)
-    pid = _uuid("period", period_id)
-    nodes = await platform.nodes(tenant)
+    pid = parse_id("period", period_id)
+    await platform.tenant(tenant)
     started_at = dt.datetime.now(dt.timezone.utc)
     async with tenant_transaction(tenant) as conn:
         period = await conn.fetchrow(f"SELECT {_PERIOD_COLUMNS} FROM evaluation_periods WHERE id = $1 FOR UPDATE", pid)
@@ -367,7 +345,7 @@ async def _evaluation(conn, evaluation_id: uuid.UUID) -> S.Evaluation:
 
 async def get_evaluation(platform: Platform, tenant: str, principal: Principal, evaluation_id: str) -> S.Evaluation:
     require_bureau(principal, tenant)
-    eid = _uuid("evaluation", evaluation_id)
+    eid = parse_id("evaluation", evaluation_id)
     await platform.tenant(tenant)
     async with tenant_transaction(tenant) as conn:
         return await _evaluation(conn, eid)
@@ -375,7 +353,7 @@ async def get_evaluation(platform: Platform, tenant: str, principal: Principal, 
 
 async def list_evaluations(platform: Platform, tenant: str, principal: Principal, period_id: str) -> list[dict]:
     require_bureau(principal, tenant)
-    pid = _uuid("period", period_id)
+    pid = parse_id("period", period_id)
     await platform.tenant(tenant)
     async with tenant_transaction(tenant) as conn:
         rows = await conn.fetch(
@@ -415,7 +393,7 @@ def result_filters(nodes: dict[str, Node], *, start: int, node: str | None, cls:
 async def results(platform: Platform, tenant: str, principal: Principal, evaluation_id: str, *, offset: int,
                   limit: int, node: str | None, cls: str | None, q: str | None) -> S.ResultPage:
     require_bureau(principal, tenant)
-    eid = _uuid("evaluation", evaluation_id)
+    eid = parse_id("evaluation", evaluation_id)
     nodes = await platform.nodes(tenant)
     where, args = result_filters(nodes, start=1, node=node, cls=cls, q=q)
     async with tenant_transaction(tenant) as conn:
@@ -434,7 +412,7 @@ async def results(platform: Platform, tenant: str, principal: Principal, evaluat
 async def reproduce(platform: Platform, tenant: str, principal: Principal, evaluation_id: str) -> S.Reproduction:
     """Score the stored indicators again with the stored plugins and configurations; read-only."""
     require_bureau(principal, tenant)
-    eid = _uuid("evaluation", evaluation_id)
+    eid = parse_id("evaluation", evaluation_id)
     await platform.tenant(tenant)
     host = platform.host
     async with tenant_transaction(tenant) as conn:
@@ -495,7 +473,7 @@ async def reproduce(platform: Platform, tenant: str, principal: Principal, evalu
 async def publish(platform: Platform, tenant: str, principal: Principal, evaluation_id: str) -> S.Evaluation:
     """Close the run's period with this run as its result (if still open) and publish it (Art. 23)."""
     require_province_admin(principal, tenant)
-    eid = _uuid("evaluation", evaluation_id)
+    eid = parse_id("evaluation", evaluation_id)
     async with tenant_transaction(tenant) as conn:
         row = await conn.fetchrow(
             """SELECT p.id, p.status, p.final_evaluation_id, e.published_at FROM evaluations e
@@ -528,7 +506,7 @@ async def published(platform: Platform, tenant: str) -> list[S.PublicEvaluation]
 
 async def published_results(platform: Platform, tenant: str, evaluation_id: str, *, offset: int, limit: int,
                             node: str | None, cls: str | None, q: str | None) -> S.PublicResultPage:
-    eid = _uuid("evaluation", evaluation_id)
+    eid = parse_id("evaluation", evaluation_id)
     nodes = await platform.nodes(tenant)
     where, args = result_filters(nodes, start=1, node=node, cls=cls, q=q)
     evaluation = next((e for e in await published(platform, tenant) if e.id == str(eid)), None)
@@ -555,97 +533,3 @@ async def published_results(platform: Platform, tenant: str, evaluation_id: str,
                                 avg_cycle_days=r["avg_cycle_days"], score=r["score"], class_rank=r["class_rank"],
                                 class_size=r["class_size"], candidate=r["candidate"]) for r in rows],
     )
-
-
-# -- exit proposals (Art. 22) ------------------------------------------------------------------------
-_PROPOSAL_COLUMNS = """x.id, x.enterprise_id, e.name AS enterprise_name, e.node_code, x.ground, x.source,
-    x.evaluation_id, x.complaint_id, x.detail, x.raised_by, x.raised_at, x.status, x.decided_by, x.decided_node,
-    x.decided_at, x.decision_note"""
-
-
-def _proposal(row) -> S.Proposal:
-    values = dict(row)
-    for k in ("id", "enterprise_id", "evaluation_id", "complaint_id"):
-        values[k] = str(values[k]) if values[k] is not None else None
-    return S.Proposal(**values)
-
-
-async def list_proposals(platform: Platform, tenant: str, principal: Principal, status: str | None) -> list[S.Proposal]:
-    """Proposals about units in the caller's subtree, newest first."""
-    require_bureau(principal, tenant)
-    await platform.tenant(tenant)
-    async with tenant_transaction(tenant) as conn:
-        rows = await conn.fetch(
-            f"""SELECT {_PROPOSAL_COLUMNS} FROM revocation_proposals x JOIN enterprises e ON e.id = x.enterprise_id
-                JOIN jurisdictions j ON j.code = e.node_code
-                WHERE (j.path = $1 OR j.path LIKE $1 || '/%') AND ($2::text IS NULL OR x.status = $2)
-                ORDER BY x.raised_at DESC LIMIT 1000""", "/".join(principal.node_path), status)
-    return [_proposal(r) for r in rows]
-
-
-async def raise_proposal(platform: Platform, tenant: str, principal: Principal, body: S.ProposalCreate) -> S.Proposal:
-    """An Art. 22 ground raised from a complaint or a spot check by a bureau covering the unit."""
-    require_bureau(principal, tenant)
-    nodes = await platform.nodes(tenant)
-    try:
-        enterprise_id = uuid.UUID(body.enterprise_id)
-    except ValueError:
-        raise FieldError("enterprise_id", "not a valid id") from None
-    if body.source == "complaint" and not body.complaint_id:
-        raise FieldError("complaint_id", "required when the ground is raised from a complaint")
-    async with tenant_transaction(tenant) as conn:
-        unit = await conn.fetchrow("SELECT node_code, status FROM enterprises WHERE id = $1", enterprise_id)
-        node = nodes.get(unit["node_code"]) if unit else None
-        if node is None or not principal.covers(node.path):
-            raise FieldError("enterprise_id", "no ODR unit with this id in your jurisdiction", 404)
-        if unit["status"] not in ("active", "suspended"):
-            raise FieldError("enterprise_id", f"the unit is {unit['status']}", 409)
-        complaint_id = None
-        if body.complaint_id:
-            try:
-                complaint_id = uuid.UUID(body.complaint_id)
-            except ValueError:
-                raise FieldError("complaint_id", "not a valid id") from None
-            if not await conn.fetchval("SELECT 1 FROM complaints WHERE id = $1 AND enterprise_id = $2",
-                                       complaint_id, enterprise_id):
-                raise FieldError("complaint_id", "no complaint with this id about this unit", 404)
-        pid = await conn.fetchval(
-            """INSERT INTO revocation_proposals (enterprise_id, ground, source, complaint_id, detail, raised_by)
-               VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
-            enterprise_id, body.ground.value, body.source, complaint_id, body.detail.strip(), principal.id)
-        return _proposal(await conn.fetchrow(
-            f"SELECT {_PROPOSAL_COLUMNS} FROM revocation_proposals x JOIN enterprises e ON e.id = x.enterprise_id WHERE x.id = $1",
-            pid))
-
-
-async def decide_proposal(platform: Platform, tenant: str, principal: Principal, proposal_id: str,
-                          body: S.ProposalDecision) -> S.Proposal:
-    """The reviewing bureau revokes (Art. 22, the proposal's ground) or dismisses; one transaction."""
-    pid = _uuid("proposal", proposal_id)
-    if principal.tenant != tenant:
-        raise NotFound("tenant not found")
-    nodes = await platform.nodes(tenant)
-    async with tenant_transaction(tenant) as conn:
-        row = await conn.fetchrow(
-            f"""SELECT {_PROPOSAL_COLUMNS} FROM revocation_proposals x JOIN enterprises e ON e.id = x.enterprise_id
-                WHERE x.id = $1 FOR UPDATE OF x""", pid)
-        node = nodes.get(row["node_code"]) if row else None
-        if node is None or not principal.covers(node.path):
-            raise NotFound("proposal not found in your jurisdiction")
-        if row["status"] != "proposed":
-            raise Conflict(f"the proposal was already decided ({row['status']})", [])
-        if body.decision == "revoke":
-            await apply_status_change(
-                conn, tenant, nodes, principal, row["enterprise_id"], "revoke",
-                StatusDecision(ground=RevocationGround(row["ground"]), detail=f"{row['detail']} — {body.note.strip()}"[:4000]),
-            )
-        elif principal.role not in (Role.PROVINCE_ADMIN, Role.BUREAU_OFFICER):
-            raise Forbidden(f"role {principal.role.value} may not do this; the reviewing bureau decides")
-        await conn.execute(
-            """UPDATE revocation_proposals SET status = $2, decided_by = $3, decided_node = $4, decided_at = now(),
-                   decision_note = $5 WHERE id = $1""",
-            pid, "revoked" if body.decision == "revoke" else "dismissed", principal.id, principal.node,
-            body.note.strip())
-        return _proposal(await conn.fetchrow(
-            f"SELECT {_PROPOSAL_COLUMNS} FROM revocation_proposals x JOIN enterprises e ON e.id = x.enterprise_id WHERE x.id = $1",
-            pid))

@@ -162,18 +162,7 @@ class PluginHost:
 
     def call_first(self, hook: str, *, active: Iterable[str], scope: Scope, **kwargs: Any) -> tuple[Any, str]:
         """Call a "who decides" hook: first non-None answer of an active plugin, and who gave it."""
-        failed: list[str] = []
-        kwargs["scope"] = scope
-        for impl in self._impls(hook, active):
-            try:
-                result = impl.function(**{a: kwargs[a] for a in impl.argnames})
-            except Exception as exc:
-                self._record_failure(impl.plugin_name, hook, exc)
-                failed.append(impl.plugin_name)
-                continue
-            if result is not None:
-                return result, impl.plugin_name
-        raise PluginUnavailable(hook, failed)
+        return self.first_caller(hook, active=active)(scope=scope, **kwargs)
 
     def first_caller(self, hook: str, *, active: Iterable[str]):
         """:meth:`call_first` with the active implementations resolved once, for calling the same hook

@@ -2,7 +2,8 @@
 
 ``complaint_facts`` is a narrow copy of what reports and evaluations read from each complaint (about a
 tenth of a complaint row), kept exact by triggers: one definition, the view ``complaint_facts_source``,
-feeds both the row trigger on ``complaints`` and the backfill, so the table always equals the view.
+feeds the triggers on ``complaints`` (once per INSERT statement over its new rows; per updated row when
+a column the facts read changed) and the backfill, so the table always equals the view.
 A unit's reclassification updates its facts' ``enterprise_class``.
 
 Verdicts (NULL = no verdict yet):
@@ -115,7 +116,20 @@ forwards = sql_migration(
         RETURN NULL;
     END$$
     """,
-    "CREATE TRIGGER complaint_facts_on_insert AFTER INSERT ON complaints FOR EACH ROW EXECUTE FUNCTION complaint_facts_sync()",
+    # Inserts: once per statement over its new rows (a group commit files many complaints in one INSERT).
+    f"""
+    CREATE FUNCTION complaint_facts_sync_inserted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN
+        INSERT INTO complaint_facts ({FACT_COLUMNS})
+        SELECT v.* FROM inserted n
+        CROSS JOIN LATERAL (SELECT {FACT_COLUMNS} FROM complaint_facts_source s WHERE s.complaint_id = n.id) v;
+        RETURN NULL;
+    END$$
+    """,
+    """
+    CREATE TRIGGER complaint_facts_on_insert AFTER INSERT ON complaints REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION complaint_facts_sync_inserted()
+    """,
     """
     CREATE TRIGGER complaint_facts_on_update AFTER UPDATE ON complaints FOR EACH ROW
     WHEN ((OLD.state, OLD.enterprise_id, OLD.company_name, OLD.node_code, OLD.category, OLD.entered_odr_at,

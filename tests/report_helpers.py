@@ -22,9 +22,9 @@ from tests.conftest import DEMO_PASSWORD
 
 
 @contextlib.asynccontextmanager
-async def seeded_copy(demo, source: str, slug: str, accounts) -> AsyncIterator[HistorySummary]:
+async def seeded_copy(demo, source: str, slug: str, accounts, **seed) -> AsyncIterator[HistorySummary]:
     """Onboard ``source``'s manifest as ``slug``, add ``accounts`` ((username, role, node)), seed the
-    demo history; offboard afterwards."""
+    demo history (``seed``: keyword arguments of :func:`seed_history`); offboard afterwards."""
     manifest = msgspec.structs.replace(load_manifest(source), slug=slug)
     await offboard(slug)  # a leftover of an interrupted run
     await onboard(manifest, host=demo.host, actor="tests")
@@ -34,7 +34,7 @@ async def seeded_copy(demo, source: str, slug: str, accounts) -> AsyncIterator[H
             for username, role, node in accounts:
                 await create_account(conn, username=username, password=DEMO_PASSWORD, role=role, tenant=slug,
                                      node_code=node)
-        summary = await seed_history(demo, slug)
+        summary = await seed_history(demo, slug, **seed)
         assert summary.seeded
         yield summary
     finally:

@@ -3,15 +3,12 @@ complaint's walk through the API and after a unit is reclassified."""
 
 from __future__ import annotations
 
-import msgspec
 import pytest_asyncio
 
 from core.db.engine import tenant_transaction
-from tenants.demo_history import seed_history
-from tenants.manifest import load_manifest
-from tenants.onboarding import offboard, onboard
 from tests.complaint_helpers import active_unit, consumer
 from tests.conftest import login
+from tests.report_helpers import seeded_copy
 
 SLUG = "factsh"
 DIFF_SQL = """
@@ -25,16 +22,8 @@ SELECT count(*) FROM (
 
 @pytest_asyncio.fixture(scope="module")
 async def tenant(demo):
-    manifest = msgspec.structs.replace(load_manifest("shanghai"), slug=SLUG)
-    await offboard(SLUG)
-    await onboard(manifest, host=demo.host, actor="tests", demo=True)
-    demo.forget_tenant(SLUG)
-    try:
-        assert (await seed_history(demo, SLUG)).seeded
+    async with seeded_copy(demo, "shanghai", SLUG, ()):
         yield SLUG
-    finally:
-        await offboard(SLUG)
-        demo.forget_tenant(SLUG)
 
 
 async def diff_and_count() -> tuple[int, int]:

@@ -9,18 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-import msgspec
 import pytest
 import pytest_asyncio
 
-from core.auth.accounts import create_account
 from core.auth.principal import Role
 from core.db.engine import platform_transaction, tenant_transaction
 from core.pluginhost.activations import save_activation
-from tenants.demo_history import seed_history
-from tenants.manifest import load_manifest
-from tenants.onboarding import offboard, onboard
-from tests.conftest import DEMO_PASSWORD, login
+from tests.conftest import login
+from tests.report_helpers import seeded_copy
 
 SLUG = "evalsh"
 API = f"/api/tenants/{SLUG}"
@@ -37,23 +33,8 @@ ID_NUMBER = re.compile(r"(?<![0-9A-Z])\d{17}[\dX](?![0-9A-Z])")
 
 @pytest_asyncio.fixture(scope="module")
 async def seeded(demo):
-    manifest = msgspec.structs.replace(load_manifest("shanghai"), slug=SLUG)
-    await offboard(SLUG)
-    await onboard(manifest, host=demo.host, actor="tests")
-    demo.forget_tenant(SLUG)
-    try:
-        async with platform_transaction() as conn:
-            for username, role, node in ACCOUNTS:
-                await create_account(conn, username=username, password=DEMO_PASSWORD, role=role, tenant=SLUG,
-                                     node_code=node, exist_ok=True)
-        summary = await seed_history(demo, SLUG, per_unit={"js-a": 508, "js-b": 29}, now=ANCHOR)
-        assert summary.seeded
+    async with seeded_copy(demo, "shanghai", SLUG, ACCOUNTS, per_unit={"js-a": 508, "js-b": 29}, now=ANCHOR) as summary:
         yield {u.key: u for u in summary.units}
-    finally:
-        await offboard(SLUG)
-        demo.forget_tenant(SLUG)
-        async with platform_transaction() as conn:
-            await conn.execute("DELETE FROM odr.plugin_activations WHERE tenant = $1", SLUG)
 
 
 async def post(client, user, path, body=None):

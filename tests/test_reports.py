@@ -8,17 +8,12 @@ import datetime as dt
 import io
 from zoneinfo import ZoneInfo
 
-import msgspec
 import pytest
 import pytest_asyncio
 
-from core.auth.accounts import create_account
 from core.auth.principal import Role
-from core.db.engine import platform_transaction
-from tenants.demo_history import seed_history
-from tenants.manifest import load_manifest
-from tenants.onboarding import offboard, onboard
-from tests.conftest import DEMO_PASSWORD, login
+from tests.conftest import login
+from tests.report_helpers import seeded_copy
 
 SLUG = "rptsh"
 URL = f"/api/tenants/{SLUG}/reports/class-table"
@@ -33,23 +28,8 @@ ACCOUNTS = (
 @pytest_asyncio.fixture(scope="module")
 async def seeded(demo):
     """The copy tenant with its demo history and a few accounts; the seeder's summary per unit key."""
-    manifest = msgspec.structs.replace(load_manifest("shanghai"), slug=SLUG)
-    await offboard(SLUG)  # a leftover of an interrupted run
-    await onboard(manifest, host=demo.host, actor="tests")
-    demo.forget_tenant(SLUG)
-    try:
-        async with platform_transaction() as conn:
-            for username, role, node in ACCOUNTS:
-                await create_account(conn, username=username, password=DEMO_PASSWORD, role=role, tenant=SLUG,
-                                     node_code=node)
-        summary = await seed_history(demo, SLUG)
-        assert summary.seeded
+    async with seeded_copy(demo, "shanghai", SLUG, ACCOUNTS) as summary:
         yield {u.key: u for u in summary.units}
-    finally:
-        await offboard(SLUG)
-        demo.forget_tenant(SLUG)
-        async with platform_transaction() as conn:
-            await conn.execute("DELETE FROM odr.plugin_activations WHERE tenant = $1", SLUG)
 
 
 async def report(client, user: str, **params):

@@ -41,6 +41,7 @@ from core.enterprises.common import FieldError
 from core.evaluation import schemas as S
 from core.evaluation.access import parse_id, require_bureau, require_province_admin
 from core.evaluation.sql import CLASS_SUMMARY_SQL, RESULT_COLUMNS, UNIT_INDICATORS_SQL, WORK_MEM
+from core.pluginhost.host import PluginUnavailable
 from core.policy_replay.common import competition_ranks
 from core.runtime import Node, Platform
 from odr_plugin_api import Family, Indicators, Scope
@@ -147,7 +148,6 @@ class _NodeScorer:
         host = platform.host
         self.host = host
         self.scope = scope
-        self.active = active
         self.plugins = sorted(n for n in active if Family.SCORING in host.infos[n].families)
         self._call = host.first_caller("odr_score_enterprise", active=active)
 
@@ -163,8 +163,6 @@ class _NodeScorer:
         return out
 
     def score(self, indicators: Indicators):
-        from core.pluginhost.host import PluginUnavailable
-
         try:
             return self._call(scope=self.scope, indicators=indicators)
         except PluginUnavailable:
@@ -322,12 +320,10 @@ async def _propose_exits(conn, principal: Principal, period, evaluation_id: uuid
 
 # -- reading -----------------------------------------------------------------------------------------
 async def _evaluation(conn, evaluation_id: uuid.UUID) -> S.Evaluation:
-    row = await conn.fetchrow(
-        """SELECT e.*, p.id AS p_id FROM evaluations e JOIN evaluation_periods p ON p.id = e.period_id
-           WHERE e.id = $1""", evaluation_id)
+    row = await conn.fetchrow("SELECT * FROM evaluations WHERE id = $1", evaluation_id)
     if row is None:
         raise NotFound("evaluation not found")
-    period = await conn.fetchrow(f"SELECT {_PERIOD_COLUMNS} FROM evaluation_periods WHERE id = $1", row["p_id"])
+    period = await conn.fetchrow(f"SELECT {_PERIOD_COLUMNS} FROM evaluation_periods WHERE id = $1", row["period_id"])
     policies = await conn.fetch(
         "SELECT node_code, plugin, plugin_version, config FROM evaluation_policies WHERE evaluation_id = $1 ORDER BY 1, 2",
         evaluation_id)
@@ -433,10 +429,9 @@ async def reproduce(platform: Platform, tenant: str, principal: Principal, evalu
         if name not in host.infos or host.infos[name].version != p["plugin_version"]
     })
     differences: list[dict[str, Any]] = []
+    different = 0
     configs: dict[tuple[str, str], Any] = {}
-    count = 0
     for row in rows:
-        count += 1
         key = (row["node_code"], row["plugin"])
         stored = policies.get(key)
         problem = None
@@ -449,10 +444,8 @@ async def reproduce(platform: Platform, tenant: str, principal: Principal, evalu
                 configs[key] = host.decode_config(row["plugin"], raw)
             scope = Scope(tenant=tenant, node_path=tuple(row["node_path"].split("/")), configs={row["plugin"]: configs[key]})
             indicators = msgspec.json.decode(row["indicators"], type=Indicators)
-            from core.pluginhost.host import PluginUnavailable
-
             try:
-                result, who = host.call_first("odr_score_enterprise", active=frozenset({row["plugin"]}), scope=scope,
+                result, _ = host.call_first("odr_score_enterprise", active=frozenset({row["plugin"]}), scope=scope,
                                               indicators=indicators)
             except PluginUnavailable:
                 problem = "plugin gave no score"
@@ -460,12 +453,12 @@ async def reproduce(platform: Platform, tenant: str, principal: Principal, evalu
             parts = dict(result.parts)
             if result.score != row["score"] or parts != msgspec.json.decode(row["score_parts"] or "{}"):
                 problem = f"score {result.score} (stored {row['score']})"
-        if problem and len(differences) < 100:
-            differences.append({"enterprise_id": str(row["enterprise_id"]), "plugin": row["plugin"], "problem": problem})
-        elif problem:
-            differences.append({})  # counted, not listed
-    listed = [d for d in differences if d]
-    return S.Reproduction(evaluation_id=str(eid), units=count, identical=not differences, differences=listed,
+        if problem:
+            different += 1
+            if len(differences) < 100:
+                differences.append({"enterprise_id": str(row["enterprise_id"]), "plugin": row["plugin"],
+                                    "problem": problem})
+    return S.Reproduction(evaluation_id=str(eid), units=len(rows), identical=not different, differences=differences,
                           version_changes=version_changes)
 
 
@@ -492,16 +485,23 @@ async def publish(platform: Platform, tenant: str, principal: Principal, evaluat
         return await _evaluation(conn, eid)
 
 
+_PUBLISHED_SQL = """SELECT e.id, p.label, p.kind, p.starts_on, p.ends_on, e.published_at, e.units, e.scored
+    FROM evaluations e JOIN evaluation_periods p ON p.id = e.period_id
+    WHERE e.published_at IS NOT NULL AND ($1::uuid IS NULL OR e.id = $1)
+    ORDER BY p.starts_on DESC, p.kind"""
+
+
+def _public_evaluation(r) -> S.PublicEvaluation:
+    return S.PublicEvaluation(id=str(r["id"]), period_label=r["label"], period_kind=S.PeriodKind(r["kind"]),
+                              starts_on=r["starts_on"], ends_on=r["ends_on"], published_at=r["published_at"],
+                              units=r["units"], scored=r["scored"])
+
+
 async def published(platform: Platform, tenant: str) -> list[S.PublicEvaluation]:
     await platform.tenant(tenant)
     async with tenant_transaction(tenant) as conn:
-        rows = await conn.fetch(
-            """SELECT e.id, p.label, p.kind, p.starts_on, p.ends_on, e.published_at, e.units, e.scored
-               FROM evaluations e JOIN evaluation_periods p ON p.id = e.period_id
-               WHERE e.published_at IS NOT NULL ORDER BY p.starts_on DESC, p.kind""")
-    return [S.PublicEvaluation(id=str(r["id"]), period_label=r["label"], period_kind=S.PeriodKind(r["kind"]),
-                               starts_on=r["starts_on"], ends_on=r["ends_on"], published_at=r["published_at"],
-                               units=r["units"], scored=r["scored"]) for r in rows]
+        rows = await conn.fetch(_PUBLISHED_SQL, None)
+    return [_public_evaluation(r) for r in rows]
 
 
 async def published_results(platform: Platform, tenant: str, evaluation_id: str, *, offset: int, limit: int,
@@ -509,10 +509,11 @@ async def published_results(platform: Platform, tenant: str, evaluation_id: str,
     eid = parse_id("evaluation", evaluation_id)
     nodes = await platform.nodes(tenant)
     where, args = result_filters(nodes, start=1, node=node, cls=cls, q=q)
-    evaluation = next((e for e in await published(platform, tenant) if e.id == str(eid)), None)
-    if evaluation is None:
-        raise NotFound("published evaluation not found")
     async with tenant_transaction(tenant) as conn:
+        found = await conn.fetchrow(_PUBLISHED_SQL, eid)
+        if found is None:
+            raise NotFound("published evaluation not found")
+        evaluation = _public_evaluation(found)
         total = await conn.fetchval(f"SELECT count(*) FROM evaluation_results WHERE evaluation_id = $1{where}", eid, *args)
         rows = await conn.fetch(
             f"""SELECT name, credit_code, node_path, enterprise_class, handled, settlement_rate, satisfaction,

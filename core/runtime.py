@@ -206,7 +206,7 @@ class Platform:
         if cached is None or cached[0] is not current:  # identity: re-read activations mean new ones
             if len(self._calendars) > 2048:
                 self._calendars.clear()
-            cached = self._calendars[key] = (current, {})
+            cached = self._calendars[key] = (current, {}, {})
         memo = cached[1]
         host = self.host
 
@@ -217,4 +217,5 @@ class Platform:
                 memo[day] = info
             return info
 
+        day_info.periods = cached[2]  # periods counted on this calendar (core.deadlines.counting.count_period)
         return day_info

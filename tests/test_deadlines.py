@@ -304,6 +304,34 @@ def test_zero_day_period_is_due_at_the_end_of_the_start_day():
     assert r.due == due(D(2026, 10, 3))
 
 
+def test_a_memoised_calendar_counts_each_start_date_once_and_answers_as_without_memo():
+    """Periods kept on a calendar's ``periods`` memo equal a fresh count, for every start time of the
+    day and across holidays and make-up days; the start moment itself stays each explanation's own."""
+    calls: list[dt.date] = []
+
+    def memo_day(day):
+        calls.append(day)
+        return mainland_day(day)
+
+    memo_day.periods = {}
+    starts = [dt.datetime(2026, 2, 12, h, m) for h, m in ((0, 5), (9, 0), (23, 59))] + [
+        dt.datetime(2025, 9, 28, 8), dt.datetime(2025, 9, 30, 17), dt.datetime(2026, 9, 24, 16, 30, tzinfo=dt.timezone.utc)]
+    for clock in DeadlineClock:
+        for rollover in (False, True):
+            for days in (0, 2, 3, 7, 10):
+                for start in starts:
+                    fresh = count_period(start=start, days=days, clock=clock, day_info=mainland_day, holiday_rollover=rollover)
+                    kept = count_period(start=start, days=days, clock=clock, day_info=memo_day, holiday_rollover=rollover)
+                    assert kept == fresh, (clock, rollover, days, start)
+    asked = len(calls)
+    for start in starts:  # counted again: answered from the memo, the calendar is not asked
+        count_period(start=start, days=10, clock=DeadlineClock.WORKING_DAYS, day_info=memo_day)
+    assert len(calls) == asked
+    # different moments of one day share the count, not the start
+    a, b = (count_period(start=s, days=3, clock=DeadlineClock.WORKING_DAYS, day_info=memo_day) for s in starts[:2])
+    assert a.counted_days == b.counted_days and a.due == b.due and a.start != b.start
+
+
 def test_negative_days_are_refused():
     with pytest.raises(ValueError, match="days"):
         count_period(start=dt.datetime(2026, 1, 5), days=-1, clock=DeadlineClock.NATURAL_DAYS, day_info=mainland_day)

@@ -4,6 +4,7 @@ transaction, and behave exactly as if they had been filed one by one."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import asyncpg
@@ -234,3 +235,16 @@ async def test_the_complaint_answered_at_intake_is_the_complaint_stored(demo, us
     for (p, _), r in zip(cases, results):
         stored = await service.get(demo, TENANT, p, r.complaint.id)
         assert msgspec.json.encode(r.complaint) == msgspec.json.encode(stored)
+
+
+def test_complaint_ids_are_time_ordered_version_7_uuids():
+    first = batching.new_ids(50)
+    later = batching.new_ids(50)
+    ids = first + later + [batching.new_id()]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert len(set(ids)) == len(ids)
+    # the leading 48 bits are the millisecond clock: never decreasing from one batch to the next
+    stamps = [i.int >> 80 for i in ids]
+    assert stamps == sorted(stamps)
+    assert abs(stamps[-1] - time.time_ns() // 1_000_000) < 5_000
+

@@ -77,15 +77,21 @@ class IntakeRow(msgspec.Struct, kw_only=True):
 Outcome = tuple[Literal["created", "existing"], Any] | None
 
 
+def new_ids(n: int) -> list[uuid.UUID]:
+    """``n`` time-ordered UUIDs (version 7: milliseconds since the epoch, then 74 random bits from the
+    operating system's generator, read once for all ``n``) for new complaints. Complaints filed
+    together get neighbouring ids, so the indexes keyed by complaint id (the complaint's, its facts',
+    events' and timers') take new entries at their right edge instead of on a random page each: fewer
+    pages touched and written to the WAL per intake."""
+    stamp = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | 0x2 << 62  # version 7, RFC 4122 variant
+    noise = os.urandom(10 * n)
+    keep = ~(0xF << 76) & ~(0x3 << 62) & ((1 << 80) - 1)
+    return [uuid.UUID(int=stamp | int.from_bytes(noise[10 * i : 10 * i + 10], "big") & keep) for i in range(n)]
+
+
 def new_id() -> uuid.UUID:
-    """A time-ordered UUID (version 7: milliseconds since the epoch, then 74 random bits) for a new
-    complaint. Complaints filed together get neighbouring ids, so the indexes keyed by complaint id
-    (the complaint's, its facts', events' and timers') take new entries at their right edge instead
-    of on a random page each: fewer pages touched and written to the WAL per intake."""
-    value = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    return uuid.UUID(int=value)
+    """One id as :func:`new_ids` makes them."""
+    return new_ids(1)[0]
 
 # the SQL type of each IntakeRow field in the JSON document
 _COLUMNS = {
@@ -254,8 +260,9 @@ class IntakeBatcher:
                     first.followers.append(it)
                     continue
                 by_key[key] = it
-            it.id = it.row.id = new_id()
             leaders.append(it)
+        for it, id_ in zip(leaders, new_ids(len(leaders))):
+            it.id = it.row.id = id_
         # a stable order of keys: concurrent batches take their unique-index locks in the same order
         leaders.sort(key=lambda it: (it.row.key is None, it.row.key or ""))
         doc = encode_rows([it.row for it in leaders])

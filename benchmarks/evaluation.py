@@ -56,7 +56,7 @@ from core.evaluation import service as evaluation  # noqa: E402
 from core.runtime import Platform  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from tenants.manifest import Manifest, NodeSpec, PluginChoice  # noqa: E402
-from tenants.migrations.m0004_facts_evaluation import FACT_COLUMNS  # noqa: E402
+from tenants.migrations.m0006_spot_check_findings import FACT_COLUMNS  # noqa: E402  (the latest facts)
 from tenants.onboarding import offboard, onboard  # noqa: E402
 
 ROWS: list[tuple[str, str]] = []

@@ -13,8 +13,10 @@ Complaints are closed (settled), left ODR (not settled, or the consumer gave up)
 (entered within the last day). Their due moments are what the policy active at their node gives (so
 Jinshan's 2 / 7 natural days and the national 3 / 10 working days both show); some contacts and closes
 are late, recorded in ``breaches``. Consumers are obviously fake (测试用户0001, 13900000001). Events: a
-``registered``, ``accept``, the milestones met and the final state's event per complaint. Timers only for
-the open complaints. Everything is generated in Python from a fixed seed and inserted with a handful of
+``registered``, ``accept``, the milestones met and the final state's event per complaint. About one fed
+complaint in sixteen had a bureau spot check (抽查) of its feedback, about a third of which found it seriously
+untrue (``feedback_untrue``, counted by the evaluation; drawn from a generator of their own, so the rest of
+the history does not depend on them). Timers only for the open complaints. Everything is generated in Python from a fixed seed and inserted with a handful of
 set-based statements (unnest) in one tenant transaction; nothing is seeded if the tenant has complaints.
 """
 
@@ -136,6 +138,8 @@ class UnitHistory(msgspec.Struct, kw_only=True):
     """Entered ODR -> closed (or feedback for the cases that left ODR after it)."""
     contact_breaches: int
     close_breaches: int
+    untrue_feedback: int = 0
+    """Complaints whose feedback a spot check found seriously untrue."""
 
 
 class HistorySummary(msgspec.Struct, kw_only=True):
@@ -228,6 +232,7 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
     started = time.perf_counter()
     counts = {p.key: p.complaints for p in PLANS} | dict(per_unit or {})
     rng = random.Random(f"{SEED}:{tenant}")
+    checks = random.Random(f"{SEED}:{tenant}:spot-checks")
     now = (now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     nodes = await platform.nodes(tenant)
     plans = [p for p in PLANS if p.node in nodes]
@@ -289,8 +294,8 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
         cols: dict[str, list] = {k: [] for k in (
             "id", "created", "name", "phone", "unit", "company", "node", "path", "category", "subject", "description",
             "amount", "state", "entered", "contact_due", "close_due", "policy", "version", "deadlines", "contacted",
-            "feedback", "settled", "recovered", "closed", "rating", "comment", "breaches", "updated")}
-        ev: dict[str, list] = {k: [] for k in ("cid", "kind", "role", "node", "at", "after")}
+            "feedback", "settled", "recovered", "closed", "rating", "comment", "breaches", "updated", "untrue")}
+        ev: dict[str, list] = {k: [] for k in ("cid", "kind", "role", "node", "at", "after", "note")}
         tm: dict[str, list] = {k: [] for k in ("cid", "kind", "due", "cancelled")}
         warning = dt.timedelta(hours=platform.settings.warning_before_hours)
         for n, (c, d) in enumerate(zip(cases, due), start=1):
@@ -315,7 +320,12 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
                     "result": "已退款" if c.settled else "消费者不接受处理方案",
                     "amount_recovered": recovered,
                 }
-            last = max(t for t in (c.entered, c.contacted, c.feedback_at, c.closed, c.left_at) if t is not None)
+            finding = None
+            spot_checked = None
+            if c.feedback_at is not None and checks.random() < 0.06:
+                spot_checked = min(now, c.feedback_at + dt.timedelta(days=checks.uniform(1, 5)))
+                finding = checks.random() < 0.3
+            last = max(t for t in (c.entered, c.contacted, c.feedback_at, c.closed, c.left_at, spot_checked) if t is not None)
             cols["id"].append(c.id)
             cols["created"].append(c.created)
             cols["name"].append(f"测试用户{n:04d}")
@@ -344,6 +354,7 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
             cols["comment"].append(("处理及时，满意" if c.rating >= 4 else "一般") if c.rating else None)
             cols["breaches"].append(msgspec.json.encode(breaches).decode())
             cols["updated"].append(last)
+            cols["untrue"].append(finding)
             events = [("registered", "consumer", c.created, {"state": S.REGISTERED, "route": "odr"}),
                       ("accept", "office_head", c.entered, {"state": S.WITH_ENTERPRISE})]
             if c.contacted:
@@ -363,13 +374,18 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
                                {"state": S.LEFT_ODR}))
             if c.rating:
                 events.append(("rate", "consumer", last + dt.timedelta(hours=2), {"satisfaction": c.rating}))
-            for kind, role, at, after in events:
+            notes = {}
+            if spot_checked is not None:
+                events.append(("spot_check", "bureau_officer", spot_checked, {"state": c.state, "feedback_untrue": finding}))
+                notes[len(events) - 1] = "抽查反馈：与消费者核实不符" if finding else "抽查反馈：经回访属实"
+            for i, (kind, role, at, after) in enumerate(events):
                 ev["cid"].append(c.id)
                 ev["kind"].append(kind)
                 ev["role"].append(role)
                 ev["node"].append(node.code)
                 ev["at"].append(at)
                 ev["after"].append(msgspec.json.encode(after).decode())
+                ev["note"].append(notes.get(i))
             if c.state in S.IN_ODR:  # timers only for running cases; contact clocks off once contacted
                 for kind, at in (("contact_warning", contact_due - warning), ("contact_breach", contact_due),
                                  ("close_warning", close_due - warning), ("close_breach", close_due)):
@@ -381,29 +397,31 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
             """INSERT INTO complaints (id, number, source, consumer_name, consumer_phone, enterprise_id, company_name,
                    odr_unit, node_code, node_path, category, subject, description, amount_claimed, state, entered_odr_at,
                    contact_due, close_due, deadline_policy, deadline_policy_version, deadlines, contacted_at, feedback,
-                   settled, amount_recovered, closed_at, rating, rating_comment, breaches, created_at, updated_at)
+                   settled, amount_recovered, closed_at, rating, rating_comment, breaches, created_at, updated_at,
+                   feedback_untrue)
                SELECT t.id, to_char(t.created AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
                           || lpad(nextval('complaint_number_seq')::text, 7, '0'),
                       'consumer', t.name, t.phone, t.unit, t.company, true, t.node, t.path, t.category, t.subject,
                       t.description, t.amount, t.state, t.entered, t.contact_due, t.close_due, t.policy, t.version,
                       t.deadlines::jsonb, t.contacted, t.feedback::jsonb, t.settled, t.recovered, t.closed, t.rating,
-                      t.comment, ARRAY(SELECT jsonb_array_elements_text(t.breaches::jsonb)), t.created, t.updated
+                      t.comment, ARRAY(SELECT jsonb_array_elements_text(t.breaches::jsonb)), t.created, t.updated,
+                      t.untrue
                FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::uuid[], $6::text[], $7::text[],
                            $8::text[], $9::text[], $10::text[], $11::text[], $12::numeric[], $13::text[],
                            $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[],
                            $19::text[], $20::timestamptz[], $21::text[], $22::bool[], $23::numeric[],
-                           $24::timestamptz[], $25::int[], $26::text[], $27::text[], $28::timestamptz[])
+                           $24::timestamptz[], $25::int[], $26::text[], $27::text[], $28::timestamptz[], $29::bool[])
                     WITH ORDINALITY AS t(id, created, name, phone, unit, company, node, path, category, subject,
                         description, amount, state, entered, contact_due, close_due, policy, version, deadlines,
-                        contacted, feedback, settled, recovered, closed, rating, comment, breaches, updated, n)
+                        contacted, feedback, settled, recovered, closed, rating, comment, breaches, updated, untrue, n)
                ORDER BY t.n""",
             *cols.values(),
         )
         await conn.execute(
-            """INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, at, after)
-               SELECT t.cid, t.kind, $7, t.role, t.node, t.at, t.after::jsonb
-               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
-                    WITH ORDINALITY AS t(cid, kind, role, node, at, after, n)
+            """INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, at, after, note)
+               SELECT t.cid, t.kind, $8, t.role, t.node, t.at, t.after::jsonb, t.note
+               FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[])
+                    WITH ORDINALITY AS t(cid, kind, role, node, at, after, note, n)
                ORDER BY t.at, t.n""",
             *ev.values(),
             ACTOR,
@@ -459,4 +477,5 @@ def _unit_summary(p: UnitPlan, unit_id: uuid.UUID, nodes, cls: dict | None, mine
         avg_cycle_days=round(sum(cycles) / len(cycles), 4) if cycles else None,
         contact_breaches=sum(1 for b in breaches if "contact" in b),
         close_breaches=sum(1 for b in breaches if "close" in b),
+        untrue_feedback=sum(1 for c in mine if cols["untrue"][index[c.id]]),
     )

@@ -92,6 +92,19 @@ async def test_demo_history_is_seeded_once_with_the_jinshan_shapes(histsh):
         fake = await conn.fetchval(
             "SELECT bool_and(consumer_name ~ '^测试用户[0-9]{4}$' AND consumer_phone ~ '^139000[0-9]{5}$') FROM complaints")
         oldest = await conn.fetchval("SELECT min(entered_odr_at) FROM complaints")
+        # spot checks of feedback: one event each, its finding on the complaint, none without a feedback
+        checks = await conn.fetch(
+            """SELECT c.enterprise_id::text AS unit, c.feedback IS NOT NULL AS fed, c.feedback_untrue,
+                      (v.after->>'feedback_untrue')::bool AS found, v.note
+               FROM complaint_events v JOIN complaints c ON c.id = v.complaint_id WHERE v.kind = 'spot_check'""")
+        unchecked_findings = await conn.fetchval(
+            """SELECT count(*) FROM complaints c WHERE feedback_untrue IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM complaint_events v WHERE v.complaint_id = c.id AND v.kind = 'spot_check')""")
+    assert checks and all(r["fed"] and r["found"] is r["feedback_untrue"] and r["note"] for r in checks)
+    assert unchecked_findings == 0
+    for u in units.values():
+        assert u.untrue_feedback == sum(1 for r in checks if r["unit"] == u.enterprise_id and r["found"]), u.key
+    assert sum(u.untrue_feedback for u in units.values()) > 0
     by_class = {r["cls"]: r for r in rows}
     assert set(by_class) == {"A", "B", "C"}
     for key, cls in (("js-a", "A"), ("js-b", "B"), ("js-c", "C")):

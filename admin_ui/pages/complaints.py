@@ -20,6 +20,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
+from admin_ui import i18n
 from admin_ui.forms import field_errors, read_form, to_struct
 from admin_ui.pages.common import call_api, deliver, district_of, node_label, platform_of, warn_hours
 from admin_ui.render import countdown, language, page, redirect, require
@@ -81,6 +82,11 @@ async def action_fields(request: Request, principal: Principal, complaint: Any, 
                options=[{"value": str(i), "label": "★" * i + f" {i}"} for i in range(5, 0, -1)]),
             _f("comment", "textarea", "field.comment", maxlength=1000),
         ]
+    if action == "spot_check" and complaint.feedback:
+        return [_note(required=True),
+                _f("feedback_untrue", "select", "spot_check.finding", empty_label=i18n.t("spot_check.not_examined", language(request)),
+                   options=[{"value": "false", "label_key": "spot_check.feedback_true"},
+                            {"value": "true", "label_key": "spot_check.feedback_untrue"}])]
     if action in SUPERVISION:
         return [_note(required=True)]
     return [_note()]

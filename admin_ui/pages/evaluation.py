@@ -246,7 +246,7 @@ EXPORT_COLUMNS = (
     ("satisfaction", "eval.satisfaction", "float"), ("closed", "eval.closed", "int"), ("avg_cycle_days", "eval.avg_cycle", "days"),
     ("p90_cycle_days", "eval.p90_cycle", "days"), ("on_time_contact_rate", "eval.on_time_contact", "rate"),
     ("on_time_close_rate", "eval.on_time_close", "rate"), ("breaches", "eval.breaches", "int"),
-    ("amount_recovered", "eval.amount_recovered", "money"), ("candidate", "eval.candidate_badge", "bool"),
+    ("untrue_feedback_findings", "eval.untrue_feedback", "int"), ("amount_recovered", "eval.amount_recovered", "money"), ("candidate", "eval.candidate_badge", "bool"),
     ("below_threshold", "eval.below_badge", "bool"), ("plugin", "eval.plugin", "text"), ("plugin_version", "eval.version", "text"),
 )
 """The columns of the results export: (key of :class:`~core.evaluation.schemas.Result`, label, kind)."""

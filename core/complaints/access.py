@@ -130,6 +130,7 @@ def view(principal: Principal, row: asyncpg.Record) -> ComplaintView:
         rating=row["rating"],
         rating_comment=row["rating_comment"],
         breaches=list(row["breaches"]),
+        feedback_untrue=row["feedback_untrue"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         allowed_actions=allowed_actions(principal, row),

@@ -65,6 +65,14 @@ class SupervisionBody(Strict):
     note: Annotated[str, msgspec.Meta(min_length=2, max_length=2000)]
 
 
+class SpotCheckBody(SupervisionBody):
+    """A spot check (抽查, Art. 17). ``feedback_untrue`` is its finding on the unit's feedback, when it
+    examined one: true = seriously untrue (Art. 22(2), counted in the evaluation), false = checked and
+    true; omitted when the check did not examine the feedback. The latest finding is the complaint's."""
+
+    feedback_untrue: bool | None = None
+
+
 class FeedbackBody(Strict):
     """Art. 14: handling time, negotiation process, method, result (settled or not), amount recovered."""
 
@@ -93,7 +101,7 @@ ACTION_BODIES: dict[str, type] = {
     "withdraw": NoteBody,
     "rate": RatingBody,
     "urge": SupervisionBody,
-    "spot_check": SupervisionBody,
+    "spot_check": SpotCheckBody,
     "return_visit": SupervisionBody,
     "interview": SupervisionBody,
 }
@@ -137,6 +145,8 @@ class ComplaintView(msgspec.Struct, kw_only=True):
     rating: int | None
     rating_comment: str | None
     breaches: list[str]
+    feedback_untrue: bool | None
+    """The latest spot check's finding on the feedback (None: none examined it)."""
     created_at: dt.datetime
     updated_at: dt.datetime
     allowed_actions: list[str]

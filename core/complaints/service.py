@@ -47,7 +47,7 @@ ODR_NOTICE = (
 COMPLAINT_COLUMNS = """id, number, state, source, consumer_account_id, consumer_name, consumer_phone, consumer_address,
     enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description, amount_claimed,
     entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, contacted_at, feedback,
-    settled, amount_recovered, closed_at, rating, rating_comment, breaches, created_at, updated_at"""
+    settled, amount_recovered, closed_at, rating, rating_comment, breaches, feedback_untrue, created_at, updated_at"""
 
 
 # -- shared pieces ---------------------------------------------------------------------------------
@@ -188,6 +188,7 @@ def _filed(row: batching.IntakeRow, rec) -> dict[str, Any]:
         "rating": None,
         "rating_comment": None,
         "breaches": [],
+        "feedback_untrue": None,
         "created_at": rec["created_at"],
         "updated_at": rec["updated_at"],
         "notice_id": rec["notice_id"],
@@ -482,4 +483,9 @@ async def _apply(platform, tenant, conn, principal, row, name, body, outbox) -> 
         return {}, body.note
     if name == "rate":
         return {"rating": body.satisfaction, "rating_comment": body.comment}, None
+    if name == "spot_check" and body.feedback_untrue is not None:
+        if row["feedback"] is None:
+            raise Conflict("feedback_untrue: the complaint has no feedback yet to find untrue or true; spot-check without"
+                           " a finding", allowed_actions(principal, row))
+        return {"feedback_untrue": body.feedback_untrue}, body.note
     return {}, body.note  # supervision actions: the event is the record

@@ -119,6 +119,8 @@ class Result(msgspec.Struct, kw_only=True):
     on_time_contact_rate: float | None
     on_time_close_rate: float | None
     breaches: int
+    untrue_feedback_findings: int
+    """Complaints of the period whose feedback a spot check found seriously untrue (Art. 22(2))."""
     amount_recovered: float
     complaints_previous_period: int | None
     score: float | None

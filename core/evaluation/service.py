@@ -52,7 +52,8 @@ _PERIOD_COLUMNS = """id, kind, label, starts_on, ends_on, status, final_evaluati
 _RESULT_READ = """enterprise_id, name, credit_code, node_code, enterprise_class, handled, with_feedback, settled,
     settlement_rate, rated, satisfaction, closed, avg_cycle_days, p90_cycle_days, on_time_contact_rate,
     on_time_close_rate, breaches, amount_recovered, complaints_previous_period, score, score_parts, plugin,
-    plugin_version, class_rank, class_size, candidate, below_threshold"""
+    plugin_version, class_rank, class_size, candidate, below_threshold,
+    coalesce((indicators->>'untrue_feedback_findings')::int, 0) AS untrue_feedback_findings"""
 
 
 # -- periods -----------------------------------------------------------------------------------------
@@ -136,6 +137,7 @@ def _indicators(row: asyncpg.Record) -> Indicators:
         on_time_contact_rate=_rate(row["contact_on_time"], row["contact_judged"]) or 0.0,
         on_time_close_rate=_rate(row["close_on_time"], row["close_judged"]) or 0.0,
         breaches=row["breaches"],
+        untrue_feedback_findings=row["untrue_feedback"],
         complaints_previous_period=row["previous"],
         enterprise_class=row["cls"],
     )

@@ -11,7 +11,8 @@ Per unit:
 - ``closed``, ``avg_cycle_days``, ``p90_cycle_days`` (entered ODR -> closed; continuous percentile);
 - ``contact_judged`` / ``contact_on_time`` and ``close_judged`` / ``close_on_time`` (complaints with a
   verdict on the contact / close clock, and those in time);
-- ``breaches`` (deadline breaches recorded), ``amount_recovered``.
+- ``breaches`` (deadline breaches recorded), ``amount_recovered``;
+- ``untrue_feedback`` (complaints whose feedback a spot check found seriously untrue, Art. 22(2)).
 
 Units: active and suspended ones (revoked units have left ODR), with their current class.
 
@@ -38,7 +39,8 @@ WITH agg AS (
            count(close_late) AS close_judged,
            count(*) FILTER (WHERE NOT close_late) AS close_on_time,
            sum(breaches)::int AS breaches,
-           coalesce(sum(amount_recovered_fen), 0)::numeric / 100 AS amount_recovered
+           coalesce(sum(amount_recovered_fen), 0)::numeric / 100 AS amount_recovered,
+           count(*) FILTER (WHERE feedback_untrue) AS untrue_feedback
     FROM complaint_facts
     WHERE enterprise_id IS NOT NULL AND entered_odr_at >= $1 AND entered_odr_at < $2
     GROUP BY enterprise_id
@@ -60,7 +62,7 @@ SELECT e.id, e.name, e.credit_code, e.node_code, j.path AS node_path, e.classifi
        coalesce(a.contact_judged, 0) AS contact_judged, coalesce(a.contact_on_time, 0) AS contact_on_time,
        coalesce(a.close_judged, 0) AS close_judged, coalesce(a.close_on_time, 0) AS close_on_time,
        coalesce(a.breaches, 0) AS breaches, coalesce(a.amount_recovered, 0) AS amount_recovered,
-       coalesce(p.n, 0) AS previous
+       coalesce(a.untrue_feedback, 0) AS untrue_feedback, coalesce(p.n, 0) AS previous
 FROM enterprises e
 JOIN jurisdictions j ON j.code = e.node_code
 LEFT JOIN agg a ON a.enterprise_id = e.id

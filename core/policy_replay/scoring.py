@@ -23,8 +23,9 @@ from odr_plugin_api import Indicators
 
 SCORING_NOTE = (
     "Scoring replay: each ODR unit's indicators over the period (complaints that entered ODR in it), its class"
-    " under the current policy, scored by the current and the candidate formula; untrue-feedback findings and"
-    " the previous period are not counted (0 and None). Units that handled no complaint get no score."
+    " under the current policy, scored by the current and the candidate formula; untrue-feedback findings are the"
+    " spot checks' findings on the period's feedback; the previous period is not counted (None). Units that handled"
+    " no complaint get no score."
 )
 
 INDICATORS_SQL = f"""
@@ -32,7 +33,7 @@ WITH units AS (
     {units_sql("('active', 'suspended', 'revoked')")}
 ), period AS (
     SELECT c.id, c.enterprise_id, c.entered_odr_at, c.contacted_at, c.contact_due, c.closed_at, c.close_due,
-           c.feedback, c.settled, c.rating, c.breaches
+           c.feedback, c.settled, c.rating, c.breaches, c.feedback_untrue
     FROM complaints c
     WHERE c.enterprise_id IN (SELECT id FROM units) AND c.entered_odr_at IS NOT NULL
       {entered_odr_between_sql('      ')}
@@ -52,7 +53,8 @@ SELECT u.id, u.name, u.node_code, u.unit_type, u.status, u.industry, u.employees
        count(p.id) FILTER (WHERE p.contacted_at <= p.contact_due) AS contacted_on_time,
        count(p.id) FILTER (WHERE p.closed_at IS NOT NULL) AS closed,
        count(p.id) FILTER (WHERE p.closed_at <= p.close_due) AS closed_on_time,
-       coalesce(sum(coalesce(array_length(p.breaches, 1), 0)), 0)::int AS breaches
+       coalesce(sum(coalesce(array_length(p.breaches, 1), 0)), 0)::int AS breaches,
+       count(p.id) FILTER (WHERE p.feedback_untrue) AS untrue_feedback
 FROM units u
 LEFT JOIN period p ON p.enterprise_id = u.id
 LEFT JOIN fed f ON f.complaint_id = p.id
@@ -78,6 +80,7 @@ def indicators_from_row(row, enterprise_class: str | None) -> Indicators | None:
         on_time_contact_rate=_rate(row["contacted_on_time"], row["contacted"]),
         on_time_close_rate=_rate(row["closed_on_time"], row["closed"]),
         breaches=row["breaches"],
+        untrue_feedback_findings=row["untrue_feedback"],
         enterprise_class=enterprise_class,
     )
 

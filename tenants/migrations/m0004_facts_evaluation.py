@@ -32,6 +32,93 @@ FACT_COLUMNS = """complaint_id, enterprise_id, received_at, entered_odr_at, clos
     fed, settled, contact_late, close_late, amount_recovered_fen, enterprise_class, state, source, node_code, category,
     node_path, company_name"""
 
+# The facts' definitions as builders: migration 0006 (spot-check findings) replaces them with one more column.
+FACT_SOURCE = """c.id AS complaint_id,
+           c.enterprise_id,
+           c.created_at AS received_at,
+           c.entered_odr_at,
+           c.closed_at,
+           CASE WHEN c.closed_at IS NOT NULL AND c.entered_odr_at IS NOT NULL
+                THEN greatest(0, round(extract(epoch FROM c.closed_at - c.entered_odr_at)))::integer END
+               AS cycle_seconds,
+           cardinality(c.breaches)::smallint AS breaches,
+           c.rating,
+           c.feedback IS NOT NULL AS fed,
+           c.settled,
+           CASE WHEN 'contact' = ANY (c.breaches) OR c.contacted_at > c.contact_due THEN true
+                WHEN c.contacted_at IS NOT NULL THEN false END AS contact_late,
+           CASE WHEN 'close' = ANY (c.breaches) THEN true
+                WHEN c.entered_odr_at IS NOT NULL
+                     AND (c.feedback IS NOT NULL OR c.state IN ('closed', 'returned', 'left_odr', 'withdrawn'))
+                THEN false END AS close_late,
+           round(c.amount_recovered * 100)::bigint AS amount_recovered_fen,
+           e.classification->>'code' AS enterprise_class,
+           c.state,
+           c.source,
+           c.node_code,
+           c.category,
+           c.node_path,
+           c.company_name"""
+"""The select list of the view ``complaint_facts_source`` (over ``complaints c`` and ``enterprises e``)."""
+FACT_UPDATES = """enterprise_id = EXCLUDED.enterprise_id, enterprise_class = EXCLUDED.enterprise_class,
+            company_name = EXCLUDED.company_name, node_code = EXCLUDED.node_code, node_path = EXCLUDED.node_path,
+            category = EXCLUDED.category, source = EXCLUDED.source, state = EXCLUDED.state,
+            received_at = EXCLUDED.received_at, entered_odr_at = EXCLUDED.entered_odr_at, fed = EXCLUDED.fed,
+            settled = EXCLUDED.settled, closed_at = EXCLUDED.closed_at, cycle_seconds = EXCLUDED.cycle_seconds,
+            rating = EXCLUDED.rating, amount_recovered_fen = EXCLUDED.amount_recovered_fen,
+            contact_late = EXCLUDED.contact_late, close_late = EXCLUDED.close_late, breaches = EXCLUDED.breaches"""
+WATCHED = """{0}.state, {0}.enterprise_id, {0}.company_name, {0}.node_code, {0}.category, {0}.entered_odr_at,
+           {0}.feedback IS NULL, {0}.settled, {0}.closed_at, {0}.rating, {0}.amount_recovered, {0}.contacted_at,
+           {0}.contact_due, {0}.breaches"""
+"""The complaint columns the facts read (``{0}``: OLD or NEW): an update changing none of them leaves the facts alone."""
+
+
+def facts_sync_sql(*, source: str, columns: str, updates: str, watched: str, create: str = "CREATE") -> list[str]:
+    """The view, its two sync functions and their triggers (``create``: CREATE, or CREATE OR REPLACE for
+    the view and functions, the caller dropping the update trigger first)."""
+    return [
+        f"""
+    {create} VIEW complaint_facts_source AS
+    SELECT {source}
+    FROM complaints c
+    LEFT JOIN enterprises e ON e.id = c.enterprise_id
+    """,
+        f"""
+    {create} FUNCTION complaint_facts_sync() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN
+        INSERT INTO complaint_facts ({columns})
+        SELECT {columns} FROM complaint_facts_source WHERE complaint_id = NEW.id
+        ON CONFLICT (complaint_id) DO UPDATE SET
+            {updates};
+        RETURN NULL;
+    END$$
+    """,
+        # Inserts: once per statement over its new rows (a group commit files many complaints in one INSERT).
+        f"""
+    {create} FUNCTION complaint_facts_sync_inserted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN
+        INSERT INTO complaint_facts ({columns})
+        SELECT v.* FROM inserted n
+        CROSS JOIN LATERAL (SELECT {columns} FROM complaint_facts_source s WHERE s.complaint_id = n.id) v;
+        RETURN NULL;
+    END$$
+    """,
+    ] + ([
+        """
+    CREATE TRIGGER complaint_facts_on_insert AFTER INSERT ON complaints REFERENCING NEW TABLE AS inserted
+    FOR EACH STATEMENT EXECUTE FUNCTION complaint_facts_sync_inserted()
+    """,
+    ] if create == "CREATE" else []) + [
+        f"""
+    CREATE TRIGGER complaint_facts_on_update AFTER UPDATE ON complaints FOR EACH ROW
+    WHEN (({watched.format("OLD")})
+          IS DISTINCT FROM
+          ({watched.format("NEW")}))
+    EXECUTE FUNCTION complaint_facts_sync()
+    """,
+    ]
+
+
 forwards = sql_migration(
     ID,
     DESCRIPTION,
@@ -69,78 +156,7 @@ forwards = sql_migration(
        INCLUDE (entered_odr_at) WHERE cycle_seconds IS NOT NULL AND enterprise_id IS NOT NULL""",
     "CREATE INDEX complaint_facts_entered_idx ON complaint_facts (entered_odr_at)",
     "CREATE INDEX complaint_facts_received_idx ON complaint_facts (received_at)",
-    """
-    CREATE VIEW complaint_facts_source AS
-    SELECT c.id AS complaint_id,
-           c.enterprise_id,
-           c.created_at AS received_at,
-           c.entered_odr_at,
-           c.closed_at,
-           CASE WHEN c.closed_at IS NOT NULL AND c.entered_odr_at IS NOT NULL
-                THEN greatest(0, round(extract(epoch FROM c.closed_at - c.entered_odr_at)))::integer END
-               AS cycle_seconds,
-           cardinality(c.breaches)::smallint AS breaches,
-           c.rating,
-           c.feedback IS NOT NULL AS fed,
-           c.settled,
-           CASE WHEN 'contact' = ANY (c.breaches) OR c.contacted_at > c.contact_due THEN true
-                WHEN c.contacted_at IS NOT NULL THEN false END AS contact_late,
-           CASE WHEN 'close' = ANY (c.breaches) THEN true
-                WHEN c.entered_odr_at IS NOT NULL
-                     AND (c.feedback IS NOT NULL OR c.state IN ('closed', 'returned', 'left_odr', 'withdrawn'))
-                THEN false END AS close_late,
-           round(c.amount_recovered * 100)::bigint AS amount_recovered_fen,
-           e.classification->>'code' AS enterprise_class,
-           c.state,
-           c.source,
-           c.node_code,
-           c.category,
-           c.node_path,
-           c.company_name
-    FROM complaints c
-    LEFT JOIN enterprises e ON e.id = c.enterprise_id
-    """,
-    f"""
-    CREATE FUNCTION complaint_facts_sync() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-    BEGIN
-        INSERT INTO complaint_facts ({FACT_COLUMNS})
-        SELECT {FACT_COLUMNS} FROM complaint_facts_source WHERE complaint_id = NEW.id
-        ON CONFLICT (complaint_id) DO UPDATE SET
-            enterprise_id = EXCLUDED.enterprise_id, enterprise_class = EXCLUDED.enterprise_class,
-            company_name = EXCLUDED.company_name, node_code = EXCLUDED.node_code, node_path = EXCLUDED.node_path,
-            category = EXCLUDED.category, source = EXCLUDED.source, state = EXCLUDED.state,
-            received_at = EXCLUDED.received_at, entered_odr_at = EXCLUDED.entered_odr_at, fed = EXCLUDED.fed,
-            settled = EXCLUDED.settled, closed_at = EXCLUDED.closed_at, cycle_seconds = EXCLUDED.cycle_seconds,
-            rating = EXCLUDED.rating, amount_recovered_fen = EXCLUDED.amount_recovered_fen,
-            contact_late = EXCLUDED.contact_late, close_late = EXCLUDED.close_late, breaches = EXCLUDED.breaches;
-        RETURN NULL;
-    END$$
-    """,
-    # Inserts: once per statement over its new rows (a group commit files many complaints in one INSERT).
-    f"""
-    CREATE FUNCTION complaint_facts_sync_inserted() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
-    BEGIN
-        INSERT INTO complaint_facts ({FACT_COLUMNS})
-        SELECT v.* FROM inserted n
-        CROSS JOIN LATERAL (SELECT {FACT_COLUMNS} FROM complaint_facts_source s WHERE s.complaint_id = n.id) v;
-        RETURN NULL;
-    END$$
-    """,
-    """
-    CREATE TRIGGER complaint_facts_on_insert AFTER INSERT ON complaints REFERENCING NEW TABLE AS inserted
-    FOR EACH STATEMENT EXECUTE FUNCTION complaint_facts_sync_inserted()
-    """,
-    """
-    CREATE TRIGGER complaint_facts_on_update AFTER UPDATE ON complaints FOR EACH ROW
-    WHEN ((OLD.state, OLD.enterprise_id, OLD.company_name, OLD.node_code, OLD.category, OLD.entered_odr_at,
-           OLD.feedback IS NULL, OLD.settled, OLD.closed_at, OLD.rating, OLD.amount_recovered, OLD.contacted_at,
-           OLD.contact_due, OLD.breaches)
-          IS DISTINCT FROM
-          (NEW.state, NEW.enterprise_id, NEW.company_name, NEW.node_code, NEW.category, NEW.entered_odr_at,
-           NEW.feedback IS NULL, NEW.settled, NEW.closed_at, NEW.rating, NEW.amount_recovered, NEW.contacted_at,
-           NEW.contact_due, NEW.breaches))
-    EXECUTE FUNCTION complaint_facts_sync()
-    """,
+    *facts_sync_sql(source=FACT_SOURCE, columns=FACT_COLUMNS, updates=FACT_UPDATES, watched=WATCHED),
     """
     CREATE FUNCTION complaint_facts_reclassify() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
     BEGIN

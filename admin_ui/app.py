@@ -54,7 +54,7 @@ def ui_route_handlers(settings: Settings) -> list:
         opt={"exclude_from_auth": True},
         middleware=[
             DefineMiddleware(SessionMiddleware),
-            DefineMiddleware(CSRFMiddleware, config=csrf_config(settings.jwt_secret())),
+            DefineMiddleware(CSRFMiddleware, config=csrf_config(settings.jwt_secret(), secure=settings.secure_cookies)),
             login_limit.middleware,
         ],
         exception_handlers=handlers,

@@ -88,6 +88,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Log in"),
     "login.failed": ("用户名或密码错误。", "Username or password is wrong."),
+    "login.locked": ("该账号密码错误次数过多，已暂时锁定，请稍后再试。", "Too many wrong passwords for this account: it is locked for a while, try again later."),
     "login.demo": ("演示账号密码均为 demo12315。", "Demo accounts use the password demo12315."),
     "login.no_account": ("还没有账号？", "No account yet?"),
     # -- roles ---------------------------------------------------------------------------------

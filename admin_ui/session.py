@@ -2,7 +2,8 @@
 
 Contract:
 - Login issues the SAME token as ``POST /api/auth/login`` (same principal, same lifetime) and puts it
-  in the ``odr_session`` cookie: HttpOnly, SameSite=Lax, Path=/ui, Secure on HTTPS. The API itself
+  in the ``odr_session`` cookie: HttpOnly, SameSite=Lax, Path=/ui, Secure on HTTPS (or always with
+  ODR_SECURE_COOKIES, as is the CSRF cookie). The API itself
   keeps accepting bearer headers only, so the cookie never authenticates an API call.
 - :class:`SessionMiddleware` (on the /ui router only) sets ``scope["user"]`` to the
   :class:`~core.auth.principal.Principal` of a valid cookie, else None. The checks are the API's: the
@@ -41,8 +42,9 @@ COOKIE_PATH = "/ui"
 _CACHE_MAX = 5_000
 
 
-def csrf_config(secret: str) -> CSRFConfig:
-    """The CSRF settings of the /ui router; the signing key is derived from the JWT secret."""
+def csrf_config(secret: str, *, secure: bool = False) -> CSRFConfig:
+    """The CSRF settings of the /ui router; the signing key is derived from the JWT secret. ``secure``
+    (ODR_SECURE_COOKIES): the cookie is sent over HTTPS only."""
     derived = hmac.new(secret.encode(), b"odr-admin-ui-csrf", hashlib.sha256).hexdigest()
     return CSRFConfig(
         secret=derived,
@@ -51,6 +53,7 @@ def csrf_config(secret: str) -> CSRFConfig:
         header_name=CSRF_HEADER,
         cookie_httponly=True,
         cookie_samesite="lax",
+        cookie_secure=secure,
     )
 
 
@@ -118,11 +121,16 @@ def session_cookie(request: Request, token: str, ttl_hours: float) -> Cookie:
         path=COOKIE_PATH,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
         max_age=int(ttl_hours * 3600),
     )
 
 
+def _secure(request: Request) -> bool:
+    """Secure cookies: over HTTPS, or always with ODR_SECURE_COOKIES (TLS ended at a proxy)."""
+    return request.url.scheme == "https" or request.app.state.platform.settings.secure_cookies
+
+
 def cleared_session_cookie(request: Request) -> Cookie:
     return Cookie(key=SESSION_COOKIE, value="", path=COOKIE_PATH, httponly=True, samesite="lax",
-                  secure=request.url.scheme == "https", max_age=0)
+                  secure=_secure(request), max_age=0)

@@ -23,6 +23,7 @@ from core.api.health import health
 from core.api.platform_admin import PlatformController
 from core.api.policy import PolicyController
 from core.auth.principal import Principal
+from core.auth.lockout import STORE as LOCKOUT_STORE, LoginLockout
 from core.auth.tokens import CachingJWTMiddleware
 from core.notifications.api import NotificationController
 from core.notifications.bus import make_bus
@@ -112,7 +113,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         await policy_invalidation.stop()
         if manage_lifecycle:
             await platform.stop()
-        for name in ("rate_limit",):
+        for name in ("rate_limit", LOCKOUT_STORE):
             store = stores.get(name)
             if hasattr(store, "__aexit__"):
                 await store.__aexit__(None, None, None)
@@ -132,6 +133,8 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         app.register(ui_router)
     app.state.platform = platform
     app.state.jwt_auth = jwt_auth
+    app.state.login_lockout = LoginLockout(stores.get(LOCKOUT_STORE), limit=settings.login_failures_per_account,
+                                           minutes=settings.login_lockout_minutes)
     app.state.notify_bus = notify_bus
     app.state.policy_invalidation = policy_invalidation
     app.state.timer_worker = None  # the in-process TimerWorker while it runs (embedded default only)

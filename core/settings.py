@@ -49,6 +49,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     token_ttl_hours: int = 12
     login_rate_per_minute: int = 60
     """ODR_LOGIN_RATE_PER_MINUTE: login attempts per client address and minute (Valkey-backed when set)."""
+    login_failures_per_account: int = 10
+    """ODR_LOGIN_FAILURES_PER_ACCOUNT: wrong passwords for one username, each within
+    ODR_LOGIN_LOCKOUT_MINUTES of the previous, after which it is refused for that long (0: never)."""
+    login_lockout_minutes: float = 15.0
+    """ODR_LOGIN_LOCKOUT_MINUTES: see ODR_LOGIN_FAILURES_PER_ACCOUNT."""
+    secure_cookies: bool = False
+    """ODR_SECURE_COOKIES: mark the console's cookies Secure even when the request reached the platform
+    over plain HTTP (TLS ended at a proxy). Over HTTPS they are Secure anyway."""
     log_level: str = "INFO"
     timer_reconcile_seconds: float = 30.0
     """ODR_TIMER_RECONCILE_SECONDS: how often each timer worker rebuilds its queue from PostgreSQL and

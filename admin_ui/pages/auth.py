@@ -11,7 +11,7 @@ Contract:
 from __future__ import annotations
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
@@ -61,6 +61,9 @@ async def login(request: Request) -> Response:
             answer = await call_api(AuthController.login, request, data=Login(username=username, password=password))
         except NotAuthorizedException:
             errors["_form"] = "login.failed"
+        except TooManyRequestsException:
+            return page(request, "login.html", status=429, errors={"_form": "login.locked"}, form={"username": username},
+                        next=safe_next(next_path, ""))
         else:
             ttl = request.app.state.platform.settings.token_ttl_hours
             target = safe_next(next_path, home_of(answer.principal))

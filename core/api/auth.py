@@ -11,6 +11,7 @@ from litestar.exceptions import NotAuthorizedException
 
 from core.api.access import platform_of
 from core.auth.accounts import authenticate, principal_from_row
+from core.auth.lockout import LoginLockout
 from core.auth.principal import Principal
 from core.db.engine import platform_transaction
 
@@ -34,10 +35,14 @@ class AuthController(Controller):
     async def login(self, request: Request, data: JSONBody[Login]) -> LoginResponse:
         """Exchange username and password for a bearer token (JWT)."""
         platform = platform_of(request)
+        lockout: LoginLockout = request.app.state.login_lockout
+        await lockout.check(data.username)
         async with platform_transaction() as conn:
             row = await authenticate(conn, data.username, data.password)
         if row is None:
+            await lockout.failed(data.username)
             raise NotAuthorizedException("username or password is wrong")
+        await lockout.succeeded(data.username)
         node_path: tuple[str, ...] = ()
         if row["tenant"] and row["node_code"]:
             node_path = (await platform.node(row["tenant"], row["node_code"])).path

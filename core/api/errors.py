@@ -55,7 +55,10 @@ def http_problem(exc: HTTPException) -> Response:
     body = {"field": fields[0]} if fields else {}
     if extra:
         body["errors"] = extra
-    return problem(exc.status_code, detail, **body)
+    answer = problem(exc.status_code, detail, **body)
+    if exc.headers:  # e.g. Retry-After of a 429
+        answer.headers.update(exc.headers)
+    return answer
 
 
 class Conflict(Exception):

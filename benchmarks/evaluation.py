@@ -52,7 +52,7 @@ import msgspec  # noqa: E402
 from core.auth.principal import Principal, Role  # noqa: E402
 from core.db import engine as db  # noqa: E402
 from core.evaluation import schemas as ES  # noqa: E402
-from core.evaluation import service as evaluation  # noqa: E402
+from core.evaluation import periods as evaluation_periods, service as evaluation  # noqa: E402
 from core.runtime import Platform  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from tenants.manifest import Manifest, NodeSpec, PluginChoice  # noqa: E402
@@ -211,7 +211,7 @@ async def measure(platform: Platform, slug: str, repeat: int, summary: dict) -> 
     periods = {}
     for kind, start in (("yearly", dt.date(2025, 1, 1)), ("quarterly", dt.date(2025, 4, 1)),
                         ("monthly", dt.date(2025, 6, 1))):
-        periods[kind] = await evaluation.create_period(platform, slug, admin,
+        periods[kind] = await evaluation_periods.create_period(platform, slug, admin,
                                                        ES.PeriodCreate(kind=ES.PeriodKind(kind), starts_on=start))
     settings = ES.EvaluationSettings()
     say("\n1. evaluations (every unit: indicators in SQL, scored by the node's plugin, ranked, stored)")

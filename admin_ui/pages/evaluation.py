@@ -40,7 +40,7 @@ from core.enterprises import service as enterprises
 from core.enterprises.common import FieldError
 from core.evaluation import schemas as S
 from core.evaluation import proposals as exit_proposals
-from core.evaluation import service
+from core.evaluation import periods as evaluation_periods, service
 from core.reports.common import Column
 from core.reports.export import attachment, to_csv, to_xlsx
 
@@ -94,7 +94,7 @@ async def _overview(request: Request, *, status: int = 200, errors: dict | None 
     principal = require(request, BUREAU_ROLES)
     tenant = principal.tenant or ""
     platform = platform_of(request)
-    periods = await service.list_periods(platform, tenant, principal)
+    periods = await evaluation_periods.list_periods(platform, tenant, principal)
     rows = []
     for p in periods:
         runs = await service.list_evaluations(platform, tenant, principal, p.id)
@@ -114,7 +114,7 @@ async def create_period(request: Request) -> Response:
     data = await read_form(request)
     try:
         body = to_struct(data, S.PeriodCreate)
-        created = await service.create_period(platform_of(request), principal.tenant or "", principal, body)
+        created = await evaluation_periods.create_period(platform_of(request), principal.tenant or "", principal, body)
     except (msgspec.ValidationError, FieldError) as exc:
         return await _overview(request, status=getattr(exc, "status_code", 400), errors=field_errors(exc), form=data)
     return redirect(f"/ui/evaluation/periods/{created.id}", done="eval.period_created")
@@ -142,7 +142,7 @@ async def _period_page(request: Request, period_id: str, *, status: int = 200, e
     platform = platform_of(request)
     tenant = principal.tenant or ""
     runs = await service.list_evaluations(platform, tenant, principal, period_id)  # 404 for an unknown period
-    period = next((p for p in await service.list_periods(platform, tenant, principal) if p.id == period_id), None)
+    period = next((p for p in await evaluation_periods.list_periods(platform, tenant, principal) if p.id == period_id), None)
     if period is None:
         raise KeyError("period not found")
     return page(request, "evaluation_period.html", status=status, p=period, runs=runs, errors=errors or {}, form=form or {},

@@ -14,7 +14,7 @@ from core.enterprises.api import field_problem
 from core.enterprises.common import FieldError
 from core.evaluation import schemas as S
 from core.evaluation import proposals as exit_proposals
-from core.evaluation import service
+from core.evaluation import periods, service
 
 Offset = Annotated[int, QueryParameter(ge=0, le=10_000_000)]
 Limit = Annotated[int, QueryParameter(ge=1, le=500)]
@@ -41,11 +41,11 @@ class EvaluationController(Controller):
     async def create_period(self, request: Request[Principal, Any, Any], tenant: FromPath[str],
                             data: JSONBody[S.PeriodCreate]) -> S.Period:
         """Define a monthly, quarterly or yearly period (``starts_on`` the first day of it); 409 if it exists."""
-        return await service.create_period(platform_of(request), tenant, request.user, data)
+        return await periods.create_period(platform_of(request), tenant, request.user, data)
 
     @get("/evaluation-periods")
     async def periods(self, request: Request[Principal, Any, Any], tenant: FromPath[str]) -> list[S.Period]:
-        return await service.list_periods(platform_of(request), tenant, request.user)
+        return await periods.list_periods(platform_of(request), tenant, request.user)
 
     @get("/evaluation-periods/{period_id:str}/evaluations")
     async def runs(self, request: Request[Principal, Any, Any], tenant: FromPath[str], period_id: FromPath[str]

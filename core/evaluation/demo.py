@@ -7,7 +7,7 @@ import datetime as dt
 from core.auth.principal import Principal, Role
 from core.db.engine import tenant_transaction
 from core.evaluation import schemas as S
-from core.evaluation import service
+from core.evaluation import periods, service
 from core.runtime import Platform
 
 
@@ -19,9 +19,9 @@ async def seed_demo_evaluation(platform: Platform, tenant: str) -> S.Evaluation 
             return None
     root = next(n for n in (await platform.nodes(tenant)).values() if n.level == "province")
     admin = Principal(id="demo", username="demo", role=Role.PROVINCE_ADMIN, tenant=tenant, node_path=root.path)
-    this_month = dt.datetime.now(service.TZ).date().replace(day=1)
+    this_month = dt.datetime.now(periods.TZ).date().replace(day=1)
     last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
-    period = await service.create_period(platform, tenant, admin,
+    period = await periods.create_period(platform, tenant, admin,
                                          S.PeriodCreate(kind=S.PeriodKind.MONTHLY, starts_on=last_month))
     run = await service.run_evaluation(platform, tenant, admin, period.id, S.EvaluationSettings())
     return await service.publish(platform, tenant, admin, run.id)

@@ -1,9 +1,8 @@
-"""Evaluation periods and runs (Art. 20-21), reproduction, publication (Art. 23) and exit proposals (Art. 22).
+"""Evaluation runs (Art. 20-21), reproduction, publication (Art. 23) and exit proposals (Art. 22).
 
 Contracts:
 
-- A provincial admin defines periods (monthly / quarterly / yearly, starting on the first day of the
-  month, quarter or year) and runs evaluations of them. A run scores every active or suspended ODR unit
+- A provincial admin defines periods (:mod:`core.evaluation.periods`) and runs evaluations of them. A run scores every active or suspended ODR unit
   of the province with the scoring plugin active for the unit's node (first answer among the plugins
   active there; a failing plugin is skipped, as everywhere), ranks the scored units within their class
   (competition ranking, highest score first) and stores, in ONE transaction: the run and its settings,
@@ -29,7 +28,6 @@ import time
 import uuid
 from collections import defaultdict
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 import msgspec
@@ -40,85 +38,18 @@ from core.db.engine import tenant_transaction
 from core.enterprises.common import FieldError
 from core.evaluation import schemas as S
 from core.evaluation.access import parse_id, require_bureau, require_province_admin
+from core.evaluation.periods import MONTHS, PERIOD_COLUMNS, TZ, add_months, day_start, period_of
 from core.evaluation.sql import CLASS_SUMMARY_SQL, RESULT_COLUMNS, UNIT_INDICATORS_SQL, WORK_MEM
 from core.pluginhost.host import PluginUnavailable
 from core.policy_replay.common import competition_ranks
 from core.runtime import Node, Platform
 from odr_plugin_api import Family, Indicators, Scope
 
-TZ = ZoneInfo("Asia/Shanghai")
-_PERIOD_COLUMNS = """id, kind, label, starts_on, ends_on, status, final_evaluation_id, created_by, created_at,
-                     closed_by, closed_at"""
 _RESULT_READ = """enterprise_id, name, credit_code, node_code, enterprise_class, handled, with_feedback, settled,
     settlement_rate, rated, satisfaction, closed, avg_cycle_days, p90_cycle_days, on_time_contact_rate,
     on_time_close_rate, breaches, amount_recovered, complaints_previous_period, score, score_parts, plugin,
     plugin_version, class_rank, class_size, candidate, below_threshold,
     coalesce((indicators->>'untrue_feedback_findings')::int, 0) AS untrue_feedback_findings"""
-
-
-# -- periods -----------------------------------------------------------------------------------------
-def _add_months(day: dt.date, months: int) -> dt.date:
-    index = day.year * 12 + day.month - 1 + months
-    return dt.date(index // 12, index % 12 + 1, 1)
-
-
-_MONTHS = {S.PeriodKind.MONTHLY: 1, S.PeriodKind.QUARTERLY: 3, S.PeriodKind.YEARLY: 12}
-
-
-def period_span(kind: S.PeriodKind, starts_on: dt.date) -> tuple[dt.date, str]:
-    """(last day, label) of the period of ``kind`` starting on ``starts_on``; FieldError when
-    ``starts_on`` is not the first day of a month / quarter / year."""
-    if starts_on.day != 1 or (kind is S.PeriodKind.QUARTERLY and starts_on.month % 3 != 1) or (
-        kind is S.PeriodKind.YEARLY and starts_on.month != 1
-    ):
-        first = {"monthly": "a month", "quarterly": "a quarter (Jan, Apr, Jul, Oct)", "yearly": "a year"}[kind.value]
-        raise FieldError("starts_on", f"a {kind.value} period starts on the first day of {first}")
-    ends_on = _add_months(starts_on, _MONTHS[kind]) - dt.timedelta(days=1)
-    if kind is S.PeriodKind.MONTHLY:
-        label = f"{starts_on:%Y-%m}"
-    elif kind is S.PeriodKind.QUARTERLY:
-        label = f"{starts_on.year}-Q{(starts_on.month - 1) // 3 + 1}"
-    else:
-        label = str(starts_on.year)
-    return ends_on, label
-
-
-def _instant(day: dt.date) -> dt.datetime:
-    """Start of ``day`` in Asia/Shanghai."""
-    return dt.datetime.combine(day, dt.time(), TZ)
-
-
-def _period(row: asyncpg.Record) -> S.Period:
-    return S.Period(
-        id=str(row["id"]), kind=S.PeriodKind(row["kind"]), label=row["label"], starts_on=row["starts_on"],
-        ends_on=row["ends_on"], status=row["status"],
-        final_evaluation_id=str(row["final_evaluation_id"]) if row["final_evaluation_id"] else None,
-        created_by=row["created_by"], created_at=row["created_at"], closed_by=row["closed_by"],
-        closed_at=row["closed_at"],
-    )
-
-
-async def create_period(platform: Platform, tenant: str, principal: Principal, body: S.PeriodCreate) -> S.Period:
-    require_province_admin(principal, tenant)
-    await platform.tenant(tenant)
-    ends_on, label = period_span(body.kind, body.starts_on)
-    async with tenant_transaction(tenant) as conn:
-        row = await conn.fetchrow(
-            f"""INSERT INTO evaluation_periods (kind, label, starts_on, ends_on, created_by)
-                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, starts_on) DO NOTHING RETURNING {_PERIOD_COLUMNS}""",
-            body.kind.value, label, body.starts_on, ends_on, principal.id,
-        )
-        if row is None:
-            raise FieldError("starts_on", f"the {body.kind.value} period {label} already exists", 409)
-    return _period(row)
-
-
-async def list_periods(platform: Platform, tenant: str, principal: Principal) -> list[S.Period]:
-    require_bureau(principal, tenant)
-    await platform.tenant(tenant)
-    async with tenant_transaction(tenant) as conn:
-        rows = await conn.fetch(f"SELECT {_PERIOD_COLUMNS} FROM evaluation_periods ORDER BY starts_on DESC, kind")
-    return [_period(r) for r in rows]
 
 
 # -- running -----------------------------------------------------------------------------------------
@@ -192,7 +123,7 @@ async def run_evaluation(
     await platform.tenant(tenant)
     started_at = dt.datetime.now(dt.timezone.utc)
     async with tenant_transaction(tenant) as conn:
-        period = await conn.fetchrow(f"SELECT {_PERIOD_COLUMNS} FROM evaluation_periods WHERE id = $1 FOR UPDATE", pid)
+        period = await conn.fetchrow(f"SELECT {PERIOD_COLUMNS} FROM evaluation_periods WHERE id = $1 FOR UPDATE", pid)
         if period is None:
             raise NotFound("evaluation period not found")
         if period["status"] == "closed":
@@ -201,8 +132,8 @@ async def run_evaluation(
         if period["starts_on"] > dt.datetime.now(TZ).date():
             raise FieldError("period", f"period {period['label']} has not started yet", 409)
         kind = S.PeriodKind(period["kind"])
-        start, end = _instant(period["starts_on"]), _instant(period["ends_on"] + dt.timedelta(days=1))
-        previous_start = _instant(_add_months(period["starts_on"], -_MONTHS[kind]))
+        start, end = day_start(period["starts_on"]), day_start(period["ends_on"] + dt.timedelta(days=1))
+        previous_start = day_start(add_months(period["starts_on"], -MONTHS[kind]))
         await conn.execute(f"SELECT set_config('work_mem', '{WORK_MEM}', true), set_config('jit', 'off', true)")
         clock = time.perf_counter()
         phases: dict[str, float] = {}
@@ -325,13 +256,13 @@ async def _evaluation(conn, evaluation_id: uuid.UUID) -> S.Evaluation:
     row = await conn.fetchrow("SELECT * FROM evaluations WHERE id = $1", evaluation_id)
     if row is None:
         raise NotFound("evaluation not found")
-    period = await conn.fetchrow(f"SELECT {_PERIOD_COLUMNS} FROM evaluation_periods WHERE id = $1", row["period_id"])
+    period = await conn.fetchrow(f"SELECT {PERIOD_COLUMNS} FROM evaluation_periods WHERE id = $1", row["period_id"])
     policies = await conn.fetch(
         "SELECT node_code, plugin, plugin_version, config FROM evaluation_policies WHERE evaluation_id = $1 ORDER BY 1, 2",
         evaluation_id)
     classes = await conn.fetch(CLASS_SUMMARY_SQL, evaluation_id)
     return S.Evaluation(
-        id=str(row["id"]), period=_period(period), run_no=row["run_no"],
+        id=str(row["id"]), period=period_of(period), run_no=row["run_no"],
         settings=msgspec.json.decode(row["settings"], type=S.EvaluationSettings),
         started_by=row["started_by"], started_at=row["started_at"], finished_at=row["finished_at"],
         units=row["units"], scored=row["scored"], published_at=row["published_at"],

@@ -30,12 +30,12 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _handlers() -> list:
-    from admin_ui.pages import (auth, bureau, complaints, consumer, enterprise, evaluation, operator, policy, public,
-                                statistics, units)
+    from admin_ui.pages import (auth, bureau, complaints, consumer, enterprise, evaluation, forward, operator, policy,
+                                public, statistics, units)
 
     return [*auth.HANDLERS, *bureau.HANDLERS, *complaints.HANDLERS, *consumer.HANDLERS, *enterprise.HANDLERS,
-            *evaluation.HANDLERS, *operator.HANDLERS, *policy.HANDLERS, *public.HANDLERS, *statistics.HANDLERS,
-            *units.HANDLERS]
+            *evaluation.HANDLERS, *forward.HANDLERS, *operator.HANDLERS, *policy.HANDLERS, *public.HANDLERS,
+            *statistics.HANDLERS, *units.HANDLERS]
 
 
 def ui_route_handlers(settings: Settings) -> list:

@@ -234,6 +234,28 @@ LABELS: dict[str, tuple[str, str]] = {
     "file.title": ("我要投诉", "File a complaint"),
     "file.intro": ("请如实填写。您的姓名、电话、地址仅向办理您投诉的单位显示。",
                    "Please be accurate. Your name, phone and address are shown only to whoever handles your complaint."),
+    "source.consumer": ("消费者投诉", "filed by the consumer"),
+    "source.bureau_forwarded": ("12315转办", "forwarded from 12315"),
+    "forward.title": ("转办12315投诉", "Forward a complaint from 12315"),
+    "forward.intro": ("登记经12315热线、平台等渠道收到的投诉，转入本平台办理。消费者的姓名、电话、地址仅向办理该投诉的单位显示。",
+                      "Register a complaint received through the 12315 hotline or platform so it is handled here. "
+                      "The consumer's name, phone and address are shown only to whoever handles the complaint."),
+    "forward.company": ("被投诉企业", "Company complained about"),
+    "forward.unit_hint": ("如被投诉企业是ODR企业，请在本区ODR企业中选择，或填写其统一社会信用代码。",
+                          "If the company is an ODR unit, choose it among your district's ODR units or give its "
+                          "unified social credit code."),
+    "forward.unit_none": ("—（不是本区的ODR企业）", "— (not one of your district's ODR units)"),
+    "forward.node_code": ("受理单位（本辖区）", "Receiving bureau node (your jurisdiction)"),
+    "forward.route_hint": ("只有被投诉企业是有效的ODR企业时，才能直接转ODR企业协商；否则由市场监管部门分派。",
+                           "Straight to the enterprise only when the company is an active ODR unit; otherwise the bureau "
+                           "dispatches it."),
+    "forward.done": ("投诉已转办登记。", "The complaint was forwarded and registered."),
+    # -- paging ------------------------------------------------------------------------------------
+    "pager.label": ("分页", "Pages"),
+    "pager.prev": ("上一页", "Previous"),
+    "pager.next": ("下一页", "Next"),
+    "pager.page": ("第 {n} / {of} 页", "Page {n} of {of}"),
+    "pager.range": ("第 {first}–{last} 条，共 {total} 条", "{first}–{last} of {total}"),
     # -- notifications -------------------------------------------------------------------------
     "notifications.title": ("通知", "Notifications"),
     "notifications.mark_read": ("标为已读", "Mark read"),

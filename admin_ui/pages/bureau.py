@@ -2,11 +2,14 @@
 liaison-change obligations (Art. 15).
 
 Contract:
-- The queue lists the complaints the principal may see (:func:`admin_ui.pages.common.complaint_rows`:
-  the API's visibility and masking) in the chosen group of states, soonest running deadline first,
-  with a countdown: ``warn`` within
-  ``ODR_WARNING_BEFORE_HOURS`` of the due moment, ``overdue`` past it. ``?fragment=1`` answers the
-  table alone (the page refreshes it on live notifications and every minute).
+- The queue lists the complaints the principal may see (:func:`admin_ui.pages.complaint_list.complaint_page`:
+  the API's visibility and masking) in the chosen group of states (``?view=``), soonest running
+  deadline first, ``QUEUE_PAGE_SIZE`` a page (``?page=``, 1-based; 400 naming ``page`` when it is not
+  a whole number from 1; past the last page, the last), with a countdown: ``warn`` within
+  ``ODR_WARNING_BEFORE_HOURS`` of the due moment, ``overdue`` past it (the badges count the whole
+  view). ``?fragment=1`` answers the table alone (the page refreshes it on live notifications and
+  every minute, keeping the view and the page).
+- Forwarding a complaint from 12315 is :mod:`admin_ui.pages.forward`'s.
 - Applications, documents and reviews go through :mod:`core.enterprises.service` (reviewing bureau
   only: a bureau officer or province admin covering the unit's district; 404 elsewhere). An approval
   shows the specialists' one-time passwords once, on the answer page itself (no redirect, no storage).
@@ -24,7 +27,9 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from admin_ui.forms import field_errors, read_form, to_struct
-from admin_ui.pages.common import complaint_rows, node_label, platform_of, warn_hours
+from admin_ui.pages.common import node_label, platform_of, warn_hours
+from admin_ui.pages.complaint_list import complaint_page
+from admin_ui.paging import requested_page
 from admin_ui.render import countdown, language, page, require
 from core.auth.principal import BUREAU_ROLES, POLICY_ROLES
 from core.complaints import states as S
@@ -42,7 +47,8 @@ VIEWS: dict[str, tuple[str, ...]] = {
     "done": tuple(s for s in S.STATES if s in S.TERMINAL),
     "all": S.STATES,
 }
-QUEUE_LIMIT = 300
+QUEUE_PAGE_SIZE = 50
+"""Complaints per page of the queue."""
 
 
 @get("/bureau")
@@ -51,18 +57,18 @@ async def queue(request: Request) -> Response:
     chosen = request.query_params.get("view", "open")
     if chosen not in VIEWS:
         chosen = "open"
-    complaints, counts = await complaint_rows(principal, VIEWS[chosen], QUEUE_LIMIT)
+    number = requested_page(request.query_params)
     lang = language(request)
     hours = warn_hours(request)
+    listed = await complaint_page(principal, VIEWS[chosen], page=number, size=QUEUE_PAGE_SIZE, warn_hours=hours,
+                                  path="/ui/bureau", query={"view": chosen})
     now = dt.datetime.now(dt.timezone.utc)
     nodes = await platform_of(request).nodes(principal.tenant or "")
-    items = [{"c": c, "clock": countdown(c, lang, hours, now), "node": node_label(nodes, c.node_code, lang)} for c in complaints]
-    view_counts = {name: sum(counts.get(s, 0) for s in states) for name, states in VIEWS.items()}
+    items = [{"c": c, "clock": countdown(c, lang, hours, now), "node": node_label(nodes, c.node_code, lang)} for c in listed.items]
     context: dict[str, Any] = {
-        "items": items, "view": chosen, "views": list(VIEWS), "view_counts": view_counts,
-        "warnings": sum(1 for i in items if i["clock"] and i["clock"]["status"] == "warn"),
-        "overdue": sum(1 for i in items if i["clock"] and i["clock"]["status"] == "overdue"),
-        "scope_name": node_label(nodes, principal.node, lang), "limit": QUEUE_LIMIT,
+        "items": items, "view": chosen, "views": list(VIEWS), "view_counts": listed.view_counts(VIEWS),
+        "warnings": listed.warn, "overdue": listed.overdue, "pager": listed.pager,
+        "scope_name": node_label(nodes, principal.node, lang),
     }
     template = "queue_table.html" if request.query_params.get("fragment") else "queue.html"
     return page(request, template, **context)

@@ -5,9 +5,7 @@ Contract:
 - :func:`call_api` runs the function of one of the API's route handlers with the console's request
   (whose ``user`` the session middleware set), so the console and the API share one implementation
   of what exists only in a controller (messages, policy changes, the notification stream, login ...).
-- :func:`complaint_rows` lists the complaints a principal may see, through the API's own rules
-  (:func:`core.complaints.access.visibility_sql` and :func:`~core.complaints.access.view`, which masks
-  the consumer's contact details for whoever does not handle the case), soonest deadline first.
+- The paged complaint lists (queue, inbox, my complaints) are :mod:`admin_ui.pages.complaint_list`'s.
 - :func:`deliver` pushes the notifications a committed command recorded, as the API does (never raises).
 - :func:`account_names` shows who did something (a run, a proposal, a decision) by name: staff
   accounts' display names and usernames, for the bureau's own pages only.
@@ -20,10 +18,7 @@ from typing import Any, Iterable
 
 from litestar import Request
 
-from core.auth.principal import Principal
-from core.complaints.access import view, visibility_sql
-from core.complaints.service import COMPLAINT_COLUMNS
-from core.db.engine import shared_fetch, tenant_transaction
+from core.db.engine import shared_fetch
 from core.notifications.deliver import deliver as deliver_one
 from core.runtime import Node, Platform
 
@@ -71,25 +66,6 @@ def safe_next(target: str | None, fallback: str) -> str:
     if target and target.startswith("/ui") and not target.startswith("//") and "\\" not in target:
         return target
     return fallback
-
-
-_DUE_ORDER = """CASE WHEN state = 'with_enterprise' AND contacted_at IS NULL THEN contact_due
-                     WHEN state IN ('with_enterprise', 'contacted', 'negotiating') THEN close_due END"""
-
-
-async def complaint_rows(principal: Principal, states: tuple[str, ...] | list[str], limit: int) -> tuple[list, dict[str, int]]:
-    """(the complaints in ``states`` that ``principal`` may see, running deadline soonest first, then
-    newest; the count per state of all it may see)."""
-    where, params = visibility_sql(principal, 1)
-    n = len(params) + 1
-    async with tenant_transaction(principal.tenant or "") as conn:
-        rows = await conn.fetch(
-            f"""SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE {where} AND state = ANY(${n})
-                ORDER BY {_DUE_ORDER} ASC NULLS LAST, created_at DESC LIMIT {int(limit)}""",
-            *params, list(states),
-        )
-        counts = await conn.fetch(f"SELECT state, count(*) AS n FROM complaints WHERE {where} GROUP BY state", *params)
-    return [view(principal, r) for r in rows], {r["state"]: r["n"] for r in counts}
 
 
 async def account_names(ids: Iterable[str | None]) -> dict[str, str]:

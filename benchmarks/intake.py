@@ -13,7 +13,9 @@ background load that changes during the run weighs on both alike; the per-round 
 much it moved them. The ceiling uses one connection per concurrent client (see :class:`Ceiling`).
 Afterwards the same intakes run through the service layer in this process (no HTTP), for reference.
 Prints figures, the ratio intake ÷ ceiling (target ≥ 0.5), the load average and the CPU each side
-used per operation (which depends much less on what else the machine runs than the rates do).
+used per operation (which depends much less on what else the machine runs than the rates do), and the
+web stack's floor: an authenticated request doing no work, on the same server, as a multiple of the
+ceiling.
 """
 
 from __future__ import annotations
@@ -165,6 +167,14 @@ async def token(port: int, username: str) -> str:
     if status != 200:
         raise SystemExit(f"login failed: {status} {body[:200]!r}")
     return json.loads(body)["token"]
+
+
+async def bench_floor(port: int, tok: str, n: int, concurrency: int):
+    """The web stack's own floor: an authenticated request that does no work (``GET /api/auth/me``:
+    routing, the cached token check, a small JSON answer) on the same server and connections."""
+    headers = {"Authorization": f"Bearer {tok}"}
+    return await drive("127.0.0.1", port, requests=n, concurrency=concurrency,
+                       make=lambda i: ("GET", "/api/auth/me", b"", headers))
 
 
 async def bench_intake(port: int, tok: str, enterprise_id: str, n: int, concurrency: int):
@@ -354,6 +364,9 @@ async def main() -> int:
                 add(phase, since(before))
                 rates[phase] = n / took
             rounds.append((rates["http"], rates["ceiling"]))
+        before = mark()
+        floor_seconds, _, floor_codes = await bench_floor(port, tok, args.requests, args.concurrency)
+        floor_web = since(before)[0]
     finally:
         proc.terminate()
         proc.wait(20)
@@ -395,6 +408,9 @@ async def main() -> int:
         print("per round (intake/s, ceiling/s, ratio): "
               + "; ".join(f"{i:.0f}, {c:.0f}, {i / c:.2f}" for i, c in rounds))
     print(f"ratio service / ceiling: {service_rate / ceiling_rate:.2f}; HTTP intake / service: {intake_rate / service_rate:.2f}")
+    floor_rate = args.requests / floor_seconds
+    print(f"web floor (authenticated GET /api/auth/me, no work): {floor_rate:.0f}/s = {floor_rate / ceiling_rate:.2f} x ceiling,"
+          f" web CPU {floor_web * 1000 / args.requests:.3f} ms per request (statuses {floor_codes})")
     per = 1000 / args.requests
     print(f"{'CPU ms per operation':38}{'web server':>13}{'this process':>15}{'PostgreSQL':>13}")
     for label, phase in (("HTTP intake", "http"), ("intake service, no HTTP", "service"), ("asyncpg insert (ceiling)", "ceiling")):

@@ -72,7 +72,7 @@ def test_intake_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
         rf"asyncpg insert \(ceiling\) +{NUMBER} +{NUMBER} +{NUMBER}",
         rf"ratio intake / ceiling: {NUMBER}",
         rf"web floor \(authenticated GET /api/auth/me, no work\): {NUMBER}/s = {NUMBER} x ceiling, web CPU {NUMBER} ms"
-        r" per request \(statuses \{{200: \d+\}}\)",
+        r" per request \(statuses \{200: \d+\}\)",
     ]:
         assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
     rows = re.search(r"rows: (\d+) complaints filed, (\d+) of them with exactly 1 event", out)

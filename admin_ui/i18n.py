@@ -376,6 +376,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "apply.intro": ("向所在区县市场监管局申请。提交后由区局审核（第九条），批准后开通专员账号。",
                     "Apply to your district bureau. It reviews the application (Art. 9) and opens the specialists' accounts on approval."),
     "apply.submitted": ("申请已提交，编号 {id}。区局审核后会与您联系。", "Application submitted: {id}. The district bureau will review it."),
+    "recommend.title": ("推荐企业入驻ODR（第七条）", "Recommend an enterprise for ODR status (Art. 7)"),
+    "recommend.link": ("推荐企业入驻", "Recommend an enterprise"),
+    "recommend.intro": ("由区县市场监管局推荐企业申请成为ODR企业：填写企业信息、第六条入驻条件、联络员，并上传第八条规定的四份材料。"
+                        "提交后作为“区局推荐”的申请进入待审核列表，由审核区局依第九条审核。",
+                        "The district bureau recommends an enterprise for ODR status: enter the unit, the Art. 6 conditions and the "
+                        "liaisons, and upload the four Art. 8 documents. The application joins the review list as recommended and "
+                        "is reviewed by the district bureau (Art. 9)."),
+    "recommend.node_hint": ("只能选择本辖区内的区县局（由其审核）。", "Only the district bureaus of your jurisdiction (they review it)."),
+    "recommend.submit": ("提交推荐", "Submit the recommendation"),
+    "recommend.done": ("推荐申请已提交，等待审核。", "The recommended application was lodged and awaits review."),
+    "apps.recommended_by": ("推荐单位", "Recommended by"),
     "signup.title": ("消费者注册", "Consumer sign-up"),
     "signup.display_name": ("称呼", "Display name"),
     "signup.done": ("注册成功，请登录。", "Signed up: please log in."),

@@ -10,6 +10,8 @@ Contract:
   view). ``?fragment=1`` answers the table alone (the page refreshes it on live notifications and
   every minute, keeping the view and the page).
 - Forwarding a complaint from 12315 is :mod:`admin_ui.pages.forward`'s.
+- Lodging an application recommended by the bureau (Art. 7) is :mod:`admin_ui.pages.recommend`'s (linked
+  from the applications list).
 - Applications, documents and reviews go through :mod:`core.enterprises.service` (reviewing bureau
   only: a bureau officer or province admin covering the unit's district; 404 elsewhere). An approval
   shows the specialists' one-time passwords once, on the answer page itself (no redirect, no storage).
@@ -101,8 +103,10 @@ async def _application_page(request: Request, application_id: str, *, status: in
     principal = require(request, POLICY_ROLES)
     detail = await enterprises.get_application(platform_of(request), principal.tenant or "", principal, _uuid(application_id))
     nodes = await platform_of(request).nodes(principal.tenant or "")
+    lang = language(request)
     return page(request, "application.html", status=status, a=detail, errors=errors or {}, form=form or {},
-                outcome=outcome, conditions=CONDITIONS, district=node_label(nodes, detail.node_code, language(request)))
+                outcome=outcome, conditions=CONDITIONS, district=node_label(nodes, detail.node_code, lang),
+                recommender=node_label(nodes, detail.recommended_by, lang))
 
 
 @get("/bureau/applications/{application_id:str}")

@@ -262,6 +262,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "notice.new_case": ("新投诉 {number}", "New case {number}"),
     "notice.feedback_submitted": ("投诉 {number} 已有企业反馈", "Feedback on complaint {number}"),
     "notice.case_closed": ("投诉 {number} 已办结", "Complaint {number} closed"),
+    "notice.feedback_found_untrue": ("抽查认定投诉 {number} 的反馈严重不实", "A spot check found the feedback on complaint {number} seriously untrue"),
     "notice.deadline_warning": ("投诉 {number} 即将到期", "Complaint {number} is due soon"),
     "notice.deadline_breached": ("投诉 {number} 已超时", "Complaint {number} is overdue"),
     "notice.liaison_overdue": ("联络员变更逾期未备案", "A liaison change is overdue"),

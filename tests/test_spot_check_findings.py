@@ -78,6 +78,13 @@ async def test_findings_are_recorded_carried_into_facts_and_counted_by_the_evalu
     for cid, finding in zip(fed, (True, True, False)):
         fact, source = await facts_and_view(cid)
         assert fact == source and fact["feedback_untrue"] is finding
+    # the unit is told of each finding against it (fed[2] was found untrue once), not of the others
+    async with tenant_transaction(SLUG) as conn:
+        told = await conn.fetch(
+            """SELECT complaint_id, recipient FROM notifications WHERE kind = 'feedback_found_untrue'
+               ORDER BY complaint_id""")
+    assert sorted((r["complaint_id"], r["recipient"]) for r in told) == sorted(
+        (cid, f"enterprise:{unit['id']}") for cid in fed)
 
     async with tenant_transaction(SLUG) as conn:
         expected = {str(r["enterprise_id"]): r["n"] for r in await conn.fetch(

@@ -487,5 +487,8 @@ async def _apply(platform, tenant, conn, principal, row, name, body, outbox) -> 
         if row["feedback"] is None:
             raise Conflict("feedback_untrue: the complaint has no feedback yet to find untrue or true; spot-check without"
                            " a finding", allowed_actions(principal, row))
+        if body.feedback_untrue and row["enterprise_id"] is not None:  # the unit learns of a finding against it
+            await _notify(conn, outbox, tenant=tenant, row=row, recipient=f"enterprise:{row['enterprise_id']}",
+                          kind="feedback_found_untrue")
         return {"feedback_untrue": body.feedback_untrue}, body.note
     return {}, body.note  # supervision actions: the event is the record

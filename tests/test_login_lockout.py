@@ -20,7 +20,7 @@ from core.auth.lockout import LoginLockout
 from core.auth.principal import Role
 from core.db.engine import platform_transaction
 from tests.conftest import DEMO_PASSWORD
-from tests.test_ui_pages import TOKEN, browser
+from tests.console_helpers import TOKEN, browser
 
 
 async def new_consumer() -> str:

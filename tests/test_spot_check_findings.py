@@ -15,7 +15,7 @@ from core.auth.principal import Role
 from core.db.engine import tenant_transaction
 from tests.conftest import login
 from tests.report_helpers import seeded_copy
-from tests.test_ui_pages import TOKEN, signed_in
+from tests.console_helpers import TOKEN, signed_in
 
 SLUG = "untruejs"
 API = f"/api/tenants/{SLUG}"

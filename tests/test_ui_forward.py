@@ -15,7 +15,7 @@ from admin_ui import i18n
 from core.app import create_app
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit
-from tests.test_ui_pages import TOKEN, signed_in
+from tests.console_helpers import TOKEN, signed_in
 
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 COMPLAINT = re.compile(r"^/ui/complaints/([0-9a-f-]{36})\?done=forward.done$")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -18,30 +17,11 @@ from core.enterprises.common import FieldError
 from odr_jinshan_policy.deadline import JinshanDeadlineConfig
 from odr_plugin_api.types import config_schema
 from tests.complaint_helpers import active_unit
-
-TOKEN = re.compile(r'name="_csrf_token" value="([^"]+)"')
-
+from tests.console_helpers import TOKEN, browser, csrf, signed_in
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def app(demo):
     return create_app(demo, manage_lifecycle=False)
-
-
-def browser(app) -> httpx.AsyncClient:
-    """A client with its own cookie jar (one per person)."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test")
-
-
-async def csrf(c: httpx.AsyncClient, path: str = "/ui/login") -> str:
-    r = await c.get(path)
-    return TOKEN.search(r.text).group(1)
-
-
-async def signed_in(app, username: str, password: str = "demo12315") -> httpx.AsyncClient:
-    c = browser(app)
-    r = await c.post("/ui/login", data={"username": username, "password": password, "_csrf_token": await csrf(c)})
-    assert r.status_code == 303, r.text
-    return c
 
 
 async def test_login_sets_an_httponly_lax_cookie_and_the_api_ignores_it(app):

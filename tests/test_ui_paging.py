@@ -20,7 +20,7 @@ from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit
 from tests.complaint_helpers import consumer as new_consumer
 from tests.conftest import login
-from tests.test_ui_pages import signed_in
+from tests.console_helpers import signed_in
 
 LINK = re.compile(r'href="/ui/complaints/([0-9a-f-]{36})"')
 

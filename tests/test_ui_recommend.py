@@ -15,7 +15,7 @@ from admin_ui import i18n
 from core.app import create_app
 from core.db.engine import tenant_transaction
 from tests.test_enterprises import JPEG, PDF, application, credit_code, rows_for
-from tests.test_ui_pages import TOKEN, signed_in
+from tests.console_helpers import TOKEN, signed_in
 
 FORM = "/ui/bureau/applications/recommend"
 LODGED = re.compile(r"^/ui/bureau/applications/([0-9a-f-]{36})\?done=recommend.done$")

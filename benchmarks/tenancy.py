@@ -4,8 +4,9 @@
   .venv/bin/python benchmarks/tenancy.py [--tenants-small 100 --tenants-large 1000 --requests 20000]
   .venv/bin/python benchmarks/tenancy.py --tiny        # seconds-long smoke run (CI)
 
-Runs against ODR_DATABASE_URL when set (a superuser URL, from which the ``odr_app`` login role is made,
-or a non-superuser with CREATEROLE and CREATE on the database), else against an embedded PostgreSQL in
+Runs against ODR_DATABASE_URL when set (a superuser URL, from which the ``odr_app`` runtime and
+``odr_admin`` administration logins are made, or the runtime login with ODR_ADMIN_DATABASE_URL set, see
+deploy/README.md), else against an embedded PostgreSQL in
 a temporary directory that is deleted afterwards. Only tenants named ``<prefix>NNNN`` and the schema
 ``<prefix>_plain`` are created; both are dropped at the end (also after a failure), and leftovers of a
 crashed earlier run with the same prefix are dropped first. Do not point it at a production database.

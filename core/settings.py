@@ -15,8 +15,12 @@ import msgspec
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
     database_url: str | None = None
-    """ODR_DATABASE_URL: PostgreSQL the platform logs in to (a non-superuser role with CREATEROLE and
-    CREATE on the database, or a superuser from which an ``odr_app`` role is made). Unset: embedded."""
+    """ODR_DATABASE_URL: PostgreSQL the platform logs in to: the runtime login (a non-superuser role
+    without CREATEROLE, see deploy/README.md), or a superuser from which the runtime login
+    ``ODR_APP_ROLE`` and the administration login ``ODR_ADMIN_ROLE`` are made. Unset: embedded."""
+    admin_database_url: str | None = None
+    """ODR_ADMIN_DATABASE_URL: the administration login (CREATEROLE; onboarding and migrations only),
+    needed when ODR_DATABASE_URL is not a superuser. Unset with a superuser URL: ``ODR_ADMIN_ROLE``."""
     valkey_url: str | None = None
     """ODR_VALKEY_URL: Valkey for cache, pub/sub, timers, rate limits. Unset: in-process equivalents."""
     data_dir: str = ".odr-data"
@@ -35,7 +39,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     migrate_concurrency: int = 4
     """ODR_MIGRATE_CONCURRENCY: tenants migrated in parallel by ``odr migrate``."""
     app_role: str = "odr_app"
-    """ODR_APP_ROLE: the login role made when ODR_DATABASE_URL is a superuser (embedded default)."""
+    """ODR_APP_ROLE: the runtime login made when ODR_DATABASE_URL is a superuser (embedded default)."""
+    admin_role: str = "odr_admin"
+    """ODR_ADMIN_ROLE: the administration login made when ODR_DATABASE_URL is a superuser."""
     statement_cache: bool = True
     """ODR_STATEMENT_CACHE: false behind pgbouncer in transaction mode older than 1.21."""
     intake_batching: bool = True

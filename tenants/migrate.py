@@ -1,8 +1,11 @@
 """``odr migrate``: the shared schema, then every tenant schema, tenants in parallel with a bound.
 
-Each tenant migrates in its own transaction as its own role; its version is recorded in its schema
-(``_migrations``) and in the registry (``odr.tenants.schema_version``). A failing tenant is reported
-with its error and recorded in ``odr.tenants.migration_error``; the others go on.
+Each tenant migrates in its own transaction on the administration login, each migration as the
+schema's owner role (or as the administration login itself where the migration says ``RUNS_AS =
+"admin"``), and ends with the runtime role's grants set to the declared table
+(:func:`tenants.roles.apply_runtime_grants`). Its version is recorded in its schema (``_migrations``)
+and in the registry (``odr.tenants.schema_version``). A failing tenant is reported with its error and
+recorded in ``odr.tenants.migration_error``; the others go on.
 """
 
 from __future__ import annotations
@@ -13,9 +16,14 @@ from typing import Sequence
 
 import msgspec
 
-from core.db.engine import SHARED_SCHEMA, platform_transaction, tenant_transaction
-from core.db.migrations import apply_pending, discover, latest
-from tenants.onboarding import TENANT_MIGRATIONS
+import asyncpg
+
+from core.db.admin import admin_transaction, owner_role
+from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
+from core.db.migrations import Migration, apply_pending, discover, latest
+from tenants.roles import apply_runtime_grants, schema_owner
+
+TENANT_MIGRATIONS = "tenants.migrations"
 
 SHARED_MIGRATIONS = "core.db.shared_migrations"
 
@@ -45,12 +53,41 @@ async def migrate_shared() -> list[str]:
         return await apply_pending(conn, discover(SHARED_MIGRATIONS))
 
 
+async def apply_tenant_migrations(conn: asyncpg.Connection, slug: str, migrations: list[Migration]) -> list[str]:
+    """Apply the pending ``migrations`` to tenant ``slug``'s schema inside the caller's administration-
+    login transaction, then set the runtime role's grants; the role is back to the login's on return."""
+    schema = tenant_role(slug)
+
+    async def as_owner() -> None:
+        owner = await schema_owner(conn, slug)
+        await conn.execute("SELECT set_config('search_path', $1, true), set_config('role', $2, true)", schema, owner)
+
+    async def before_each(migration: Migration) -> None:
+        if getattr(migration.module, "RUNS_AS", "owner") == "admin":
+            await conn.execute("SELECT set_config('role', 'none', true)")
+        else:
+            await as_owner()
+
+    token = CURRENT_MIGRATION_TENANT.set(slug)
+    try:
+        await as_owner()
+        applied = await apply_pending(conn, migrations, before_each=before_each)
+        await as_owner()
+        if await schema_owner(conn, slug) == owner_role(slug):
+            await apply_runtime_grants(conn, slug)
+    finally:
+        CURRENT_MIGRATION_TENANT.reset(token)
+    await conn.execute("SELECT set_config('role', 'none', true), set_config('search_path', $1, true)", SHARED_SCHEMA)
+    return applied
+
+
 async def migrate_tenant(slug: str, package: str = TENANT_MIGRATIONS) -> TenantMigration:
     """Migrate one tenant to the newest migration of ``package`` (a migrations package name)."""
     migrations = discover(package)
     try:
-        async with tenant_transaction(slug) as conn:
-            applied = await apply_pending(conn, migrations)
+        async with admin_transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-migrate-tenant'), hashtext($1))", slug)
+            applied = await apply_tenant_migrations(conn, slug, migrations)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         async with platform_transaction() as conn:

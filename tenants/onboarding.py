@@ -1,5 +1,6 @@
-"""Onboard a province: role, schema, tenant migrations, jurisdiction tree, registry row, plugin
-choices and (demo only) accounts, all in ONE transaction.
+"""Onboard a province: its owner and runtime roles, schema, tenant migrations, jurisdiction tree,
+registry row, plugin choices and (demo only) accounts, all in ONE transaction on the administration
+login (:mod:`core.db.admin`; the schema and its objects are the owner role's, see :mod:`tenants.roles`).
 
 PostgreSQL DDL, CREATE ROLE included, is transactional: a failure or a killed process anywhere
 leaves no schema, role or registry row. Onboarding an existing tenant is a no-op (``created=False``).
@@ -14,14 +15,17 @@ import msgspec
 
 from core.auth.accounts import create_account
 from core.auth.principal import Role
-from core.db.engine import platform_transaction, tenant_role
-from core.db.migrations import apply_pending, discover, latest
+from core.db import engine
+from core.db.admin import admin_transaction, owner_role
+from core.db.engine import tenant_role
+from core.db.migrations import discover, latest
 from core.pluginhost.activations import save_activation
 from core.pluginhost.host import PluginHost
 from tenants.manifest import Manifest
+from tenants.migrate import TENANT_MIGRATIONS, apply_tenant_migrations
+from tenants.roles import create_roles
 
 log = logging.getLogger(__name__)
-TENANT_MIGRATIONS = "tenants.migrations"
 
 
 class OnboardResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,7 +46,7 @@ async def onboard(manifest: Manifest, *, host: PluginHost, actor: str = "operato
     started = time.perf_counter()
     role = tenant_role(manifest.slug)
     migrations = discover(TENANT_MIGRATIONS)
-    async with platform_transaction() as conn:
+    async with admin_transaction() as conn:
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-onboard'), hashtext($1))", manifest.slug)
         existing = await conn.fetchrow("SELECT schema_version FROM odr.tenants WHERE slug = $1", manifest.slug)
         if existing is not None:
@@ -54,15 +58,17 @@ async def onboard(manifest: Manifest, *, host: PluginHost, actor: str = "operato
                 nodes=0,
                 milliseconds=(time.perf_counter() - started) * 1000,
             )
-        if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
-            raise OnboardingError(f"slug: database role {role} already exists outside the registry; choose another slug")
-        modern = await conn.fetchval("SELECT current_setting('server_version_num')::int >= 160000")
-        await conn.execute(f"CREATE ROLE {role} NOLOGIN")
-        await conn.execute(f"GRANT {role} TO CURRENT_USER" + (" WITH INHERIT FALSE, SET TRUE" if modern else ""))
-        await conn.execute(f"CREATE SCHEMA {role} AUTHORIZATION {role}")
-        # Everything below runs as the tenant role, inside its own schema.
-        await conn.execute("SELECT set_config('search_path', $1, true), set_config('role', $1, true)", role)
-        await apply_pending(conn, migrations)
+        owner = owner_role(manifest.slug)
+        taken = await conn.fetchval("SELECT string_agg(rolname, ', ') FROM pg_roles WHERE rolname IN ($1, $2)", role, owner)
+        if taken:
+            raise OnboardingError(f"slug: database role {taken} already exists outside the registry; choose another slug")
+        if engine.RUNTIME_LOGIN is None:
+            raise RuntimeError("onboarding needs the platform's database connection (engine.connect)")
+        await create_roles(conn, manifest.slug, runtime_login=engine.RUNTIME_LOGIN)
+        await conn.execute(f"CREATE SCHEMA {role} AUTHORIZATION {owner}")
+        await apply_tenant_migrations(conn, manifest.slug, migrations)
+        # The tree is written as the owner (the runtime role may only read it).
+        await conn.execute("SELECT set_config('search_path', $1, true), set_config('role', $2, true)", role, owner)
         paths = manifest.paths()
         await conn.executemany(
             "INSERT INTO jurisdictions (code, parent_code, level, name, name_en, path) VALUES ($1,$2,$3,$4,$5,$6)",
@@ -119,14 +125,16 @@ async def onboard(manifest: Manifest, *, host: PluginHost, actor: str = "operato
 
 
 async def offboard(slug: str) -> bool:
-    """Drop a tenant's schema, role and registry row in one transaction (tests and benchmarks)."""
-    role = tenant_role(slug)
-    async with platform_transaction() as conn:
+    """Drop a tenant's schema, roles and registry row in one transaction (tests and benchmarks)."""
+    role, owner = tenant_role(slug), owner_role(slug)
+    async with admin_transaction() as conn:
         if not await conn.fetchval("DELETE FROM odr.tenants WHERE slug = $1 RETURNING 1", slug):
             return False
         await conn.execute("DELETE FROM odr.accounts WHERE tenant = $1", slug)
-        await conn.execute("SELECT set_config('role', $1, true)", role)
-        await conn.execute(f"DROP SCHEMA {role} CASCADE")
-        await conn.execute("SELECT set_config('role', 'none', true)")
-        await conn.execute(f"DROP ROLE {role}")
+        if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", role):
+            await conn.execute(f"DROP SCHEMA {role} CASCADE")
+        for name in (role, owner):
+            if await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", name):
+                await conn.execute(f"DROP OWNED BY {name}")
+                await conn.execute(f"DROP ROLE {name}")
     return True

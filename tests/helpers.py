@@ -22,9 +22,9 @@ def small_manifest(slug: str, *, extra_nodes: int = 0, bad_code: bool = False) -
 
 
 async def schema_role_registry(conn, slug: str) -> tuple[bool, bool, bool]:
-    """Whether the tenant's schema, role and registry row exist."""
+    """Whether the tenant's schema, either of its roles (runtime, owner) and its registry row exist."""
     role = f"t_{slug}"
     schema = bool(await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", role))
-    db_role = bool(await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role))
+    db_role = bool(await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname IN ($1, $2)", role, f"owner_{slug}"))
     registry = bool(await conn.fetchval("SELECT 1 FROM odr.tenants WHERE slug = $1", slug))
     return schema, db_role, registry

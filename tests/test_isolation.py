@@ -46,7 +46,6 @@ async def test_interleaved_requests_with_errors_leave_rows_in_their_schema_and_n
     slugs = [f"iso{i:02d}" for i in range(20)]
     for slug in slugs:
         await onboard(small_manifest(slug), host=platform.host)
-    roots = {slug: small_manifest(slug).nodes[0].code for slug in slugs}
     rng = random.Random(12315)
     committed = {slug: 0 for slug in slugs}
     app_user = await ENGINE._run_in_pool("SELECT current_user AS u")
@@ -58,13 +57,7 @@ async def test_interleaved_requests_with_errors_leave_rows_in_their_schema_and_n
         kind = rng.random()
         try:
             async with tenant_transaction(slug) as conn:
-                await conn.execute(
-                    "INSERT INTO jurisdictions (code, parent_code, level, name, path) VALUES ($1, $2, 'district', $3, $4)",
-                    f"r{i}",
-                    roots[slug],
-                    slug,
-                    f"{roots[slug]}/r{i}",
-                )
+                await conn.execute("INSERT INTO notifications (recipient, kind) VALUES ($1, $2)", slug, f"r{i}")
                 if kind < 0.10:
                     raise Injected()  # application error after a write: rolled back
                 if kind < 0.15:
@@ -84,8 +77,8 @@ async def test_interleaved_requests_with_errors_leave_rows_in_their_schema_and_n
     total = 0
     for slug in slugs:
         async with tenant_transaction(slug) as conn:
-            rows = await conn.fetch("SELECT name FROM jurisdictions WHERE code LIKE 'r%'")
-        assert {r["name"] for r in rows} <= {slug}
+            rows = await conn.fetch("SELECT recipient FROM notifications WHERE kind LIKE 'r%'")
+        assert {r["recipient"] for r in rows} <= {slug}
         assert len(rows) == committed[slug]
         total += len(rows)
     assert 1500 < total < 2000  # the injected failures really rolled back
@@ -107,14 +100,18 @@ async def test_several_workers_preparing_the_login_role_at_once(pg_url):
     ("tuple concurrently updated" on the database's ACL)."""
     from core.db.engine import prepare_login
 
-    urls = await asyncio.gather(*(prepare_login(pg_url, "odr_app_race") for _ in range(6)))
-    assert len(set(urls)) == 1 and "odr_app_race@" in urls[0]
+    logins = await asyncio.gather(*(prepare_login(pg_url, "odr_app_race", "odr_admin_race") for _ in range(6)))
+    assert len(set(logins)) == 1
+    assert "odr_app_race@" in logins[0].runtime and "odr_admin_race@" in logins[0].admin
     conn = await asyncpg.connect(pg_url)
     try:
-        assert await conn.fetchval("SELECT has_database_privilege('odr_app_race', current_database(), 'CREATE')")
+        for role in ("odr_app_race", "odr_admin_race"):
+            assert await conn.fetchval("SELECT has_database_privilege($1, current_database(), 'CREATE')", role)
+        assert not await conn.fetchval("SELECT rolcreaterole FROM pg_roles WHERE rolname = 'odr_app_race'")
+        assert await conn.fetchval("SELECT rolcreaterole FROM pg_roles WHERE rolname = 'odr_admin_race'")
         await conn.execute(
-            "DO $$BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM odr_app_race', current_database()); END$$;"
-            " DROP ROLE odr_app_race"
+            "DO $$BEGIN EXECUTE format('REVOKE CREATE ON DATABASE %I FROM odr_app_race, odr_admin_race',"
+            " current_database()); END$$; DROP ROLE odr_admin_race; DROP ROLE odr_app_race"
         )
     finally:
         await conn.close()

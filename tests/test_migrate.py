@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from core.db.engine import platform_transaction, tenant_transaction
+from core.db.admin import owner_transaction
+from core.db.engine import platform_transaction
 from core.db.migrations import discover, latest
 from tenants.migrate import migrate_all
 from tenants.onboarding import TENANT_MIGRATIONS, offboard, onboard
@@ -20,7 +21,7 @@ async def test_migrate_reports_a_failing_tenant_and_migrates_the_rest(platform):
     assert not report.failed, report.failed
 
     # Break one tenant: forget that its first migration ran, so re-running it must fail.
-    async with tenant_transaction("mig2") as conn:
+    async with owner_transaction("mig2") as conn:
         await conn.execute("DELETE FROM _migrations WHERE id = '0001'")
     report = await migrate_all(concurrency=3)
     failed = {t.slug: t for t in report.failed}
@@ -32,7 +33,7 @@ async def test_migrate_reports_a_failing_tenant_and_migrates_the_rest(platform):
     assert all(rows[s]["schema_version"] == newest and rows[s]["migration_error"] is None for s in slugs if s != "mig2")
 
     # Repair it; the next run clears the recorded error.
-    async with tenant_transaction("mig2") as conn:
+    async with owner_transaction("mig2") as conn:
         await conn.execute("INSERT INTO _migrations (id, description) VALUES ('0001', 'repaired')")
     report = await migrate_all(concurrency=3)
     assert not report.failed

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from core.db.admin import AdminLoginMissing
 from core.db.engine import TenantNotFound
 from core.files import FileTooLarge
 from core.pluginhost.activations import ActivationConflict
@@ -88,6 +89,8 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(403, str(exc) or "forbidden")
     if isinstance(exc, ActivationConflict):
         return problem(409, str(exc))
+    if isinstance(exc, AdminLoginMissing):
+        return problem(503, f"onboarding is not available on this host: {exc}")
     if isinstance(exc, PluginUnavailable):
         return problem(503, f"policy plugin unavailable for {exc.hook}; the bureau has been told", failed=exc.failed)
     if isinstance(exc, HTTPException):

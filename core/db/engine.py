@@ -1,9 +1,12 @@
 """The platform's one database engine and pool, and the transactions that scope work to a tenant.
 
 Contract:
-- The application logs in as one non-superuser role (``odr_app`` in the embedded default). It is a
-  member of every tenant role ``WITH INHERIT FALSE, SET TRUE``: it reaches tenant data only after
-  switching role, so isolation is enforced by PostgreSQL.
+- The application logs in as one non-superuser role without CREATEROLE, the runtime login (``odr_app``
+  in the embedded default). It is a member of every tenant's *runtime* role ``t_<slug>`` ``WITH INHERIT
+  FALSE, SET TRUE`` and of no tenant's *owner* role: it reaches tenant data only after switching role,
+  so isolation is enforced by PostgreSQL, and then holds only the DML that ``tenants/privileges.py``
+  declares (no DDL, TRUNCATE, GRANT or trigger control). Owners are reached only through
+  :mod:`core.db.admin` (onboarding, migrations).
 - :func:`tenant_transaction` is the only way to touch tenant data. It opens a transaction on a pooled
   connection and sets ``search_path`` and ``role`` transaction-locally (safe behind pgbouncer in
   transaction mode); nothing survives the transaction. The pool's reset adds ``RESET ROLE`` as a
@@ -21,11 +24,12 @@ import re
 import weakref
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit, parse_qsl, urlencode
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
+from core.db import admin
+from core.db.logins import Logins, check_runtime_login, prepare_logins
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -60,14 +64,6 @@ def tenant_role(slug: str) -> str:
     return f"t_{slug}"
 
 
-def _with_user(url: str, user: str) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    hostpart = netloc.rsplit("@", 1)[-1] if "@" in netloc else netloc
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "user"]
-    return urlunsplit((parts.scheme, f"{user}@{hostpart}", parts.path, urlencode(query), parts.fragment))
-
-
 _RESET_DONE: "weakref.WeakKeyDictionary[asyncpg.Connection, int]" = weakref.WeakKeyDictionary()
 """Connections whose last statement was the full reset (sent with a transaction's COMMIT/ROLLBACK),
 with the connection's query count just after it."""
@@ -95,46 +91,22 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(_reset_sql(conn))
 
 
-async def prepare_login(url: str, app_role: str) -> str:
-    """Return the URL the application logs in with.
+async def prepare_login(url: str, app_role: str, admin_role: str = "odr_admin",
+                        admin_url: str | None = None) -> Logins:
+    """The runtime and administration login URLs for ``url`` (see :mod:`core.db.logins`)."""
+    return await prepare_logins(url, app_role=app_role, admin_role=admin_role, admin_url=admin_url)
 
-    A superuser URL (the embedded default) is used once to create the application role; the platform
-    then runs as that role. A non-superuser URL must have CREATEROLE and is used as it is.
-    """
-    conn = await asyncpg.connect(url)
-    try:
-        row = await conn.fetchrow(
-            "SELECT rolsuper, rolcreaterole, current_database() AS db FROM pg_roles WHERE rolname = current_user"
-        )
-        if not row["rolsuper"]:
-            if not row["rolcreaterole"]:
-                raise SystemExit("ODR_DATABASE_URL's role needs CREATEROLE (see deploy/README.md)")
-            return url
-        if not re.match(r"^[a-z_][a-z0-9_]*$", app_role):
-            raise SystemExit("ODR_APP_ROLE must be a plain lower-case identifier")
-        # Several web workers start at once: serialise (concurrent GRANTs on one catalog row fail with
-        # "tuple concurrently updated"), and grant only what is missing.
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-prepare-login'))")
-            await conn.execute(
-                f"""DO $$BEGIN
-                    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{app_role}') THEN
-                        CREATE ROLE {app_role} LOGIN CREATEROLE NOINHERIT;
-                    END IF;
-                    IF NOT has_database_privilege('{app_role}', current_database(), 'CREATE') THEN
-                        EXECUTE format('GRANT CREATE ON DATABASE %I TO {app_role}', current_database());
-                    END IF;
-                END$$;"""
-            )
-        return _with_user(url, app_role)
-    finally:
-        await conn.close()
+
+RUNTIME_LOGIN: str | None = None
+"""Name of the runtime login the pool uses (set by :func:`connect`); tenant runtime roles are granted to it."""
 
 
 async def connect(settings: Settings, url: str) -> None:
-    """Configure :data:`ENGINE` for ``url`` and start its pool (bounded, connections recycled)."""
-    login_url = await prepare_login(url, settings.app_role)
-    config: dict = {"dsn": login_url}
+    """Configure :data:`ENGINE` for ``url`` and start its pool (bounded, connections recycled); configure
+    the administration login's transactions (:mod:`core.db.admin`)."""
+    global RUNTIME_LOGIN
+    logins = await prepare_login(url, settings.app_role, settings.admin_role, settings.admin_database_url)
+    config: dict = {"dsn": logins.runtime}
     if not settings.statement_cache:
         config["statement_cache_size"] = 0
     ENGINE.config = config
@@ -146,9 +118,17 @@ async def connect(settings: Settings, url: str) -> None:
         max_queries=20_000,
         server_settings={"application_name": "odr"},
     )
+    try:
+        async with ENGINE.pool.acquire() as conn:
+            RUNTIME_LOGIN = await check_runtime_login(conn)
+    except BaseException:
+        await disconnect()
+        raise
+    admin.configure(logins.admin, pool_max=max(2, settings.migrate_concurrency), statement_cache=settings.statement_cache)
 
 
 async def disconnect() -> None:
+    await admin.close()
     pool = ENGINE.pool
     if pool is not None:
         try:
@@ -217,12 +197,24 @@ async def platform_transaction() -> AsyncIterator[asyncpg.Connection]:
         yield tx.connection
 
 
+MIGRATION_CONNECTION: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
+    "odr_migration_connection", default=None)
+"""The connection migrations run on (set by ``core.db.migrations.apply_pending``)."""
+CURRENT_MIGRATION_TENANT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "odr_migration_tenant", default=None)
+"""The tenant whose schema the running migration changes (set by ``tenants.migrate``)."""
+
+
 async def run_sql(sql: str, *args) -> None:
-    """Execute SQL on the current piccolo transaction's connection (used by migrations)."""
-    tx = ENGINE.current_transaction.get()
-    if tx is None:
-        raise RuntimeError("run_sql needs an open transaction")
-    await tx.connection.execute(sql, *args)
+    """Execute SQL on the connection of the migration being applied, else on the current piccolo
+    transaction's connection (used by migrations)."""
+    conn = MIGRATION_CONNECTION.get()
+    if conn is None:
+        tx = ENGINE.current_transaction.get()
+        if tx is None:
+            raise RuntimeError("run_sql needs an open transaction")
+        conn = tx.connection
+    await conn.execute(sql, *args)
 
 
 @asynccontextmanager

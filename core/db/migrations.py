@@ -15,12 +15,12 @@ import io
 import pkgutil
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
+from typing import Awaitable, Callable
 
 import asyncpg
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
-from core.db.engine import run_sql
+from core.db.engine import MIGRATION_CONNECTION, run_sql
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,9 @@ def sql_migration(migration_id: str, description: str, *statements: str) -> Call
     """Build a piccolo ``forwards()`` running ``statements`` as raw SQL."""
 
     async def forwards() -> MigrationManager:
-        manager = MigrationManager(migration_id=migration_id, app_name="odr", description=description)
+        # The caller's transaction is the migration's (piccolo's own would open one on the pool).
+        manager = MigrationManager(migration_id=migration_id, app_name="odr", description=description,
+                                   wrap_in_transaction=False)
         for statement in statements:
 
             async def run(statement: str = statement) -> None:
@@ -68,21 +70,49 @@ async def applied_ids(conn: asyncpg.Connection) -> list[str]:
     return [r["id"] for r in await conn.fetch("SELECT id FROM _migrations ORDER BY id")]
 
 
-async def apply_pending(conn: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
-    """Apply the migrations missing from the current schema (``search_path``); return their ids."""
+async def apply_pending(
+    conn: asyncpg.Connection,
+    migrations: list[Migration],
+    *,
+    before_each: Callable[[Migration], Awaitable[None]] | None = None,
+) -> list[str]:
+    """Apply the migrations missing from the current schema (``search_path``) on ``conn``, in the
+    caller's transaction; return their ids. ``before_each`` runs before each one applied (e.g. to set
+    the role it runs as)."""
     done = set(await applied_ids(conn))
     applied = []
-    for migration in migrations:
-        if migration.id in done:
-            continue
-        manager: MigrationManager = await migration.module.forwards()
-        with contextlib.redirect_stdout(io.StringIO()):  # piccolo prints progress; our callers report
-            await manager.run()
-        await conn.execute(
-            "INSERT INTO _migrations (id, description) VALUES ($1, $2)", migration.id, migration.description
-        )
-        applied.append(migration.id)
+    token = MIGRATION_CONNECTION.set(conn)
+    try:
+        for migration in migrations:
+            if migration.id in done:
+                continue
+            if before_each is not None:
+                await before_each(migration)
+            manager: MigrationManager = await migration.module.forwards()
+            with contextlib.redirect_stdout(io.StringIO()):  # piccolo prints progress; our callers report
+                await manager.run()
+            await conn.execute(
+                "INSERT INTO _migrations (id, description) VALUES ($1, $2)", migration.id, migration.description
+            )
+            applied.append(migration.id)
+    finally:
+        MIGRATION_CONNECTION.reset(token)
     return applied
+
+
+async def revert(conn: asyncpg.Connection, migration: Migration) -> None:
+    """Run ``migration`` backwards on ``conn`` (its ``backwards()`` manager) and forget it in
+    ``_migrations``, in the caller's transaction. Only migrations that define ``backwards`` can."""
+    if not hasattr(migration.module, "backwards"):
+        raise RuntimeError(f"migration {migration.id} cannot be reverted")
+    token = MIGRATION_CONNECTION.set(conn)
+    try:
+        manager: MigrationManager = await migration.module.backwards()
+        with contextlib.redirect_stdout(io.StringIO()):
+            await manager.run(backwards=True)
+        await conn.execute("DELETE FROM _migrations WHERE id = $1", migration.id)
+    finally:
+        MIGRATION_CONNECTION.reset(token)
 
 
 def latest(migrations: list[Migration]) -> str | None:

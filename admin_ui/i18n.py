@@ -81,6 +81,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "error.400": ("请求有误。", "The request is not valid."),
     "error.413": ("文件过大。", "The file is too large."),
     "error.429": ("尝试次数过多，请稍后再试。", "Too many attempts; try again later."),
+    "error.503": ("服务暂时不可用，请稍后重试；重复提交不会重复登记。", "Temporarily unavailable; please try again in a moment (submitting again never files twice)."),
     "error.503": ("规则插件暂不可用，已通知主管部门。", "A policy plugin is unavailable; the bureau has been told."),
     # -- login ---------------------------------------------------------------------------------
     "login.title": ("登录", "Log in"),

@@ -31,6 +31,7 @@ from admin_ui import i18n
 from admin_ui.session import csrf_token
 from core.api.errors import Conflict, Forbidden, NotFound
 from core.auth.principal import BUREAU_ROLES, POLICY_ROLES, Principal, Role
+from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable
 from core.db.engine import TenantNotFound
 from core.deadlines.counting import TZ
 from core.enterprises.common import FieldError
@@ -276,14 +277,20 @@ def error_page(request: Request, exc: Exception) -> Response:
         detail = exc.detail if status < 500 else None
     elif isinstance(exc, FieldError):
         status, key, detail = exc.status_code, f"error.{exc.status_code}", str(exc)
+    elif database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        status, key, detail = 503, "error.503", None
     else:
         status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 500)
         key = f"error.{status}"
         detail = None if status in (404, 500) else str(exc)
         if status == 500:
             log.exception("console error on %s %s (%s)", request.method, request.url.path, type(exc).__name__)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
     try:
-        return page(request, "error.html", status=status, message_key=key, detail=detail)
+        response = page(request, "error.html", status=status, message_key=key, detail=detail)
     except Exception:  # the error page itself failed: plain text, still no detail
         log.exception("console error page failed on %s", request.url.path)
-        return Response(i18n.t(key), media_type=MediaType.TEXT, status_code=status)
+        response = Response(i18n.t(key), media_type=MediaType.TEXT, status_code=status)
+    response.headers.update(headers)
+    return response

@@ -21,7 +21,7 @@ import asyncpg
 from core.db.admin import admin_transaction, owner_role
 from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
 from core.db.migrations import Migration, apply_pending, discover, latest
-from tenants.roles import apply_runtime_grants, schema_owner
+from tenants.roles import apply_runtime_grants, runtime_grants_match, schema_owner
 
 TENANT_MIGRATIONS = "tenants.migrations"
 
@@ -73,7 +73,7 @@ async def apply_tenant_migrations(conn: asyncpg.Connection, slug: str, migration
         await as_owner()
         applied = await apply_pending(conn, migrations, before_each=before_each)
         await as_owner()
-        if await schema_owner(conn, slug) == owner_role(slug):
+        if await schema_owner(conn, slug) == owner_role(slug) and not await runtime_grants_match(conn, slug):
             await apply_runtime_grants(conn, slug)
     finally:
         CURRENT_MIGRATION_TENANT.reset(token)

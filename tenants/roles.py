@@ -45,6 +45,32 @@ async def schema_owner(conn: asyncpg.Connection, slug: str) -> str | None:
         "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", tenant_role(slug))
 
 
+TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+async def runtime_grants_match(conn: asyncpg.Connection, slug: str) -> bool:
+    """Whether the runtime role's privileges already equal the declared ones (one catalog query):
+    every relation declared and holding exactly its privileges, USAGE on the schema and on every
+    sequence."""
+    schema = runtime = tenant_role(slug)
+    checks = ", ".join(f"CASE WHEN has_table_privilege($2, c.oid, '{p}') THEN '{p}' END" for p in TABLE_PRIVILEGES)
+    rows = await conn.fetch(
+        f"""SELECT c.relname, c.relkind::text AS relkind,
+                   array_remove(ARRAY[{checks}], NULL) AS privileges,
+                   c.relkind <> 'S' OR has_sequence_privilege($2, c.oid, 'USAGE') AS sequence_ok
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')""", schema, runtime)
+    if not await conn.fetchval("SELECT has_schema_privilege($1, $2, 'USAGE')", runtime, schema):
+        return False
+    for row in rows:
+        if row["relkind"] == "S":
+            if not row["sequence_ok"]:
+                return False
+        elif set(row["privileges"]) != RUNTIME_PRIVILEGES.get(row["relname"]):
+            return False
+    return True
+
+
 async def apply_runtime_grants(conn: asyncpg.Connection, slug: str) -> int:
     """Make the runtime role's privileges in the tenant's schema exactly the declared ones; return the
     number of relations. Runs as the owner role (set by the caller)."""

@@ -21,7 +21,7 @@ from core.db.engine import ENGINE, platform_transaction, tenant_role, tenant_tra
 from core.db.migrations import discover, revert
 from tenants.migrate import TENANT_MIGRATIONS, migrate_tenant
 from tenants.privileges import APPEND_ONLY, RUNTIME_PRIVILEGES, check_declaration
-from tenants.roles import schema_owner
+from tenants.roles import runtime_grants_match, schema_owner
 from tests.report_helpers import seeded_copy
 
 OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "DROP", "ALTER", "GRANT", "DISABLE TRIGGER")
@@ -149,8 +149,10 @@ async def test_the_matrix_fails_when_a_grant_is_widened(demo):
         await tx.start()
         try:
             await conn.execute(f"SET LOCAL ROLE {owner_role('fujian')}")
+            assert await runtime_grants_match(conn, "fujian")
             await conn.execute("GRANT DELETE, TRUNCATE ON t_fujian.complaint_events TO t_fujian")
             await conn.execute("RESET ROLE")
+            assert not await runtime_grants_match(conn, "fujian")  # `odr migrate` would set them back
             probes = await probe_tenant(conn, "fujian")
         finally:
             await tx.rollback()

@@ -10,6 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from core.db.admin import AdminLoginMissing
+from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable
 from core.db.engine import TenantNotFound
 from core.files import FileTooLarge
 from core.pluginhost.activations import ActivationConflict
@@ -101,6 +102,11 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, ValueError):
         return problem(400, str(exc))
+    if database_unavailable(exc):
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return Response({"status_code": 503, "detail": "the database is not reachable right now; retry "
+                         "(with the same idempotency key: a repeat never files twice)"}, status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal error")
 

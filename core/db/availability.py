@@ -1,0 +1,42 @@
+"""Whether an error means "the database is not reachable right now" (a restart, a failover, a full
+server) rather than a fault of the request.
+
+Contract: :func:`database_unavailable` is true for connection failures and losses (SQLSTATE class 08,
+a connection closed under the client, refused or timed-out connects), the server shutting down or
+starting up (57P01-57P03) and too many connections (53300). Such a request was not acknowledged;
+the client may repeat it with the same idempotency key. The HTTP layer answers 503 with
+``Retry-After`` (:data:`RETRY_AFTER_SECONDS`), never 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+from asyncpg import exceptions as pg
+
+RETRY_AFTER_SECONDS = 2
+_UNAVAILABLE = (
+    pg.PostgresConnectionError,  # class 08, ConnectionDoesNotExistError among them
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.CannotConnectNowError,
+    pg.TooManyConnectionsError,
+    ConnectionError,  # refused, reset
+    asyncio.TimeoutError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) says the database could not be reached or was lost."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, _UNAVAILABLE):
+            return True
+        if isinstance(exc, asyncpg.InterfaceError) and ("connection is closed" in str(exc) or "pool is closing" in str(exc)):
+            return True
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False

@@ -21,7 +21,7 @@ import asyncpg
 from core.db.admin import admin_transaction, owner_role
 from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
 from core.db.migrations import Migration, apply_pending, discover, latest
-from tenants.roles import apply_runtime_grants, runtime_grants_match, schema_owner
+from tenants.roles import apply_runtime_grants, runtime_grants_match
 
 TENANT_MIGRATIONS = "tenants.migrations"
 
@@ -55,12 +55,16 @@ async def migrate_shared() -> list[str]:
 
 async def apply_tenant_migrations(conn: asyncpg.Connection, slug: str, migrations: list[Migration]) -> list[str]:
     """Apply the pending ``migrations`` to tenant ``slug``'s schema inside the caller's administration-
-    login transaction, then set the runtime role's grants; the role is back to the login's on return."""
+    login transaction (serialised per tenant by an advisory lock), each as the schema's owner role or as
+    the login itself (``RUNS_AS = "admin"``), then set the runtime role's grants where they differ from
+    the declared table; the role and search_path are the login's again on return."""
     schema = tenant_role(slug)
 
-    async def as_owner() -> None:
-        owner = await schema_owner(conn, slug)
-        await conn.execute("SELECT set_config('search_path', $1, true), set_config('role', $2, true)", schema, owner)
+    async def as_owner() -> str | None:
+        """search_path the schema, role its current owner (one round trip); the owner's name."""
+        return await conn.fetchval(
+            """SELECT set_config('role', n.nspowner::regrole::text, true)
+               FROM (SELECT set_config('search_path', $1, true)) p, pg_namespace n WHERE n.nspname = $1""", schema)
 
     async def before_each(migration: Migration) -> None:
         if getattr(migration.module, "RUNS_AS", "owner") == "admin":
@@ -70,10 +74,11 @@ async def apply_tenant_migrations(conn: asyncpg.Connection, slug: str, migration
 
     token = CURRENT_MIGRATION_TENANT.set(slug)
     try:
-        await as_owner()
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-migrate-tenant'), hashtext($1))", slug)
+        if await as_owner() is None:
+            raise LookupError(f"schema {schema} does not exist")
         applied = await apply_pending(conn, migrations, before_each=before_each)
-        await as_owner()
-        if await schema_owner(conn, slug) == owner_role(slug) and not await runtime_grants_match(conn, slug):
+        if await as_owner() == owner_role(slug) and not await runtime_grants_match(conn, slug):
             await apply_runtime_grants(conn, slug)
     finally:
         CURRENT_MIGRATION_TENANT.reset(token)
@@ -86,7 +91,6 @@ async def migrate_tenant(slug: str, package: str = TENANT_MIGRATIONS) -> TenantM
     migrations = discover(package)
     try:
         async with admin_transaction() as conn:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-migrate-tenant'), hashtext($1))", slug)
             applied = await apply_tenant_migrations(conn, slug, migrations)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"

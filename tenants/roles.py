@@ -57,18 +57,22 @@ async def runtime_grants_match(conn: asyncpg.Connection, slug: str) -> bool:
     rows = await conn.fetch(
         f"""SELECT c.relname, c.relkind::text AS relkind,
                    array_remove(ARRAY[{checks}], NULL) AS privileges,
-                   c.relkind <> 'S' OR has_sequence_privilege($2, c.oid, 'USAGE') AS sequence_ok
-            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')""", schema, runtime)
-    if not await conn.fetchval("SELECT has_schema_privilege($1, $2, 'USAGE')", runtime, schema):
-        return False
+                   c.relkind <> 'S' OR has_sequence_privilege($2, c.oid, 'USAGE') AS sequence_ok,
+                   has_schema_privilege($2, n.oid, 'USAGE') AS schema_ok
+            FROM pg_namespace n LEFT JOIN pg_class c ON n.oid = c.relnamespace
+                 AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+            WHERE n.nspname = $1""", schema, runtime)
     for row in rows:
+        if not row["schema_ok"]:
+            return False
+        if row["relname"] is None:
+            continue
         if row["relkind"] == "S":
             if not row["sequence_ok"]:
                 return False
         elif set(row["privileges"]) != RUNTIME_PRIVILEGES.get(row["relname"]):
             return False
-    return True
+    return bool(rows)
 
 
 async def apply_runtime_grants(conn: asyncpg.Connection, slug: str) -> int:

@@ -19,6 +19,11 @@ Scenarios:
               ``--down`` seconds. While it is away the API must answer 503 with Retry-After (never
               500) and ``/health`` 503 ``database: down``; the same web process recovers by itself.
   kill-web    the web server (granian and its worker) killed with SIGKILL under load, a new one started.
+  valkey-down Valkey (rate limits, live notifications, the timer queue) killed under load, with two
+              timer workers running; while it is away, contact deadlines and their warnings of filed
+              complaints are made due (their rows' due moments moved to now: PostgreSQL is the record).
+              Intake must keep >= 99 % of its answers 2xx; when Valkey returns (empty), every timer made
+              due fires exactly once (one event per timer id), none twice across the workers.
 
 Prints one table of figures per scenario; ``--json`` prints them as JSON (the tests read that).
 """
@@ -31,7 +36,9 @@ import collections
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.intake import free_port, prepare  # noqa: E402
 
 SECRET = "fault-benchmark-secret-key-0123456789-abcdefghij"
+SCENARIOS = ["pg-restart", "kill-web", "valkey-down"]
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -72,6 +80,15 @@ class Figures(msgspec.Struct, kw_only=True):
     health_during_fault: dict[str, int] = {}
     recovery_seconds: float | None = None
     web_restarted: bool = False
+    intake_success: float | None = None
+    """share of HTTP answers that were 2xx (connection errors count as failures)"""
+    timers_due_in_fault: int = 0
+    timers_fired: int = 0
+    """of those, fired (their row's fired_at set) by the end"""
+    timers_fired_twice: int = 0
+    """timer ids with more than one event"""
+    timers_fire_seconds: float | None = None
+    """from the fault's end until the last of them fired"""
     server_errors: int = 0
     """ERROR lines and tracebacks in the web server's log"""
 
@@ -103,11 +120,43 @@ class Postgres:
             pass
 
 
+class Valkey:
+    """``valkey-server`` on a free port, without persistence: killed, it comes back empty."""
+
+    def __init__(self, base: Path) -> None:
+        self.binary = shutil.which("valkey-server")
+        if self.binary is None:
+            raise SystemExit("valkey-server is not installed (Debian: valkey-server from bookworm-backports)")
+        self.port, self.dir = free_port(), base / "valkey"
+        self.dir.mkdir()
+        self.url = f"valkey://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", str(self.dir)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("valkey-server did not start")
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
 class Web:
     """``odr serve`` in its own process group (so that SIGKILL takes granian and its worker)."""
 
-    def __init__(self, url: str, data_dir: str) -> None:
+    def __init__(self, url: str, data_dir: str, extra_env: dict[str, str] | None = None) -> None:
         self.url, self.data_dir = url, data_dir
+        self.extra_env = dict(extra_env or {})
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -117,9 +166,15 @@ class Web:
                "ODR_HOST": "127.0.0.1", "ODR_SECRET_KEY": SECRET, "ODR_LOG_LEVEL": "WARNING", "ODR_WORKERS": "1",
                "ODR_LOGIN_RATE_PER_MINUTE": "100000"}
         env.pop("ODR_VALKEY_URL", None)
+        env.update(self.extra_env)
         log = open(Path(self.data_dir) / "server.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve"], env=env, cwd=ROOT, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.workers = []
+        for i in range(int(self.extra_env.get("FAULTS_TIMER_WORKERS", "0"))):
+            wlog = open(Path(self.data_dir) / f"worker-{i}.log", "ab")
+            self.workers.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=env, cwd=ROOT,
+                                                 stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True))
 
     async def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -141,6 +196,13 @@ class Web:
             self.proc.wait(10)
 
     def stop(self) -> None:
+        for worker in getattr(self, "workers", []):
+            if worker.poll() is None:
+                worker.terminate()
+                try:
+                    worker.wait(15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -155,8 +217,8 @@ class Web:
         """Log records at ERROR or CRITICAL (ours and granian's). asyncpg's pool warns, with a traceback,
         while it cannot restore its connections: expected during an outage, not counted."""
         pattern = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) |\[(ERROR|CRITICAL)\]")
-        return [line for line in (Path(self.data_dir) / "server.log").read_text(errors="replace").splitlines()
-                if pattern.search(line)]
+        return [line for log in sorted(Path(self.data_dir).glob("*.log"))
+                for line in log.read_text(errors="replace").splitlines() if pattern.search(line)]
 
 
 class Load:
@@ -175,6 +237,7 @@ class Load:
         self.acked: dict[str, float] = {}
         self.sent: list[str] = []
         self.errors: collections.Counter[str] = collections.Counter()
+        self.ok = 0
         self.next = 0
 
     async def client(self) -> None:
@@ -194,6 +257,7 @@ class Load:
                     else:
                         if r.status_code in (200, 201):
                             self.acked[key] = time.monotonic()
+                            self.ok += 1
                             break
                         self.errors[str(r.status_code)] += 1
                         if r.status_code == 503:
@@ -240,16 +304,72 @@ async def count(url: str, run: str, figures: Figures, acked: dict[str, float]) -
     figures.unacknowledged_present = len(present - set(acked))
 
 
+async def make_due_meanwhile(url: str, run: str, *, until: float) -> set[str]:
+    """Until ``until``, every 0.5 s make the contact deadline and its warning of a few filed, uncontacted
+    complaints of the run due now (their timer rows' due moments: what the calendar would bring); return
+    the ids of those timers."""
+    import asyncpg
+
+    made: set[str] = set()
+    conn = await asyncpg.connect(url)
+    try:
+        while time.monotonic() < until:
+            rows = await conn.fetch(
+                """UPDATE t_shanghai.timers t SET due_at = now()
+                   WHERE t.id IN (SELECT t2.id FROM t_shanghai.timers t2 JOIN t_shanghai.complaints c ON c.id = t2.complaint_id
+                                  WHERE c.idempotency_key LIKE $1 AND t2.kind IN ('contact_warning', 'contact_breach')
+                                    AND t2.fired_at IS NULL AND t2.cancelled_at IS NULL AND t2.due_at > now()
+                                  LIMIT 6)
+                   RETURNING t.id::text""", f"%:fault-{run}-%")
+            made.update(r["id"] for r in rows)
+            await asyncio.sleep(0.5)
+    finally:
+        await conn.close()
+    return made
+
+
+async def wait_fired(url: str, timers: set[str], figures: Figures, *, since: float, timeout: float) -> None:
+    """Wait until every timer of ``timers`` fired (or ``timeout``); count fired ones and events per timer id."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            fired = await conn.fetchval(
+                "SELECT count(*) FROM t_shanghai.timers WHERE id::text = ANY($1::text[]) AND fired_at IS NOT NULL",
+                list(timers))
+            if fired == len(timers) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+        figures.timers_fired = fired
+        figures.timers_fire_seconds = round(time.monotonic() - since, 2) if fired == len(timers) else None
+        await asyncio.sleep(3)  # a second firing would show by now (the workers poll every 0.2 s)
+        figures.timers_fired_twice = await conn.fetchval(
+            """SELECT count(*) FROM (SELECT e.after->>'timer_id' FROM t_shanghai.complaint_events e
+                                     WHERE e.kind IN ('deadline_warning', 'deadline_breached')
+                                       AND e.after->>'timer_id' = ANY($1::text[])
+                                     GROUP BY 1 HAVING count(*) > 1) twice""", list(timers))
+    finally:
+        await conn.close()
+
+
 async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float) -> Figures:
     base = Path(tempfile.mkdtemp(prefix=f"odr-faults-{name}-"))
     figures = Figures(scenario=name, clients=clients, seconds=seconds)
     pg = Postgres(base)
-    web = None
+    web = valkey = None
     try:
         data_dir = str(base / "data")
         os.makedirs(data_dir)
         prepared = await prepare(pg.url, data_dir)
-        web = Web(pg.url, data_dir)
+        extra = {}
+        if name == "valkey-down":
+            valkey = Valkey(base)
+            valkey.start()
+            extra = {"ODR_VALKEY_URL": valkey.url, "FAULTS_TIMER_WORKERS": "2", "ODR_TIMER_RECONCILE_SECONDS": "2",
+                     "ODR_TIMER_POLL_SECONDS": "0.2"}
+        web = Web(pg.url, data_dir, extra)
         web.start()
         await web.wait_ready()
         async with httpx.AsyncClient(base_url=web.base) as http:
@@ -275,6 +395,13 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
             await asyncio.sleep(down)
             web.start()
             fault_end = time.monotonic()
+        elif name == "valkey-down":
+            valkey.kill()
+            made_due = await make_due_meanwhile(pg.url, load.run, until=time.monotonic() + down)
+            valkey.start()
+            fault_end = time.monotonic()
+            figures.timers_due_in_fault = len(made_due)
+            await wait_fired(pg.url, made_due, figures, since=fault_end, timeout=max(30.0, down))
         else:
             raise SystemExit(f"unknown scenario {name}")
         await asyncio.gather(*tasks)
@@ -285,22 +412,28 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         after = [t for t in load.acked.values() if t >= fault_end]
         figures.recovery_seconds = round(min(after) - fault_end, 2) if after else None
         figures.web_restarted = web.proc.pid != first_pid or web.proc.poll() is not None
+        answers = load.ok + sum(load.errors.values())
+        figures.intake_success = round(load.ok / answers, 4) if answers else None
         await count(pg.url, load.run, figures, load.acked)
         figures.server_errors = len(web.server_errors())
         return figures
     finally:
         if web is not None:
             web.stop()
+        if valkey is not None:
+            valkey.kill()
         pg.close()
 
 
 def table(results: list[Figures]) -> str:
     rows = [("scenario", "clients", "s", "sent", "requests", "acked", "lost", "dup", "half", "late-acked",
-             "recovery s", "errors", "health while down")]
+             "recovery s", "2xx share", "timers due/fired/twice", "errors", "health while down")]
     for f in results:
         rows.append((f.scenario, str(f.clients), f"{f.seconds:g}", str(f.sent), str(f.requests), str(f.acknowledged),
                      str(f.lost), str(f.duplicated), str(f.half_written), str(f.unacknowledged_present),
                      "-" if f.recovery_seconds is None else f"{f.recovery_seconds:.2f}",
+                     "-" if f.intake_success is None else f"{f.intake_success:.4f}",
+                     f"{f.timers_due_in_fault}/{f.timers_fired}/{f.timers_fired_twice}" if f.timers_due_in_fault else "-",
                      ", ".join(f"{k}: {v}" for k, v in f.errors.items()) or "-",
                      ", ".join(f"{k}: {v}" for k, v in f.health_during_fault.items()) or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -309,7 +442,7 @@ def table(results: list[Figures]) -> str:
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", action="append", choices=["pg-restart", "kill-web"])
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--fault-at", type=float, default=20)
@@ -320,7 +453,7 @@ async def main() -> int:
     if args.tiny:
         args.clients, args.seconds, args.fault_at, args.down = 8, 10, 3, 2
     results = []
-    for name in args.scenario or ["pg-restart", "kill-web"]:
+    for name in args.scenario or SCENARIOS:
         results.append(await scenario(name, clients=args.clients, seconds=args.seconds, fault_at=args.fault_at,
                                       down=args.down))
         if not args.json:
@@ -329,7 +462,8 @@ async def main() -> int:
         print(msgspec.json.encode(results).decode())
     else:
         print("\n" + table(results))
-    bad = [f.scenario for f in results if f.lost or f.duplicated or f.half_written or "500" in f.errors or f.server_errors]
+    bad = [f.scenario for f in results if f.lost or f.duplicated or f.half_written or "500" in f.errors or f.server_errors
+           or f.timers_fired < f.timers_due_in_fault or f.timers_fired_twice]
     return 1 if bad else 0
 
 

@@ -5,9 +5,13 @@ lost, duplicated or half-written."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,3 +46,15 @@ def test_a_killed_web_server_loses_no_acknowledged_intake():
     assert_nothing_acknowledged_was_lost(f)
     assert sum(v for k, v in f["errors"].items() if k.startswith("connection")) > 0, f  # the kill was seen
     assert f["recovery_seconds"] is not None, f
+
+
+def test_valkey_down_keeps_intake_and_every_deadline_due_meanwhile_fires_exactly_once():
+    if shutil.which("valkey-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("valkey-server is not installed (CI must install it: see .ci/run)")
+        pytest.skip("valkey-server is not installed on this machine (apt: valkey-server from bookworm-backports)")
+    f = run_tiny("valkey-down")
+    assert_nothing_acknowledged_was_lost(f)
+    assert f["intake_success"] >= 0.99, f
+    assert f["timers_due_in_fault"] > 0, f  # deadlines really fell due while Valkey was away
+    assert f["timers_fired"] == f["timers_due_in_fault"] and f["timers_fired_twice"] == 0, f

@@ -269,3 +269,53 @@ async def test_the_command_lists_and_refuses_an_unknown_tenant(demo, province, s
     assert listed["examined"] == provisional and listed["changed"] == 0 and listed["changes"] == []
     bad = await asyncio.to_thread(run, "--tenant", "no-such-province")
     assert bad.returncode == 2 and "--tenant" in bad.stderr
+
+
+def long_working_day_policy(name: str, close_days: int):
+    """A deadline policy whose close period, counted in working days, always reaches the next year."""
+    import types
+
+    from odr_plugin_api import DeadlinePlan, Family, PluginInfo, hookimpl
+
+    @hookimpl
+    def odr_plugin_info():
+        return PluginInfo(name=name, version="0.1", title="long", families=(Family.DEADLINE_POLICY,))
+
+    @hookimpl
+    def odr_deadline_policy(scope, request):
+        return DeadlinePlan(policy=name, version="0.1", contact_days=1, contact_clock=DeadlineClock.WORKING_DAYS,
+                            close_days=close_days, close_clock=DeadlineClock.WORKING_DAYS)
+
+    return types.SimpleNamespace(odr_plugin_info=odr_plugin_info, odr_deadline_policy=odr_deadline_policy)
+
+
+async def test_an_intake_counted_into_a_year_without_notice_is_marked_in_view_event_and_store(client, demo):
+    from tenants.onboarding import onboard
+
+    manifest = small_manifest("prov13b")
+    await onboard(manifest, host=demo.host, actor="tests")
+    root, district = manifest.nodes[0].code, manifest.nodes[1].code
+    name = "t_long_policy"
+    demo.host.register(long_working_day_policy(name, 260), name=name)
+    try:
+        paths = {c: n.path for c, n in (await demo.nodes(manifest.slug)).items()}
+        async with platform_transaction() as conn:
+            await save_activation(conn, demo.host, tenant=manifest.slug, node_code=root, plugin=name, active=True,
+                                  config=None, actor="tests", node_paths=paths)
+        demo.forget_activations(manifest.slug)
+        unit = await active_unit(manifest.slug, district)
+        cons = await login(client, await consumer(client, manifest.slug), "demo12315-pw")
+        province = {"slug": manifest.slug, "district": district}
+        cid = await _file(client, province, unit, cons)
+        view = (await client.get(f"/api/tenants/{manifest.slug}/complaints/{cid}", headers=cons)).json()
+        row, events, _, _ = await _stored(province, cid)
+        stored = msgspec.json.decode(row["d"])
+        # 260 working days from today run well into next year, which chinese-calendar has no notice for
+        assert stored["close"]["provisional"] is True and stored["provisional"] is True
+        assert view["deadlines_provisional"] is True
+        assert stored["contact"]["provisional"] is bool(stored["contact"]["provisional_days"])
+        [registered] = [json.loads(e["after"]) for e in events if e["kind"] == "registered"]
+        assert registered["deadlines_provisional"] is True
+    finally:
+        demo.host.unregister(name)
+        demo.forget_activations(manifest.slug)

@@ -189,7 +189,12 @@ async def recompute_on_start(platform: Platform, bus=None) -> list[ProvisionalRe
     """Apply :func:`recompute_provisional` in every active tenant, then deliver the notifications.
     Never raises: a tenant that fails is logged by exception type and left as it was."""
     results: list[ProvisionalResult] = []
-    for slug in await active_tenants():
+    try:
+        slugs = await active_tenants()
+    except Exception as exc:
+        log.error("provisional deadlines not recomputed: no tenant list (%s)", type(exc).__name__)
+        return results
+    for slug in slugs:
         outbox: list[Outgoing] = []
         try:
             result = await recompute_provisional(platform, slug, apply=True, outbox=outbox)

@@ -319,3 +319,55 @@ async def test_an_intake_counted_into_a_year_without_notice_is_marked_in_view_ev
     finally:
         demo.host.unregister(name)
         demo.forget_activations(manifest.slug)
+
+
+PLUGIN_MODULE = '''"""The sample 2027 notice calendar of tests/sample_plugins.py as an installed vendor plugin."""
+from tests.sample_plugins import notice_calendar
+
+_plugin = notice_calendar("t_notice_2027")
+odr_plugin_info = _plugin.odr_plugin_info
+odr_calendar_day = _plugin.odr_calendar_day
+'''
+
+
+async def test_odr_serve_started_with_the_notice_calendar_installed_recounts_at_start(client, demo, settings, tmp_path):
+    """The real start: ``odr serve`` in a subprocess with the vendor calendar installed (a dist-info
+    with its entry point, allowed by name) recounts the provisional deadline before it serves."""
+    from tenants.onboarding import onboard
+    from tests.ui_browser import Server
+
+    manifest = small_manifest("prov13c")
+    await onboard(manifest, host=demo.host, actor="tests")
+    province = {"slug": manifest.slug, "root": manifest.nodes[0].code, "district": manifest.nodes[1].code}
+    unit = await active_unit(manifest.slug, province["district"])
+    cons = await login(client, await consumer(client, manifest.slug), "demo12315-pw")
+    cid = await _file(client, province, unit, cons)
+    await _entered_at(demo, province, cid, at("2027-01-27T10:00"))
+    started = _platform_with_the_2027_notice(demo)
+    paths = {c: n.path for c, n in (await demo.nodes(manifest.slug)).items()}
+    async with platform_transaction() as conn:
+        await save_activation(conn, started.host, tenant=manifest.slug, node_code=province["root"], plugin=NOTICE_PLUGIN,
+                              active=True, config=None, actor="tests", node_paths=paths)
+    expected = await complaint_deadlines(started, manifest.slug, province["district"], at("2027-01-27T10:00"))
+    row, events, _, _ = await _stored(province, cid)
+    assert msgspec.json.decode(row["d"])["provisional"] is True and row["close_due"] != expected.close.due
+
+    info = tmp_path / "t_notice_2027_sample-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: t-notice-2027-sample\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[odr.plugins]\n{NOTICE_PLUGIN} = t_notice_2027_sample\n")
+    (tmp_path / "t_notice_2027_sample.py").write_text(PLUGIN_MODULE)
+    env = {"ODR_DATABASE_URL": settings.database_url, "ODR_VALKEY_URL": settings.valkey_url,
+           "ODR_PLUGINS_ALLOW": f"builtin,{NOTICE_PLUGIN}", "ODR_SECRET_KEY": settings.secret_key,
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    server = await asyncio.to_thread(Server, env)
+    try:
+        assert server.errors() == []
+    finally:
+        server.stop()
+        server.cleanup()
+    row, after_events, timers, notices = await _stored(province, cid)
+    assert msgspec.json.decode(row["d"])["provisional"] is False
+    assert (row["contact_due"], row["close_due"]) == (expected.contact.due, expected.close.due)
+    assert [e["kind"] for e in after_events] == [e["kind"] for e in events] + [EVENT]
+    assert timers["close_breach"] == expected.close.due and len(notices) == 3

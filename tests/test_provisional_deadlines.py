@@ -181,9 +181,26 @@ async def test_a_calendar_with_the_2027_notice_recounts_the_open_provisional_dea
 
     before = {k: await _stored(province, cid) for k, cid in ids.items()}
 
-    # the running platform's calendar still has no 2027 notice: nothing to recount
-    nothing = await recompute_provisional(demo, slug, apply=True)
-    assert (nothing.examined, nothing.changed) == (3, 0)
+    # the running platform's calendar still has no 2027 notice: nothing to recount, even with a regional
+    # calendar answering one 2027 day (a local holiday) switched on for the province
+    from tests.sample_plugins import local_holiday_calendar
+
+    local = "t_local_2027"
+    demo.host.register(local_holiday_calendar(local, dt.date(2027, 1, 5)), name=local)
+    try:
+        paths = {c: n.path for c, n in (await demo.nodes(slug)).items()}
+        async with platform_transaction() as conn:
+            await save_activation(conn, demo.host, tenant=slug, node_code=province["root"], plugin=local, active=True,
+                                  config=None, actor="tests", node_paths=paths)
+        demo.forget_activations(slug)
+        assert (await complaint_deadlines(demo, slug, province["district"], starts["new_year"])).contact.due != (
+            before["new_year"][0]["contact_due"])  # the local holiday is active there
+        nothing = await recompute_provisional(demo, slug, apply=True)
+        assert (nothing.examined, nothing.changed) == (3, 0)
+    finally:
+        demo.host.unregister(local)
+        demo.forget_activations(slug)
+    assert {k: await _stored(province, cid) for k, cid in ids.items()} == before
 
     # the platform starts with the vendor calendar that knows 2027, switched on for the province
     started = _platform_with_the_2027_notice(demo)

@@ -7,9 +7,10 @@ Contract:
   explanation says so (``ComplaintDeadlines.provisional``, ``PeriodExplanation.provisional_days``) and
   every view shows it (``ComplaintView.deadlines_provisional``).
 - :func:`recompute_provisional` looks at the tenant's complaints still in ODR whose stored deadlines
-  are provisional, and picks those for which the calendar active at their node now answers at least
-  one of those provisional days without ``provisional`` (a newer ``chinese-calendar``, a vendor
-  calendar with the notice). Each picked complaint's periods are counted again with exactly the stored
+  are provisional, and picks those for which the calendar active at their node now answers every
+  provisional day of some year without ``provisional``: it covers that year (a newer
+  ``chinese-calendar``, a vendor calendar with the notice). A regional calendar that answers a few
+  days only (a local holiday) does not make a year covered. Each picked complaint's periods are counted again with exactly the stored
   plan (policy, version, days, clock, rollover, start): only the calendar changed, so nothing else is
   recomputed. Nothing else is touched: complaints without provisional deadlines, closed ones, and
   provisional ones whose days the calendar still answers provisionally.
@@ -86,6 +87,16 @@ def _recount(p: PeriodExplanation, day_info) -> PeriodExplanation:
                         policy_version=p.policy_version, legal_basis=p.legal_basis)
 
 
+def _covered_years(answers) -> set[int]:
+    """The years whose every looked-at day the calendar now answers without ``provisional``: it has
+    that year's notice. (A regional calendar answering a single day of the year, e.g. a local holiday,
+    does not count: the State Council notice is still unknown.)"""
+    years: dict[int, bool] = {}
+    for day, info in answers:
+        years[day.year] = years.get(day.year, True) and not info.provisional
+    return {year for year, known in years.items() if known}
+
+
 def _reason(resolved: list[dt.date], sources: list[str], d: ComplaintDeadlines, still: bool) -> str:
     years = ", ".join(str(y) for y in sorted({day.year for day in resolved}))
     text = (f"the calendar ({', '.join(sources)}) now has the holiday notice for {years}: due moments recounted"
@@ -118,10 +129,11 @@ async def recompute_provisional(platform: Platform, tenant: str, *, apply: bool 
             day_info = calendar_for(platform, scope, active)
             looked_at = sorted(set(old.contact.provisional_days) | set(old.close.provisional_days))
             answers = [(day, day_info(day)) for day in looked_at]
-            resolved = [day for day, info in answers if not info.provisional]
-            if not resolved:
-                continue  # the calendar still does not know those years: nothing to recompute
-            sources = sorted({info.source for _, info in answers if not info.provisional})
+            covered = _covered_years(answers)
+            if not covered:
+                continue  # no calendar knows those years' notice yet: nothing to recompute
+            resolved = [day for day, _ in answers if day.year in covered]
+            sources = sorted({info.source for day, info in answers if day.year in covered})
             contact, close = _recount(old.contact, day_info), _recount(old.close, day_info)
             new = ComplaintDeadlines(policy=old.policy, policy_version=old.policy_version, plugin=old.plugin,
                                      contact=contact, close=close, provisional=contact.provisional or close.provisional)

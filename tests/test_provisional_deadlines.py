@@ -173,6 +173,8 @@ async def test_a_calendar_with_the_2027_notice_recounts_the_open_provisional_dea
     spec = await signed_in(app, unit["specialist"])
     page = (await spec.get(f"/ui/complaints/{ids['new_year']}")).text
     assert page.split('id="timeline"')[0].count('data-provisional="true"') == 3  # contact due, close due, countdown
+    explained = page.split('id="deadlines-explained"')[1]
+    assert explained.count('data-provisional="true"') == 2 and "元旦" in explained  # both periods, the day skipped
     assert "国务院放假通知尚未发布" in page
     assert "holiday notice for that year is not out yet" in (await spec.get(f"/ui/complaints/{ids['new_year']}?lang=en")).text
     inbox = (await spec.get("/ui/inbox")).text

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -22,17 +21,17 @@ import pytest_asyncio
 from core.app import create_app
 from core.db.engine import platform_transaction, tenant_transaction
 from core.deadlines.counting import count_period
-from core.deadlines.provisional import EVENT, NOTICE, recompute_on_start, recompute_provisional
+from core.deadlines.provisional import EVENT, recompute_on_start, recompute_provisional
 from core.deadlines.service import complaint_deadlines
 from core.pluginhost.activations import save_activation
 from core.pluginhost.host import PluginHost
 from core.runtime import Platform
-from core.timers.schedule import schedule_complaint_clocks
 from odr_plugin_api import DeadlineClock
 from tests.complaint_helpers import active_unit, consumer
 from tests.console_helpers import signed_in
 from tests.conftest import login
 from tests.helpers import small_manifest
+from tests.provisional_helpers import entered_at, file, stored
 from tests.sample_plugins import notice_calendar
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -107,37 +106,15 @@ async def province(demo):
 
 
 async def _file(client, province, unit, cons) -> str:
-    body = {"company_name": "某电商公司", "credit_code": unit["credit_code"], "subject": "网购商品质量问题",
-            "description": "收到的电饭煲无法加热，要求退货退款。", "consumer_name": "李小龙", "consumer_phone": "13912345678",
-            "route": "odr", "idempotency_key": uuid.uuid4().hex}
-    r = await client.post(f"/api/tenants/{province['slug']}/complaints", json=body, headers=cons)
-    assert r.status_code == 201, r.text
-    return r.json()["complaint"]["id"]
+    return await file(client, province["slug"], unit, cons)
 
 
 async def _entered_at(demo, province, cid: str, start: dt.datetime, *, state: str | None = None) -> None:
-    """Test set-up: the complaint entered ODR at ``start`` (deadlines as the intake would have counted
-    them then, by the platform's own counting)."""
-    d = await complaint_deadlines(demo, province["slug"], province["district"], start)
-    async with tenant_transaction(province["slug"]) as conn:
-        await conn.execute(
-            """UPDATE complaints SET entered_odr_at = $2, contact_due = $3, close_due = $4, deadlines = $5,
-                   state = coalesce($6, state), closed_at = CASE WHEN $6 = 'closed' THEN now() END WHERE id = $1""",
-            uuid.UUID(cid), start, d.contact.due, d.close.due, msgspec.json.encode(d).decode(), state)
-        await schedule_complaint_clocks(conn, uuid.UUID(cid), d.contact.due, d.close.due, dt.timedelta(hours=24))
+    await entered_at(demo, province["slug"], province["district"], cid, start, state=state)
 
 
 async def _stored(province, cid: str):
-    async with tenant_transaction(province["slug"]) as conn:
-        row = await conn.fetchrow("SELECT deadlines::text AS d, version, contact_due, close_due FROM complaints WHERE id = $1",
-                                  uuid.UUID(cid))
-        events = await conn.fetch("SELECT kind, before, after, note FROM complaint_events WHERE complaint_id = $1 ORDER BY id",
-                                  uuid.UUID(cid))
-        timers = {r["kind"]: r["due_at"] for r in await conn.fetch(
-            "SELECT kind, due_at FROM timers WHERE complaint_id = $1 AND cancelled_at IS NULL", uuid.UUID(cid))}
-        notices = await conn.fetch("SELECT recipient, payload FROM notifications WHERE complaint_id = $1 AND kind = $2",
-                                   uuid.UUID(cid), NOTICE)
-    return row, events, timers, notices
+    return await stored(province["slug"], cid)
 
 
 def _platform_with_the_2027_notice(demo) -> Platform:

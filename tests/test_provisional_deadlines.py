@@ -51,6 +51,7 @@ async def test_explain_2026_12_31_skips_new_years_day_2027_provisionally(client,
     assert body["provisional"] is True
     for period in (body["contact"], body["close"]):
         assert period["provisional"] is True and period["provisional_years"] == [2027]
+        assert "2027" in period["provisional_note"] and "provisional" in period["provisional_note"]
         assert "2027-01-01" not in period["counted_days"]
         new_year = [s for s in period["skipped"] if s["day"] == "2027-01-01"]
         assert len(new_year) == 1 and new_year[0]["provisional"] is True
@@ -90,6 +91,7 @@ def test_a_period_on_notice_days_only_is_not_provisional_and_the_memo_keeps_the_
     assert first.provisional_days == [d for d in sorted(set(first.counted_days) | {s.day for s in first.skipped}) if d.year == 2027]
     early = count_period(start=at("2026-12-01T09:00"), days=10, clock=DeadlineClock.WORKING_DAYS, day_info=memo)
     assert early.provisional is False and early.provisional_days == [] and early.provisional_years == []
+    assert early.provisional_note == "" and "2027" in first.provisional_note
     natural = count_period(start=start, days=30, clock=DeadlineClock.NATURAL_DAYS, day_info=memo)
     assert natural.provisional is False  # no calendar day is looked at
 

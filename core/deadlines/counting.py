@@ -59,6 +59,8 @@ class PeriodExplanation(msgspec.Struct, frozen=True, kw_only=True):
     """Every day looked at whose answer was provisional (counted ones included), in order."""
     provisional_years: list[int] = []
     """The years of ``provisional_days``."""
+    provisional_note: str = ""
+    """Why the due moment is provisional (empty when it is not)."""
 
 
 class _Counted(msgspec.Struct, frozen=True):
@@ -116,8 +118,17 @@ def count_period(
         holiday_rollover=holiday_rollover,
         provisional=bool(c.provisional_days),
         provisional_days=c.provisional_days,
-        provisional_years=sorted({d.year for d in c.provisional_days}),
+        provisional_years=(years := sorted({d.year for d in c.provisional_days})),
+        provisional_note=_note(years),
     )
+
+
+def _note(years: list[int]) -> str:
+    if not years:
+        return ""
+    named = ", ".join(map(str, years))
+    return (f"provisional: the calendar has no published holiday arrangement for {named} yet and counted those days"
+            " from the statutory holidays and weekends; the due moment is recounted once the arrangement is known")
 
 
 def _count(

@@ -94,6 +94,12 @@ def test_a_period_on_notice_days_only_is_not_provisional_and_the_memo_keeps_the_
     assert early.provisional_note == "" and "2027" in first.provisional_note
     natural = count_period(start=start, days=30, clock=DeadlineClock.NATURAL_DAYS, day_info=memo)
     assert natural.provisional is False  # no calendar day is looked at
+    # Jinshan's natural days with rollover: 7 days from Sun 27 Dec end on Sun 3 Jan 2027, which rolls over
+    rolled = count_period(start=at("2026-12-27T09:00"), days=7, clock=DeadlineClock.NATURAL_DAYS, day_info=memo,
+                          holiday_rollover=True)
+    assert [d.day for d in rolled.rolled_over] == [dt.date(2027, 1, 3)] and rolled.rolled_over[0].provisional is True
+    assert rolled.provisional is True and rolled.provisional_days == [dt.date(2027, 1, 3), dt.date(2027, 1, 4)]
+    assert rolled.due == at("2027-01-04T23:59:59") and rolled.holiday_rollover is True
 
 
 # -- a tenant of its own for the recount ----------------------------------------------------------------

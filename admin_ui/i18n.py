@@ -137,6 +137,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "event.deadline_warning": ("时限预警", "deadline warning"),
     "event.deadline_breached": ("超时", "deadline breached"),
     "event.deadlines_recomputed": ("时限重新计算", "deadlines recomputed"),
+    "event.deadlines_provisional_recomputed": ("按放假通知重新计算时限", "deadlines recounted with the holiday notice"),
+    "deadline.provisional": ("暂定", "provisional"),
+    "deadline.provisional_tip": (
+        "该时限按《全国年节及纪念日放假办法》规定的法定节假日和周末暂定计算：相关年份的国务院放假通知尚未发布，"
+        "调休上班日和其他放假安排未计入；通知发布后将重新计算一次，并记入办理过程。",
+        "Provisional: counted on the statutory holidays of the national holiday regulation and weekends, because"
+        " the State Council's holiday notice for that year is not out yet (its make-up working days and other"
+        " days off are not counted). It is recounted once when the notice is known, with an entry in the timeline.",
+    ),
+    "deadline.provisional_change": ("联系时限 {old_contact} → {new_contact}；办结时限 {old_close} → {new_close}",
+                                    "contact due {old_contact} → {new_contact}; close due {old_close} → {new_close}"),
     "actions.title": ("办理", "Actions"),
     "actions.supervision": ("监督（第十七条）", "Supervision (Art. 17)"),
     "actions.none": ("当前没有您可办理的操作。", "There is nothing for you to do on this case now."),
@@ -267,6 +278,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "notice.deadline_warning": ("投诉 {number} 即将到期", "Complaint {number} is due soon"),
     "notice.deadline_breached": ("投诉 {number} 已超时", "Complaint {number} is overdue"),
     "notice.liaison_overdue": ("联络员变更逾期未备案", "A liaison change is overdue"),
+    "notice.deadlines_changed": ("投诉 {number} 的时限已按放假通知调整", "The deadlines of complaint {number} changed with the holiday notice"),
     # -- applications / units ------------------------------------------------------------------
     "apps.title": ("ODR企业入驻申请", "ODR applications"),
     "apps.status.submitted": ("待审核", "to review"),

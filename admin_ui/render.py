@@ -144,6 +144,7 @@ def countdown(complaint: Any, lang: str, warn_hours: float, now: dt.datetime | N
         "remaining": remaining,
         "status": status,
         "text": i18n.t(key, lang, t=fmt_duration(remaining, lang)),
+        "provisional": bool(getattr(complaint, "deadlines_provisional", False)),
     }
 
 
@@ -157,7 +158,12 @@ def field_def(f: dict) -> dict:
     return {**_FIELD_DEFAULTS, **{k: v for k, v in f.items() if v is not None or k not in _FIELD_DEFAULTS}}
 
 
-ENV.filters.update(dt=fmt_dt, date=fmt_date, rate=fmt_rate, money=fmt_money)
+def fmt_iso_dt(value: str | None) -> str:
+    """An ISO 8601 moment as stored in an event's JSON, shown like :func:`fmt_dt`."""
+    return fmt_dt(dt.datetime.fromisoformat(value)) if value else "—"
+
+
+ENV.filters.update(dt=fmt_dt, date=fmt_date, rate=fmt_rate, money=fmt_money, isodt=fmt_iso_dt)
 ENV.globals.update(field_def=field_def)
 
 

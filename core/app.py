@@ -93,6 +93,11 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         if manage_lifecycle:
             await platform.start()
             await policy_invalidation.start()
+            # Deadlines counted provisionally (no holiday notice for their year then) are recounted
+            # once, with an event each, when a calendar that knows the notice is now installed.
+            from core.deadlines.provisional import recompute_on_start
+
+            await recompute_on_start(platform, notify_bus)
             if not settings.valkey_url:
                 # Embedded single-process default: the timer worker runs here. With Valkey, run
                 # ``odr worker`` processes instead.

@@ -12,6 +12,10 @@
   odr plugins check [NAME ...]  the plugin contract checks of pytest-odr (default: every allowed plugin); 1 on failures
   odr deadlines explain --tenant T --node CODE --start ISO
                                 the deadline policy's due moments at a node, with every skipped day
+  odr deadlines provisional [--tenant T] [--apply]
+                                running complaints whose provisional deadlines (counted without the year's
+                                holiday notice) the calendars installed now would change; --apply recounts
+                                them (an event each), as the platform does when it starts
 """
 
 from __future__ import annotations
@@ -107,6 +111,34 @@ def _explain_deadlines(tenant: str, node: str, start: str) -> int:
             print(f"--node: no node {node!r} in tenant {tenant!r}", file=sys.stderr)
             return 2
         _print_json(await complaint_deadlines(platform, tenant, n.code, moment))
+        return 0
+
+    return _run(go)
+
+
+def _provisional_deadlines(tenant: str | None, apply: bool) -> int:
+    """Print, per tenant (or the one named), what :func:`core.deadlines.provisional.recompute_provisional`
+    changes (``--apply``: and apply it, one transaction per tenant); 2 for an unknown tenant."""
+    from core.db.engine import TenantNotFound
+    from core.deadlines.provisional import active_tenants, recompute_provisional
+    from core.notifications.deliver import deliver
+
+    async def go(platform: Platform) -> int:
+        slugs = await active_tenants()
+        if tenant is not None:
+            try:
+                await platform.tenant(tenant)
+            except TenantNotFound:
+                print(f"--tenant: no active tenant {tenant!r}", file=sys.stderr)
+                return 2
+            slugs = [tenant]
+        results = []
+        for slug in slugs:
+            outbox: list = []
+            results.append(await recompute_provisional(platform, slug, apply=apply, outbox=outbox))
+            for out in outbox:
+                await deliver(platform, None, out)
+        _print_json(results)
         return 0
 
     return _run(go)
@@ -295,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("--tenant", required=True, help="tenant (province) slug, e.g. shanghai")
     explain.add_argument("--node", required=True, help="jurisdiction node code, e.g. 310116")
     explain.add_argument("--start", required=True, help="ISO 8601 date-time; without an offset: Asia/Shanghai")
+    provisional = deadlines.add_parser(
+        "provisional", help="running complaints whose provisional deadlines the installed calendars now change")
+    provisional.add_argument("--tenant", help="only this tenant (province) slug")
+    provisional.add_argument("--apply", action="store_true", help="recount them, with an event each (default: list only)")
     args = parser.parse_args(argv)
 
     if args.command in ("demo", "serve"):
@@ -359,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "deadlines" and args.action == "explain":
         return _explain_deadlines(args.tenant, args.node, args.start)
+    if args.command == "deadlines" and args.action == "provisional":
+        return _provisional_deadlines(args.tenant, args.apply)
     parser.error("unknown command")
     return 2
 

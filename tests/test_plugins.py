@@ -65,6 +65,7 @@ async def test_a_raising_plugin_does_not_break_the_request_path(client, demo, re
         "working": True,
         "reason": "make-up working day (调休) for National Day 国庆节",
         "source": "odr_builtin_calendar",
+        "provisional": False,
     }
     assert demo.host.failures[(name, "odr_calendar_day")] == before + 1
     assert "13800138000" not in caplog.text  # the plugin's message (personal data) is never logged

@@ -391,6 +391,43 @@ async def _restore_jinshan(demo) -> None:
     demo.forget_activations("shanghai")
 
 
+# -- a provisional due moment -------------------------------------------------------------------------
+async def test_a_provisional_due_moment_is_marked_with_a_tooltip(ui_server, new_page, demo, client):
+    """A case that entered ODR on 2026-12-31 (its period runs into 2027, whose State Council notice is
+    not known): the due dates, the countdown and the inbox row carry the mark, its tooltip says why."""
+    from zoneinfo import ZoneInfo
+
+    from tests.complaint_helpers import consumer
+    from tests.conftest import login as api_login
+    from tests.provisional_helpers import entered_at, file
+
+    made = await active_unit("shanghai", "310115")
+    cons = await api_login(client, await consumer(client, "shanghai"), "demo12315-pw")
+    cid = await file(client, "shanghai", made, cons)
+    await entered_at(demo, "shanghai", "310115", cid, dt.datetime(2026, 12, 31, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+
+    page = await new_page()
+    await login(page, ui_server.base, made["specialist"])
+    await page.goto(ui_server.base + f"/ui/complaints/{cid}")
+    for where in ("#contact-due", "#close-due"):
+        mark = page.locator(f"{where} .provisional-mark")
+        await expect(mark).to_be_visible()
+        await expect(mark).to_have_text("暂定")
+        assert "国务院放假通知尚未发布" in await mark.get_attribute("title")
+    countdown_mark = page.locator("time.countdown + .provisional-mark")
+    await expect(countdown_mark).to_be_visible()
+    await countdown_mark.hover()
+    await shot(page, "provisional-01-case")
+    await page.goto(ui_server.base + f"/ui/complaints/{cid}?lang=en")
+    mark = page.locator("#close-due .provisional-mark")
+    await expect(mark).to_have_text("provisional")
+    assert "holiday notice for that year is not out yet" in await mark.get_attribute("title")
+    await page.goto(ui_server.base + "/ui/inbox")
+    number = (await client.get(f"/api/tenants/shanghai/complaints/{cid}", headers=cons)).json()["number"]
+    await expect(page.locator(f"tr[data-complaint='{number}'] .provisional-mark")).to_be_visible()
+    await shot(page, "provisional-02-inbox")
+
+
 # -- the platform operator ----------------------------------------------------------------------------
 async def test_operator_sees_tenants_and_plugins_and_onboards_a_province(ui_server, new_page):
     from tenants.onboarding import offboard

@@ -50,7 +50,7 @@
     var url = document.body.getAttribute("data-events");
     if (!url || !window.EventSource) { return; }
     var source = new EventSource(url);
-    var kinds = ["new_case", "feedback_submitted", "case_closed", "deadline_warning", "deadline_breached", "liaison_overdue"];
+    var kinds = ["new_case", "feedback_submitted", "case_closed", "deadline_warning", "deadline_breached", "liaison_overdue", "deadlines_changed"];
     function onNotice(event) {
       document.body.dispatchEvent(new CustomEvent("odr:notice", { detail: { kind: event.type } }));
       refreshInbox(event.type === "new_case");

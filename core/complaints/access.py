@@ -122,6 +122,7 @@ def view(principal: Principal, row: asyncpg.Record) -> ComplaintView:
         close_due=row["close_due"],
         deadline_policy=row["deadline_policy"],
         deadline_policy_version=row["deadline_policy_version"],
+        deadlines_provisional=bool(row["deadlines_provisional"]),
         contacted_at=row["contacted_at"],
         feedback=msgspec.json.decode(row["feedback"]) if row["feedback"] else None,
         settled=row["settled"],

@@ -144,6 +144,8 @@ WITH input AS MATERIALIZED (
 ), ev AS (
     INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code, after)
     SELECT ins.id, 'registered', u.actor_id, u.actor_role, u.node_code, jsonb_build_object('state', u.state, 'route', u.route)
+           || CASE WHEN u.explanation IS NULL THEN '{{}}'::jsonb
+                   ELSE jsonb_build_object('deadlines_provisional', coalesce((u.explanation->>'provisional')::boolean, false)) END
     FROM ins JOIN input u ON u.id = ins.id
 ), tm AS (
     INSERT INTO timers (complaint_id, kind, due_at)

@@ -137,6 +137,9 @@ class ComplaintView(msgspec.Struct, kw_only=True):
     close_due: dt.datetime | None
     deadline_policy: str | None
     deadline_policy_version: str | None
+    deadlines_provisional: bool
+    """The due moments were counted over days of a year whose State Council holiday notice was not
+    known yet (:mod:`core.deadlines.provisional`): they may change once, when it is."""
     contacted_at: dt.datetime | None
     feedback: dict[str, Any] | None
     settled: bool | None

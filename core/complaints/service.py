@@ -47,7 +47,9 @@ ODR_NOTICE = (
 COMPLAINT_COLUMNS = """id, number, state, source, consumer_account_id, consumer_name, consumer_phone, consumer_address,
     enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description, amount_claimed,
     entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, contacted_at, feedback,
-    settled, amount_recovered, closed_at, rating, rating_comment, breaches, feedback_untrue, created_at, updated_at"""
+    settled, amount_recovered, closed_at, rating, rating_comment, breaches, feedback_untrue, created_at, updated_at,
+    coalesce((deadlines->>'provisional')::boolean, false) AS deadlines_provisional"""
+"""``deadlines_provisional`` is read from the stored explanation (``ComplaintDeadlines.provisional``)."""
 
 
 # -- shared pieces ---------------------------------------------------------------------------------
@@ -180,6 +182,7 @@ def _filed(row: batching.IntakeRow, rec) -> dict[str, Any]:
         "close_due": row.close_due.astimezone(utc) if row.close_due is not None else None,
         "deadline_policy": row.policy,
         "deadline_policy_version": row.policy_version,
+        "deadlines_provisional": bool(row.explanation is not None and row.explanation.provisional),
         "contacted_at": None,
         "feedback": None,
         "settled": None,
@@ -412,7 +415,10 @@ async def act(
 def _public_changes(changes: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in changes.items():
-        if k in ("deadlines", "feedback"):
+        if k == "deadlines":
+            out["deadlines_provisional"] = bool(msgspec.json.decode(v).get("provisional"))
+            continue
+        if k == "feedback":
             continue
         out[k] = v.isoformat() if isinstance(v, dt.datetime) else v
     return out

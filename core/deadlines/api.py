@@ -5,7 +5,10 @@
 policy and its version, the plugin that decided, and for ``contact`` and ``close`` the clock kind, the
 start (in Asia/Shanghai), every counted day, every skipped non-working day with its reason and
 source, every holiday rollover and the due moment (23:59:59 Asia/Shanghai of the last day).
-The ``odr deadlines explain`` command prints the same JSON.
+``provisional`` (overall and per period) says whether the counting touched a day of a year whose
+State Council holiday notice is not known yet; those days are listed (``provisional_days``), and each
+such skipped day says it is provisional and why. The ``odr deadlines explain`` command prints the same
+JSON.
 """
 
 from __future__ import annotations

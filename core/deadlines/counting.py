@@ -4,6 +4,12 @@ Convention (DOMAIN.md): the day the period starts is not counted; the deadline i
 day (23:59:59 Asia/Shanghai). Working-day periods skip every non-working day (weekends unless made up,
 statutory holidays). A natural-day period counts every day; if the policy says so
 (``holiday_rollover``), a period ending on a non-working day moves to the next working day.
+
+Provisional: a period is ``provisional`` when any day its counting looked at (counted, skipped or
+rolled over) was answered by the calendar with ``DayInfo.provisional`` (for mainland China: a year
+whose State Council notice is not out yet). Those days are listed (``provisional_days``, and
+``provisional`` on each skipped or rolled-over day), as are their years, so the deadline can be
+recomputed once the calendar knows them.
 """
 
 from __future__ import annotations
@@ -21,10 +27,14 @@ END_OF_DAY = dt.time(23, 59, 59)
 MAX_SPAN_DAYS = 400
 
 
-class SkippedDay(msgspec.Struct, frozen=True, kw_only=True):
+class SkippedDay(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A day not counted (or rolled over) and the calendar's reason; ``provisional`` (shown only when
+    true) when the calendar answered it from the law's fixed rules, without the year's notice."""
+
     day: dt.date
     reason: str
     source: str = ""
+    provisional: bool = False
 
 
 class PeriodExplanation(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +52,25 @@ class PeriodExplanation(msgspec.Struct, frozen=True, kw_only=True):
     rolled_over: list[SkippedDay]
     due: dt.datetime
     legal_basis: str = ""
+    holiday_rollover: bool = False
+    provisional: bool = False
+    """True when any day looked at was answered provisionally: the due moment may still change."""
+    provisional_days: list[dt.date] = []
+    """Every day looked at whose answer was provisional (counted ones included), in order."""
+    provisional_years: list[int] = []
+    """The years of ``provisional_days``."""
+    provisional_note: str = ""
+    """Why the due moment is provisional (empty when it is not)."""
+
+
+class _Counted(msgspec.Struct, frozen=True):
+    """What a count depends on only through the calendar (memoised per calendar and start date)."""
+
+    counted: list[dt.date]
+    skipped: list[SkippedDay]
+    rolled: list[SkippedDay]
+    due: dt.datetime
+    provisional_days: list[dt.date]
 
 
 def count_period(
@@ -72,7 +101,7 @@ def count_period(
         counted_period = _count(local.date(), days, clock, day_info, holiday_rollover)
         if periods is not None:
             periods[key] = counted_period
-    counted, skipped, rolled, due = counted_period
+    c = counted_period
     return PeriodExplanation(
         milestone=milestone,
         policy=policy,
@@ -81,40 +110,62 @@ def count_period(
         days=days,
         start=local,
         start_day_not_counted=local.date(),
-        counted_days=counted,
-        skipped=skipped,
-        rolled_over=rolled,
-        due=due,
+        counted_days=c.counted,
+        skipped=c.skipped,
+        rolled_over=c.rolled,
+        due=c.due,
         legal_basis=legal_basis,
+        holiday_rollover=holiday_rollover,
+        provisional=bool(c.provisional_days),
+        provisional_days=c.provisional_days,
+        provisional_years=(years := sorted({d.year for d in c.provisional_days})),
+        provisional_note=_note(years),
     )
+
+
+def _note(years: list[int]) -> str:
+    if not years:
+        return ""
+    named = ", ".join(map(str, years))
+    return (f"provisional: the calendar has no published holiday arrangement for {named} yet and counted those days"
+            " from the statutory holidays and weekends; the due moment is recounted once the arrangement is known")
 
 
 def _count(
     start_day: dt.date, days: int, clock: DeadlineClock, day_info: Callable[[dt.date], DayInfo], holiday_rollover: bool
-) -> tuple[list[dt.date], list[SkippedDay], list[SkippedDay], dt.datetime]:
-    """(counted days, skipped days, rolled-over days, due moment) of a period starting on ``start_day``."""
+) -> _Counted:
+    """Counted days, skipped days, rolled-over days, due moment and the provisional days looked at of a
+    period starting on ``start_day``."""
     day = start_day
     counted: list[dt.date] = []
     skipped: list[SkippedDay] = []
+    provisional: list[dt.date] = []
     while len(counted) < days:
         day += dt.timedelta(days=1)
         if (day - start_day).days > MAX_SPAN_DAYS:
             raise ValueError(f"the calendar has no {days} working days within {MAX_SPAN_DAYS} days")
         if clock is DeadlineClock.WORKING_DAYS:
             info = day_info(day)
+            if info.provisional:
+                provisional.append(day)
             if not info.working:
-                skipped.append(SkippedDay(day=day, reason=info.reason, source=info.source))
+                skipped.append(SkippedDay(day=day, reason=info.reason, source=info.source, provisional=info.provisional))
                 continue
         counted.append(day)
     last = counted[-1] if counted else start_day
     rolled: list[SkippedDay] = []
     if clock is DeadlineClock.NATURAL_DAYS and holiday_rollover:
-        while not (info := day_info(last)).working:
-            rolled.append(SkippedDay(day=last, reason=info.reason, source=info.source))
+        while True:
+            info = day_info(last)
+            if info.provisional and last not in provisional:
+                provisional.append(last)
+            if info.working:
+                break
+            rolled.append(SkippedDay(day=last, reason=info.reason, source=info.source, provisional=info.provisional))
             last += dt.timedelta(days=1)
             if len(rolled) > 60:
                 raise ValueError("holiday rollover found no working day within 60 days")
-    return counted, skipped, rolled, dt.datetime.combine(last, END_OF_DAY, TZ)
+    return _Counted(counted, skipped, rolled, dt.datetime.combine(last, END_OF_DAY, TZ), provisional)
 
 
 def add_working_days(start: dt.datetime, days: int, day_info: Callable[[dt.date], DayInfo]) -> PeriodExplanation:

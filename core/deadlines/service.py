@@ -12,11 +12,16 @@ from odr_plugin_api import DayInfo, DeadlinePlan, DeadlineRequest, Scope
 
 
 class ComplaintDeadlines(msgspec.Struct, frozen=True, kw_only=True):
+    """A complaint's due moments and their derivation (the JSON stored with the complaint, answered by
+    the explain endpoint and command). ``provisional``: either period touched a provisional calendar
+    day (its due moment may change when the year's holiday notice is known)."""
+
     policy: str
     policy_version: str
     plugin: str
     contact: PeriodExplanation
     close: PeriodExplanation
+    provisional: bool = False
 
 
 def calendar_for(platform: Platform, scope: Scope, active: frozenset[str]):
@@ -36,13 +41,10 @@ async def complaint_deadlines(
 def deadlines_from_plan(plan: DeadlinePlan, plugin: str, start: dt.datetime, day_info) -> ComplaintDeadlines:
     common = dict(policy=plan.policy, policy_version=plan.version, legal_basis=plan.legal_basis, day_info=day_info,
                   start=start, holiday_rollover=plan.holiday_rollover)
-    return ComplaintDeadlines(
-        policy=plan.policy,
-        policy_version=plan.version,
-        plugin=plugin,
-        contact=count_period(milestone="contact", days=plan.contact_days, clock=plan.contact_clock, **common),
-        close=count_period(milestone="close", days=plan.close_days, clock=plan.close_clock, **common),
-    )
+    contact = count_period(milestone="contact", days=plan.contact_days, clock=plan.contact_clock, **common)
+    close = count_period(milestone="close", days=plan.close_days, clock=plan.close_clock, **common)
+    return ComplaintDeadlines(policy=plan.policy, policy_version=plan.version, plugin=plugin, contact=contact,
+                              close=close, provisional=contact.provisional or close.provisional)
 
 
 async def working_days_deadline(platform: Platform, tenant: str, node_code: str, start: dt.datetime, days: int) -> PeriodExplanation:

@@ -38,7 +38,9 @@ def odr_calendar_day(scope: Scope, day: dt.date) -> DayInfo | None:
     """Working-day calendar (family ``calendar``). Return a :class:`DayInfo` for ``day`` in ``scope``,
     or None to let the next calendar answer. Layered: a regional plugin answers only for the days it
     changes (e.g. a local statutory holiday) and returns None otherwise; the built-in mainland China
-    calendar (holidays and make-up working days per the State Council notice) answers last."""
+    calendar (holidays and make-up working days per the State Council notice) answers last. A calendar
+    that knows a year's published arrangement answers with ``provisional`` False; one that answers
+    from the law's fixed rules only (the notice not out yet) sets it True."""
 
 
 @hookspec(firstresult=True)

@@ -77,12 +77,20 @@ class Scope(msgspec.Struct, frozen=True, kw_only=True):
 
 class DayInfo(msgspec.Struct, frozen=True, kw_only=True):
     """One calendar day: whether it is a working day and why (e.g. "National Day holiday",
-    "weekend", "make-up working day (调休)")."""
+    "weekend", "make-up working day (调休)").
+
+    ``provisional``: the answer is not from a published arrangement (for mainland China, the State
+    Council's holiday notice for the day's year) but from the rules the law fixes in advance; the
+    notice may still change it (make-up working days, further days off). A calendar that answers from
+    a published arrangement leaves it False. The platform marks every deadline whose counting touched
+    a provisional day, and recomputes those deadlines once when the calendar answers for those days
+    without ``provisional``."""
 
     day: dt.date
     working: bool
     reason: str
     source: str = ""
+    provisional: bool = False
 
 
 class DeadlineClock(str, enum.Enum):

@@ -281,6 +281,18 @@ async def watch_health(web: Web, stop: asyncio.Event, seen: collections.Counter)
             await asyncio.sleep(0.25)
 
 
+async def watch_logins(web: Web, username: str, stop: asyncio.Event, seen: collections.Counter) -> None:
+    """Logins while Valkey (rate limits, lockouts) is away: their answers, counted."""
+    async with httpx.AsyncClient(timeout=5) as http:
+        while not stop.is_set():
+            try:
+                r = await http.post(web.base + "/api/auth/login", json={"username": username, "password": "bench-password"})
+                seen[f"login {r.status_code}"] += 1
+            except httpx.TransportError as exc:
+                seen[f"login connection: {type(exc).__name__}"] += 1
+            await asyncio.sleep(0.5)
+
+
 async def count(url: str, run: str, figures: Figures, acked: dict[str, float]) -> None:
     """Read the tenant's tables as the server's superuser and fill in lost / duplicated / half-written."""
     import asyncpg
@@ -397,9 +409,20 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
             fault_end = time.monotonic()
         elif name == "valkey-down":
             valkey.kill()
+            watcher = asyncio.create_task(watch_logins(web, prepared["consumer"], stop, health))
             made_due = await make_due_meanwhile(pg.url, load.run, until=time.monotonic() + down)
+            stop.set()
+            await watcher
             valkey.start()
             fault_end = time.monotonic()
+            async with httpx.AsyncClient(timeout=5) as http:  # logins work again once Valkey is back
+                for _ in range(50):
+                    r = await http.post(web.base + "/api/auth/login",
+                                        json={"username": prepared["consumer"], "password": "bench-password"})
+                    if r.status_code == 200:
+                        break
+                    await asyncio.sleep(0.2)
+                health[f"login after the fault {r.status_code}"] += 1
             figures.timers_due_in_fault = len(made_due)
             await wait_fired(pg.url, made_due, figures, since=fault_end, timeout=max(30.0, down))
         else:

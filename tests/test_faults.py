@@ -58,3 +58,8 @@ def test_valkey_down_keeps_intake_and_every_deadline_due_meanwhile_fires_exactly
     assert f["intake_success"] >= 0.99, f
     assert f["timers_due_in_fault"] > 0, f  # deadlines really fell due while Valkey was away
     assert f["timers_fired"] == f["timers_due_in_fault"] and f["timers_fired_twice"] == 0, f
+    # logins, whose rate limits and lockouts live in Valkey, are refused with 503 meanwhile (never 500,
+    # never without their limits), and work again afterwards
+    logins = {k: v for k, v in f["health_during_fault"].items() if k.startswith("login ")}
+    assert logins.get("login 503", 0) > 0 and logins.get("login after the fault 200") == 1, f
+    assert set(logins) == {"login 503", "login after the fault 200"}, f

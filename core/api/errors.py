@@ -10,7 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
 from core.db.admin import AdminLoginMissing
-from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable
+from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable
 from core.db.engine import TenantNotFound
 from core.files import FileTooLarge
 from core.pluginhost.activations import ActivationConflict
@@ -102,6 +102,10 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, ValueError):
         return problem(400, str(exc))
+    if store_unavailable(exc):
+        log.warning("valkey unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return Response({"status_code": 503, "detail": "the platform's shared store is not reachable right now; retry"},
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if database_unavailable(exc):
         log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return Response({"status_code": 503, "detail": "the database is not reachable right now; retry "

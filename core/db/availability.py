@@ -6,6 +6,10 @@ a connection closed under the client, refused or timed-out connects), the server
 starting up (57P01-57P03) and too many connections (53300). Such a request was not acknowledged;
 the client may repeat it with the same idempotency key. The HTTP layer answers 503 with
 ``Retry-After`` (:data:`RETRY_AFTER_SECONDS`), never 500.
+
+:func:`store_unavailable` is the same for Valkey (rate limits, login lockouts, caches): a request that
+needs it (a login, whose limits live there) answers 503 while it is away, so knocking Valkey out never
+opens a window for guessing passwords; intake and timers do not need it.
 """
 
 from __future__ import annotations
@@ -40,3 +44,12 @@ def database_unavailable(exc: BaseException) -> bool:
         exc = exc.__cause__ or exc.__context__
         seen += 1
     return False
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` says Valkey could not be reached or was lost."""
+    try:
+        from valkey import exceptions as vk
+    except ImportError:  # pragma: no cover - valkey is a dependency
+        return False
+    return isinstance(exc, (vk.ConnectionError, vk.TimeoutError))

@@ -19,6 +19,10 @@ Scenarios:
               ``--down`` seconds. While it is away the API must answer 503 with Retry-After (never
               500) and ``/health`` 503 ``database: down``; the same web process recovers by itself.
   kill-web    the web server (granian and its worker) killed with SIGKILL under load, a new one started.
+  overload    8x the clients of the other scenarios (one client process offers what it can) against a
+              small intake queue (ODR_INTAKE_QUEUE_MAX): beyond it intake answers 503 with Retry-After at
+              once, so the latency of what is acknowledged stays bounded and memory flat; then a normal
+              load shows full recovery.
   valkey-down Valkey (rate limits, live notifications, the timer queue) killed under load, with two
               timer workers running; while it is away, contact deadlines and their warnings of filed
               complaints are made due (their rows' due moments moved to now: PostgreSQL is the record).
@@ -55,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.intake import free_port, prepare  # noqa: E402
 
 SECRET = "fault-benchmark-secret-key-0123456789-abcdefghij"
-SCENARIOS = ["pg-restart", "kill-web", "valkey-down"]
+SCENARIOS = ["pg-restart", "kill-web", "valkey-down", "overload"]
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -89,6 +93,12 @@ class Figures(msgspec.Struct, kw_only=True):
     """timer ids with more than one event"""
     timers_fire_seconds: float | None = None
     """from the fault's end until the last of them fired"""
+    latency_ms: dict[str, float] = {}
+    """acknowledged answers: p50, p99, max (ms)"""
+    server_rss_mb: float | None = None
+    """the web worker's largest resident memory seen"""
+    after_success: float | None = None
+    """overload: 2xx share of a normal load right after it"""
     server_errors: int = 0
     """ERROR lines and tracebacks in the web server's log"""
 
@@ -238,6 +248,8 @@ class Load:
         self.sent: list[str] = []
         self.errors: collections.Counter[str] = collections.Counter()
         self.ok = 0
+        self.latencies: list[float] = []
+        self.refused_503 = 0
         self.next = 0
 
     async def client(self) -> None:
@@ -250,6 +262,7 @@ class Load:
                 while True:
                     self.figures.requests += 1
                     wait = 0.1
+                    sent_at = time.monotonic()
                     try:
                         r = await http.post("/api/tenants/shanghai/complaints", content=body, headers=self.headers)
                     except httpx.TransportError as exc:
@@ -257,6 +270,7 @@ class Load:
                     else:
                         if r.status_code in (200, 201):
                             self.acked[key] = time.monotonic()
+                            self.latencies.append(self.acked[key] - sent_at)
                             self.ok += 1
                             break
                         self.errors[str(r.status_code)] += 1
@@ -291,6 +305,21 @@ async def watch_logins(web: Web, username: str, stop: asyncio.Event, seen: colle
             except httpx.TransportError as exc:
                 seen[f"login connection: {type(exc).__name__}"] += 1
             await asyncio.sleep(0.5)
+
+
+async def watch_rss(web: Web, figures: Figures, *, until: float) -> None:
+    """The largest resident memory of the web server's processes (granian and its worker)."""
+    import psutil
+
+    top = 0.0
+    while time.monotonic() < until:
+        try:
+            procs = [psutil.Process(web.proc.pid)] + psutil.Process(web.proc.pid).children(recursive=True)
+            top = max([top] + [p.memory_info().rss / 2**20 for p in procs])
+        except psutil.Error:
+            pass
+        await asyncio.sleep(0.5)
+    figures.server_rss_mb = round(top, 1)
 
 
 async def count(url: str, run: str, figures: Figures, acked: dict[str, float]) -> None:
@@ -366,7 +395,7 @@ async def wait_fired(url: str, timers: set[str], figures: Figures, *, since: flo
         await conn.close()
 
 
-async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float) -> Figures:
+async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float, queue_max: int = 32) -> Figures:
     base = Path(tempfile.mkdtemp(prefix=f"odr-faults-{name}-"))
     figures = Figures(scenario=name, clients=clients, seconds=seconds)
     pg = Postgres(base)
@@ -376,6 +405,9 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         os.makedirs(data_dir)
         prepared = await prepare(pg.url, data_dir)
         extra = {}
+        if name == "overload":
+            extra = {"ODR_INTAKE_QUEUE_MAX": str(queue_max)}
+            figures.clients = clients * 8
         if name == "valkey-down":
             valkey = Valkey(base)
             valkey.start()
@@ -390,11 +422,29 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         first_pid = web.proc.pid
         started = time.monotonic()
         load = Load(web, token, prepared["enterprise_id"], figures, until=started + seconds)
-        tasks = [asyncio.create_task(load.client()) for _ in range(clients)]
-        await asyncio.sleep(fault_at)
+        tasks = [asyncio.create_task(load.client()) for _ in range(figures.clients)]
+        if name == "overload":
+            rss = asyncio.create_task(watch_rss(web, figures, until=started + seconds))
+            await asyncio.gather(*tasks, rss)
+            fault_end = time.monotonic()
+            calm = Figures(scenario="after", clients=clients, seconds=3)
+            after = Load(web, token, prepared["enterprise_id"], calm, until=time.monotonic() + 3)
+            after.run, after.next = load.run, load.next + 1_000_000  # the same run, other keys
+            await asyncio.gather(*(after.client() for _ in range(clients)))
+            answered = after.ok + sum(after.errors.values())
+            figures.after_success = round(after.ok / answered, 4) if answered else None
+            load.acked.update(after.acked)
+            load.sent.extend(after.sent)
+            figures.requests += calm.requests
+            tasks = []
+            await asyncio.sleep(0)
         health: collections.Counter[str] = collections.Counter()
         stop = asyncio.Event()
-        if name == "pg-restart":
+        if name != "overload":
+            await asyncio.sleep(fault_at)
+        if name == "overload":
+            pass
+        elif name == "pg-restart":
             watcher = asyncio.create_task(watch_health(web, stop, health))
             await asyncio.to_thread(pg.stop_immediately)
             await asyncio.sleep(down)
@@ -435,6 +485,11 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         after = [t for t in load.acked.values() if t >= fault_end]
         figures.recovery_seconds = round(min(after) - fault_end, 2) if after else None
         figures.web_restarted = web.proc.pid != first_pid or web.proc.poll() is not None
+        if load.latencies:
+            ordered = sorted(load.latencies)
+            figures.latency_ms = {"p50": round(ordered[len(ordered) // 2] * 1000, 1),
+                                  "p99": round(ordered[int(len(ordered) * 0.99)] * 1000, 1),
+                                  "max": round(ordered[-1] * 1000, 1)}
         answers = load.ok + sum(load.errors.values())
         figures.intake_success = round(load.ok / answers, 4) if answers else None
         await count(pg.url, load.run, figures, load.acked)
@@ -450,12 +505,13 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
 
 def table(results: list[Figures]) -> str:
     rows = [("scenario", "clients", "s", "sent", "requests", "acked", "lost", "dup", "half", "late-acked",
-             "recovery s", "2xx share", "timers due/fired/twice", "errors", "health while down")]
+             "recovery s", "2xx share", "latency ms", "timers due/fired/twice", "errors", "health while down")]
     for f in results:
         rows.append((f.scenario, str(f.clients), f"{f.seconds:g}", str(f.sent), str(f.requests), str(f.acknowledged),
                      str(f.lost), str(f.duplicated), str(f.half_written), str(f.unacknowledged_present),
                      "-" if f.recovery_seconds is None else f"{f.recovery_seconds:.2f}",
                      "-" if f.intake_success is None else f"{f.intake_success:.4f}",
+                     "/".join(f"{v:g}" for v in f.latency_ms.values()) or "-",
                      f"{f.timers_due_in_fault}/{f.timers_fired}/{f.timers_fired_twice}" if f.timers_due_in_fault else "-",
                      ", ".join(f"{k}: {v}" for k, v in f.errors.items()) or "-",
                      ", ".join(f"{k}: {v}" for k, v in f.health_during_fault.items()) or "-"))
@@ -470,15 +526,16 @@ async def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--fault-at", type=float, default=20)
     parser.add_argument("--down", type=float, default=10, help="seconds the fault lasts")
+    parser.add_argument("--queue-max", type=int, default=32, help="overload: ODR_INTAKE_QUEUE_MAX of the server")
     parser.add_argument("--tiny", action="store_true", help="8 clients, 10 s per scenario, a 2 s fault at 3 s")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.tiny:
-        args.clients, args.seconds, args.fault_at, args.down = 8, 10, 3, 2
+        args.clients, args.seconds, args.fault_at, args.down, args.queue_max = 8, 10, 3, 2, 4
     results = []
     for name in args.scenario or SCENARIOS:
         results.append(await scenario(name, clients=args.clients, seconds=args.seconds, fault_at=args.fault_at,
-                                      down=args.down))
+                                      down=args.down, queue_max=args.queue_max))
         if not args.json:
             print(table(results[-1:]), flush=True)
     if args.json:

@@ -52,6 +52,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """ODR_INTAKE_BATCH_INFLIGHT: group commits of one tenant written at the same time; more arrivals queue."""
     intake_batch_window_ms: float = 0.0
     """ODR_INTAKE_BATCH_WINDOW_MS: optional wait to collect a batch (0: none, the next loop turn)."""
+    intake_queue_max: int = 512
+    """ODR_INTAKE_QUEUE_MAX: intakes of one tenant waiting for a group commit in one web process beyond
+    which new ones are refused at once with 503 and Retry-After, nothing written (back-pressure under
+    overload, so waiting stays bounded); 0: no limit."""
     token_ttl_hours: int = 12
     login_rate_per_minute: int = 60
     """ODR_LOGIN_RATE_PER_MINUTE: login attempts per client address and minute (Valkey-backed when set)."""

@@ -63,3 +63,12 @@ def test_valkey_down_keeps_intake_and_every_deadline_due_meanwhile_fires_exactly
     logins = {k: v for k, v in f["health_during_fault"].items() if k.startswith("login ")}
     assert logins.get("login 503", 0) > 0 and logins.get("login after the fault 200") == 1, f
     assert set(logins) == {"login 503", "login after the fault 200"}, f
+
+
+def test_overload_is_refused_with_503_beyond_the_queue_and_loses_nothing():
+    f = run_tiny("overload")  # 64 clients against ODR_INTAKE_QUEUE_MAX=4
+    assert_nothing_acknowledged_was_lost(f)
+    assert f["errors"].get("503", 0) > 0 and f["retry_after_missing"] == 0, f  # back-pressure, told as 503
+    assert set(f["errors"]) == {"503"}, f
+    assert f["server_rss_mb"] is not None and f["server_rss_mb"] < 400, f
+    assert f["after_success"] is not None and f["after_success"] >= 0.95, f  # a normal load right after: served

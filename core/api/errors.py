@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from core.complaints.batching import IntakeOverloaded
 from core.db.admin import AdminLoginMissing
 from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable
 from core.db.engine import TenantNotFound
@@ -102,6 +103,10 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, ValueError):
         return problem(400, str(exc))
+    if isinstance(exc, IntakeOverloaded):
+        return Response({"status_code": 503, "detail": "too many complaints are being filed at this moment; nothing was "
+                         "written: retry (with the same idempotency key)"}, status_code=503,
+                        headers={"Retry-After": str(exc.retry_after)})
     if store_unavailable(exc):
         log.warning("valkey unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         return Response({"status_code": 503, "detail": "the platform's shared store is not reachable right now; retry"},

@@ -17,6 +17,8 @@ Contract (see :func:`core.complaints.service.intake`, the only user):
   event loop; while ``max_inflight`` batches of a tenant are being written, new arrivals queue up and
   form the next batch (at most ``max_batch`` items). ``ODR_INTAKE_BATCH_WINDOW_MS`` adds an optional
   collection window.
+- Back-pressure: when ``max_queue`` intakes of a tenant already wait (``ODR_INTAKE_QUEUE_MAX``), a new
+  one is refused at once with :class:`IntakeOverloaded`, before anything is written; waiting is bounded.
 """
 
 from __future__ import annotations
@@ -75,6 +77,13 @@ class IntakeRow(msgspec.Struct, kw_only=True):
 
 
 Outcome = tuple[Literal["created", "existing"], Any] | None
+
+
+class IntakeOverloaded(Exception):
+    """More intakes of a tenant wait for a group commit than ``ODR_INTAKE_QUEUE_MAX``: this one is
+    refused before anything is written (the HTTP layer answers 503 with ``Retry-After``)."""
+
+    retry_after = 1
 
 
 def new_ids(n: int) -> list[uuid.UUID]:
@@ -182,7 +191,7 @@ class IntakeBatcher:
 
     def __init__(
         self, returning: str, *, existing_columns: str | None = None, max_batch: int = 64, max_inflight: int = 2,
-        window: float = 0.0,
+        window: float = 0.0, max_queue: int = 0,
     ) -> None:
         """``returning``: the columns of each complaint filed; ``existing_columns`` (default: the same)
         those of a complaint found by its idempotency key."""
@@ -193,6 +202,7 @@ class IntakeBatcher:
         self.max_batch = max_batch
         self.max_inflight = max_inflight
         self.window = window
+        self.max_queue = max_queue
         self._pending: dict[str, list[_Item]] = {}
         self._inflight: dict[str, int] = {}
         self._scheduled: set[str] = set()
@@ -200,11 +210,18 @@ class IntakeBatcher:
         self.batches = 0  # statistics (tests, benchmarks)
         self.items = 0
         self.fallbacks = 0
+        self.refused = 0
 
     async def submit(self, tenant: str, row: IntakeRow) -> Outcome:
+        """The outcome of ``row`` (see the module contract); raises :class:`IntakeOverloaded` at once when
+        ``max_queue`` intakes of ``tenant`` are already waiting."""
         loop = asyncio.get_running_loop()
+        queue = self._pending.setdefault(tenant, [])
+        if self.max_queue and len(queue) >= self.max_queue:
+            self.refused += 1
+            raise IntakeOverloaded(tenant)
         item = _Item(row, loop.create_future())
-        self._pending.setdefault(tenant, []).append(item)
+        queue.append(item)
         if tenant not in self._scheduled:
             self._scheduled.add(tenant)
             if self.window > 0:
@@ -309,5 +326,6 @@ def batcher(returning: str, settings, *, existing_columns: str | None = None) ->
             max_batch=settings.intake_batch_max,
             max_inflight=settings.intake_batch_inflight,
             window=settings.intake_batch_window_ms / 1000,
+            max_queue=settings.intake_queue_max,
         )
     return b

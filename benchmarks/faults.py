@@ -328,13 +328,22 @@ async def count(url: str, run: str, figures: Figures, acked: dict[str, float]) -
 
     conn = await asyncpg.connect(url)
     try:
+        # one pass per table, hash-joined (a correlated count per complaint would scan the timers and
+        # notifications, which have no index by complaint, once for every complaint)
         rows = await conn.fetch(
-            """SELECT c.idempotency_key AS key, count(*) OVER (PARTITION BY c.idempotency_key) AS copies,
-                      (SELECT count(*) FROM t_shanghai.complaint_events e WHERE e.complaint_id = c.id) AS events,
-                      (SELECT count(*) FROM t_shanghai.timers t WHERE t.complaint_id = c.id) AS timers,
-                      (SELECT count(*) FROM t_shanghai.notifications n WHERE n.complaint_id = c.id) AS notices,
-                      EXISTS (SELECT 1 FROM t_shanghai.complaint_facts f WHERE f.complaint_id = c.id) AS facts
-               FROM t_shanghai.complaints c WHERE c.idempotency_key LIKE $1""", f"%:fault-{run}-%")
+            """WITH c AS (SELECT id, idempotency_key FROM t_shanghai.complaints WHERE idempotency_key LIKE $1),
+                    e AS (SELECT complaint_id, count(*) AS n FROM t_shanghai.complaint_events
+                          WHERE complaint_id IN (SELECT id FROM c) GROUP BY 1),
+                    t AS (SELECT complaint_id, count(*) AS n FROM t_shanghai.timers
+                          WHERE complaint_id IN (SELECT id FROM c) GROUP BY 1),
+                    x AS (SELECT complaint_id, count(*) AS n FROM t_shanghai.notifications
+                          WHERE complaint_id IN (SELECT id FROM c) GROUP BY 1)
+               SELECT c.idempotency_key AS key, count(*) OVER (PARTITION BY c.idempotency_key) AS copies,
+                      coalesce(e.n, 0) AS events, coalesce(t.n, 0) AS timers, coalesce(x.n, 0) AS notices,
+                      f.complaint_id IS NOT NULL AS facts
+               FROM c LEFT JOIN e ON e.complaint_id = c.id LEFT JOIN t ON t.complaint_id = c.id
+               LEFT JOIN x ON x.complaint_id = c.id
+               LEFT JOIN t_shanghai.complaint_facts f ON f.complaint_id = c.id""", f"%:fault-{run}-%")
     finally:
         await conn.close()
     present = {r["key"].split(":", 1)[1] for r in rows}  # stored as "<consumer account>:<key>"

@@ -1,4 +1,5 @@
-"""Wiring of the web console into the platform's Litestar app: ``core.app`` adds :func:`ui_route_handlers`.
+"""Wiring of the web console into the platform's Litestar app: the composition root (``odr.app``) mounts
+:func:`ui_route_handlers` beside every other area's route handlers.
 
 Contract:
 - Everything lives under ``/ui``: pages on one router, static files under ``/ui/static`` (cached,

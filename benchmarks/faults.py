@@ -178,12 +178,12 @@ class Web:
         env.pop("ODR_VALKEY_URL", None)
         env.update(self.extra_env)
         log = open(Path(self.data_dir) / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve"], env=env, cwd=ROOT, stdout=log,
+        self.proc = subprocess.Popen([sys.executable, "-m", "odr.cli", "serve"], env=env, cwd=ROOT, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         self.workers = []
         for i in range(int(self.extra_env.get("FAULTS_TIMER_WORKERS", "0"))):
             wlog = open(Path(self.data_dir) / f"worker-{i}.log", "ab")
-            self.workers.append(subprocess.Popen([sys.executable, "-m", "core.cli", "worker"], env=env, cwd=ROOT,
+            self.workers.append(subprocess.Popen([sys.executable, "-m", "odr.cli", "worker"], env=env, cwd=ROOT,
                                                  stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True))
 
     async def wait_ready(self, timeout: float = 60) -> None:

@@ -54,10 +54,10 @@ async def prepare(url: str, data_dir: str) -> dict:
     from core.auth.accounts import create_account
     from core.auth.principal import Role
     from core.db.engine import as_platform, platform_transaction, tenant_transaction
-    from core.evaluation.demo import seed_demo_evaluation
+    from odr.demo.evaluation import seed_demo_evaluation
     from core.runtime import Platform
     from core.settings import Settings
-    from tenants.demo_history import seed_history
+    from odr.demo.history import seed_history
     from tenants.manifest import demo_manifests
     from tenants.onboarding import onboard
 
@@ -92,7 +92,7 @@ def start_server(url: str, data_dir: str, port: int) -> subprocess.Popen:
            "ODR_LOGIN_RATE_PER_MINUTE": "100000"}
     env.pop("ODR_VALKEY_URL", None)
     log = open(Path(data_dir) / "server.log", "w+b")
-    proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "odr.cli", "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

@@ -73,7 +73,7 @@ class Platform:
             url = self.embedded.start()
         await db.connect(self.settings, url)
         if migrate:
-            from tenants.migrate import migrate_shared
+            from core.db.shared_schema import migrate_shared
 
             await migrate_shared()
             await self.record_plugins()

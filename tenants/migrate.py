@@ -21,11 +21,10 @@ import asyncpg
 from core.db.admin import admin_transaction, owner_role
 from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
 from core.db.migrations import Migration, apply_pending, discover, latest
+from core.db.shared_schema import migrate_shared
 from tenants.roles import apply_runtime_grants, runtime_grants_match
 
 TENANT_MIGRATIONS = "tenants.migrations"
-
-SHARED_MIGRATIONS = "core.db.shared_migrations"
 
 
 class TenantMigration(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,13 +43,6 @@ class MigrateReport(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def failed(self) -> list[TenantMigration]:
         return [t for t in self.tenants if not t.ok]
-
-
-async def migrate_shared() -> list[str]:
-    async with platform_transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-migrate-shared'))")
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SHARED_SCHEMA}")
-        return await apply_pending(conn, discover(SHARED_MIGRATIONS))
 
 
 async def apply_tenant_migrations(conn: asyncpg.Connection, slug: str, migrations: list[Migration]) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 import httpx
 
-from core.app import create_app
+from odr.app import create_app
 from core.runtime import Platform
 from core.settings import Settings
 from tests.servers import start_postgres, start_valkey

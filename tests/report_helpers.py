@@ -15,7 +15,7 @@ import msgspec
 
 from core.auth.accounts import create_account
 from core.db.engine import platform_transaction, tenant_transaction
-from tenants.demo_history import HistorySummary, seed_history
+from odr.demo.history import HistorySummary, seed_history
 from tenants.manifest import load_manifest
 from tenants.onboarding import offboard, onboard
 from tests.conftest import DEMO_PASSWORD

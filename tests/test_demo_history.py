@@ -1,4 +1,4 @@
-"""Demo history (tenants.demo_history): seeded on a throw-away copy of the Shanghai manifest, idempotent,
+"""Demo history (odr.demo.history): seeded on a throw-away copy of the Shanghai manifest, idempotent,
 with the Jinshan A/B/C shapes it reports, and a deadline replay over it that writes nothing."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from core.db.engine import platform_transaction, tenant_transaction
 from core.policy_replay import service as replay
-from tenants.demo_history import seed_history
+from odr.demo.history import seed_history
 from tenants.manifest import load_manifest
 from tenants.onboarding import offboard, onboard
 

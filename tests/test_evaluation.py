@@ -252,7 +252,7 @@ def test_a_failing_scoring_plugin_leaves_the_unit_unscored_and_is_counted():
     failure is counted, and nothing escapes to the run."""
     import types
 
-    from core.evaluation.service import _NodeScorer
+    from core.evaluation.scoring import NodeScorer as _NodeScorer
     from core.pluginhost.host import PluginHost
     from odr_plugin_api import Family, Indicators, PluginInfo, Scope, hookimpl
 

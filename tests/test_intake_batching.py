@@ -214,7 +214,7 @@ async def test_the_complaint_answered_at_intake_is_the_complaint_stored(demo, us
 
     b = use_batcher(window=0.05 if batched else 0.0)
     if not batched:
-        monkeypatch.setattr(service, "_cached_unit", lambda tenant, data: (False, None))  # every intake files alone
+        monkeypatch.setattr("core.complaints.intake._cached_unit", lambda tenant, data: (False, None))  # every intake files alone
     unit = await active_unit(TENANT, "310116")
     who = person()
     officer = Principal(id=str(uuid.uuid4()), username="js-officer-t", role=Role.BUREAU_OFFICER, tenant=TENANT,

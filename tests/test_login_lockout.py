@@ -14,7 +14,7 @@ from litestar.exceptions import TooManyRequestsException
 from litestar.stores.memory import MemoryStore
 import pytest
 
-from core.app import create_app
+from odr.app import create_app
 from core.auth.accounts import create_account
 from core.auth.lockout import LoginLockout
 from core.auth.principal import Role

@@ -18,7 +18,7 @@ import msgspec
 import pytest
 import pytest_asyncio
 
-from core.app import create_app
+from odr.app import create_app
 from core.db.engine import platform_transaction, tenant_transaction
 from core.deadlines.counting import count_period
 from core.deadlines.provisional import EVENT, recompute_on_start, recompute_provisional

@@ -9,7 +9,7 @@ import re
 import pytest_asyncio
 
 from core.db.engine import tenant_transaction
-from tenants.demo_history import credit_code
+from odr.demo.units import credit_code
 from tests.report_helpers import seeded_copy
 
 SLUG = "pubjs"

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 import pytest_asyncio
 
-from core.app import create_app
+from odr.app import create_app
 from core.auth.principal import Role
 from core.db.engine import tenant_transaction
 from tests.conftest import login

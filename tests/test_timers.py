@@ -22,7 +22,7 @@ import pytest
 import pytest_asyncio
 import valkey.asyncio as valkey
 
-from core.app import create_app
+from odr.app import create_app
 from core.db.engine import platform_transaction, tenant_transaction
 from core.notifications.bus import MemoryBus, ValkeyBus
 from core.runtime import Platform

@@ -16,7 +16,7 @@ import httpx
 import pytest_asyncio
 
 from admin_ui import i18n
-from core.app import create_app
+from odr.app import create_app
 from core.auth.principal import Role
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit

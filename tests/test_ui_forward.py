@@ -12,7 +12,7 @@ import uuid
 import pytest_asyncio
 
 from admin_ui import i18n
-from core.app import create_app
+from odr.app import create_app
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit
 from tests.console_helpers import TOKEN, signed_in

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from admin_ui import i18n, schema_forms
 from admin_ui.forms import field_errors
-from core.app import create_app
+from odr.app import create_app
 from core.enterprises.common import FieldError
 from odr_jinshan_policy.deadline import JinshanDeadlineConfig
 from odr_plugin_api.types import config_schema

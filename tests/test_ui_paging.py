@@ -15,7 +15,7 @@ import pytest_asyncio
 from admin_ui import i18n
 from admin_ui.pages import bureau, consumer, enterprise
 from admin_ui.paging import Pager, requested_page
-from core.app import create_app
+from odr.app import create_app
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit
 from tests.complaint_helpers import consumer as new_consumer

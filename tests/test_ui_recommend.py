@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from admin_ui import i18n
-from core.app import create_app
+from odr.app import create_app
 from core.db.engine import tenant_transaction
 from tests.test_enterprises import JPEG, PDF, application, credit_code, rows_for
 from tests.console_helpers import TOKEN, signed_in

@@ -6,7 +6,7 @@ import httpx
 import msgspec
 import valkey.asyncio as valkey
 
-from core.app import create_app
+from odr.app import create_app
 from core.runtime import Platform
 
 

@@ -170,7 +170,7 @@ def test_activated_at_one_node_the_guangxi_calendar_changes_working_days_there_o
 
 def test_cli_show_and_check(tmp_path):
     path = vendor_path(tmp_path, "acme_guangxi_calendar", "broken_plugin")
-    odr = ["-m", "core.cli", "plugins"]
+    odr = ["-m", "odr.cli", "plugins"]
 
     r = run([*odr, "show", "acme_guangxi_calendar"], cwd=ROOT, path=path)
     assert r.returncode == 0, r.stderr

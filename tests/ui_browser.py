@@ -1,5 +1,5 @@
 """Support for the browser tests: Debian's chromium driven by Playwright (never a downloaded browser), the
-platform served for real (``python -m core.cli serve``, granian) on the session's test database, and
+platform served for real (``python -m odr.cli serve``, granian) on the session's test database, and
 screenshots kept as test artefacts.
 
 - Chromium: ``/usr/bin/chromium`` (``ODR_TEST_CHROMIUM`` to override). Missing, the browser tests are
@@ -85,7 +85,7 @@ class Server:
         full = {**os.environ, **env, "ODR_PORT": str(self.port), "ODR_HOST": "127.0.0.1", "ODR_DATA_DIR": self.dir,
                 "ODR_WORKERS": "1", "ODR_LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1"}
         self.log = open(self.log_path, "w+b")
-        self.proc = subprocess.Popen([sys.executable, "-m", "core.cli", "serve"], cwd=ROOT, env=full,
+        self.proc = subprocess.Popen([sys.executable, "-m", "odr.cli", "serve"], cwd=ROOT, env=full,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

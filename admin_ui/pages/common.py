@@ -13,12 +13,11 @@ Contract:
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, Iterable
 
 from litestar import Request
 
-from core.db.engine import shared_fetch
+from core.auth.accounts import display_names
 from core.notifications.deliver import deliver as deliver_one
 from core.runtime import Node, Platform
 
@@ -70,14 +69,4 @@ def safe_next(target: str | None, fallback: str) -> str:
 
 async def account_names(ids: Iterable[str | None]) -> dict[str, str]:
     """Account id -> ``display name (username)``; ids that are no account (e.g. ``demo``) are left out."""
-    wanted = set()
-    for value in ids:
-        try:
-            wanted.add(str(uuid.UUID(str(value))))
-        except ValueError:
-            continue
-    if not wanted:
-        return {}
-    rows = await shared_fetch("SELECT id::text AS id, username, display_name FROM odr.accounts WHERE id = ANY($1::uuid[])",
-                              sorted(wanted))
-    return {r["id"]: f"{r['display_name']} ({r['username']})" if r["display_name"] else r["username"] for r in rows}
+    return await display_names(ids)

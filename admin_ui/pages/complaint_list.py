@@ -2,15 +2,10 @@
 consumer's own complaints.
 
 Contract:
-- :func:`complaint_page` lists one page of the complaints a principal may see in the chosen states,
-  through the API's own rules (:func:`core.complaints.access.visibility_sql` and
-  :func:`~core.complaints.access.view`, which masks the consumer's contact details for whoever does
-  not handle the case): running deadline soonest first, then newest, then by id (a stable order, so
-  pages neither repeat nor skip a case).
-- In the same transaction and the same pass it counts, per state, everything the principal may see,
-  and how many of those have a running deadline past due (``overdue``) or due within the warning
-  window (``warn``, as :func:`admin_ui.render.countdown` tells them): the tabs' counts, the list's
-  total and the queue's badges cover the whole list, not one page.
+- :func:`complaint_page` is :func:`core.complaints.listing.list_complaints` (the API's visibility and
+  masking rules, a stable order, the tallies of the whole list in the same transaction) with the
+  console's pager: the tabs' counts, the list's total and the queue's badges cover the whole list, not
+  one page; ``warn`` is the warning window :func:`admin_ui.render.countdown` tells.
 - A page past the last one shows the last one (:meth:`admin_ui.paging.Pager.clamped`).
 """
 
@@ -21,13 +16,7 @@ from typing import Mapping
 
 from admin_ui.paging import Pager
 from core.auth.principal import Principal
-from core.complaints.access import view, visibility_sql
-from core.complaints.service import COMPLAINT_COLUMNS
-from core.db.engine import tenant_transaction
-
-DUE = """CASE WHEN state = 'with_enterprise' AND contacted_at IS NULL THEN contact_due
-              WHEN state IN ('with_enterprise', 'contacted', 'negotiating') THEN close_due END"""
-"""The moment the complaint's running clock is due (None when no clock runs): as :func:`admin_ui.render.next_due`."""
+from core.complaints.listing import list_complaints
 
 
 @dataclass(frozen=True)
@@ -50,27 +39,7 @@ async def complaint_page(principal: Principal, states: tuple[str, ...] | list[st
                          warn_hours: float = 0.0, path: str = "", query: Mapping[str, str] | None = None) -> ComplaintPage:
     """Page ``page`` (1-based, clamped to the last) of ``size`` complaints in ``states`` that ``principal``
     may see; ``path`` and ``query`` make the pager's links."""
-    where, params = visibility_sql(principal, 1)
-    n = len(params) + 1
-    chosen = list(states)
-    async with tenant_transaction(principal.tenant or "") as conn:
-        tallies = await conn.fetch(
-            f"""SELECT state, count(*) AS n,
-                       count(*) FILTER (WHERE due < now()) AS overdue,
-                       count(*) FILTER (WHERE due >= now() AND due < now() + ${n}::float8 * interval '1 hour') AS warn
-                FROM (SELECT state, {DUE} AS due FROM complaints WHERE {where}) c GROUP BY state""",
-            *params, float(warn_hours),
-        )
-        counts = {r["state"]: r["n"] for r in tallies}
-        total = sum(counts.get(s, 0) for s in chosen)
-        pager = Pager.clamped(page, size, total, path=path, query=query)
-        rows = []
-        if total:
-            rows = await conn.fetch(
-                f"""SELECT {COMPLAINT_COLUMNS} FROM complaints WHERE {where} AND state = ANY(${n})
-                    ORDER BY {DUE} ASC NULLS LAST, created_at DESC, id DESC LIMIT {pager.size} OFFSET {pager.offset}""",
-                *params, chosen,
-            )
-    picked = [r for r in tallies if r["state"] in chosen]
-    return ComplaintPage(items=[view(principal, r) for r in rows], pager=pager, counts=counts,
-                         overdue=sum(r["overdue"] for r in picked), warn=sum(r["warn"] for r in picked))
+    listing = await list_complaints(principal, states, page=page, size=size, warn_hours=warn_hours)
+    pager = Pager.clamped(listing.page, listing.size, listing.total, path=path, query=query)
+    return ComplaintPage(items=listing.items, pager=pager, counts=listing.counts, overdue=listing.overdue,
+                         warn=listing.warn)

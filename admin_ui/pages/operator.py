@@ -11,8 +11,8 @@ from litestar.datastructures import UploadFile
 from admin_ui.forms import read_form
 from admin_ui.pages.common import call_api
 from admin_ui.render import page, require
-from core.api.platform_admin import PlatformController
 from core.auth.principal import Role
+from tenants.api import PlatformController
 from tenants.manifest import parse_manifest
 
 OPERATOR = {Role.OPERATOR}

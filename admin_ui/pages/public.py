@@ -22,9 +22,9 @@ from admin_ui.pages.consumer import odr_check
 from admin_ui.render import language, page, redirect
 from core.complaints.api import PublicConsumerController
 from core.complaints.schemas import ConsumerSignup
-from core.db.engine import shared_fetch
 from core.enterprises import service as enterprises
 from core.enterprises.common import FieldError
+from core.enterprises.directory import public_provinces
 from core.enterprises.schemas import CONDITIONS, DOCUMENT_KINDS, LIAISON_ROLES, ApplicationForm, UnitType
 
 PAGE_SIZE = 50
@@ -32,8 +32,7 @@ PAGE_SIZE = 50
 
 @get("/public")
 async def provinces(request: Request) -> Response:
-    rows = await shared_fetch("SELECT slug, name, name_en FROM odr.tenants WHERE status = 'active' ORDER BY slug")
-    return page(request, "provinces.html", provinces=[dict(r) for r in rows])
+    return page(request, "provinces.html", provinces=await public_provinces())
 
 
 async def _tenant_nodes(request: Request, tenant: str) -> dict:

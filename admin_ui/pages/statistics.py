@@ -11,7 +11,7 @@ Contract:
   district against the year's targets, the merchants with the most complaints and the hot-spot
   categories; plus a monthly trend of the settlement rate and cycle, the class table's total row per
   month of the window (the last six months when the window is open), computed by the registry's
-  ``class-table`` report in one tenant transaction. The reports run side by side (one transaction each).
+  ``class-table`` report in one tenant transaction (:func:`core.reports.trend.monthly_totals`). The reports run side by side (one transaction each).
 - The figures for the charts are embedded as JSON in ``<script type="application/json">`` (Jinja's
   ``tojson``, which escapes ``<``, ``>``, ``&`` and ``'``), drawn by /ui/static/statistics.js once the
   page has loaded (ECharts is fetched then); every chart has its table next to it, so the page works
@@ -37,12 +37,12 @@ from admin_ui.pages.common import call_api, node_label, platform_of, subtree
 from admin_ui.render import fmt_money, fmt_rate, language, page, redirect, require
 from core.api.errors import Forbidden
 from core.auth.principal import BUREAU_ROLES, Principal
-from core.db.engine import tenant_transaction
 from core.deadlines.api import QueryInvalid
 from core.reports import targets as T
 from core.reports.api import CoverageTargetController, parse_date, run_report
 from core.reports.common import today
 from core.reports.registry import SPECS
+from core.reports.trend import monthly_totals
 
 OPTIONS: dict[str, dict[str, Any]] = {
     "class-table": {},
@@ -149,16 +149,7 @@ def _months(since: dt.date | None, until: dt.date | None) -> list[tuple[str, dt.
 
 
 async def _trend(tenant: str, node_path: str, since: dt.date | None, until: dt.date | None) -> dict:
-    months = _months(since, until)
-    rate, cycle, handled = [], [], []
-    run = SPECS["class-table"].run
-    async with tenant_transaction(tenant) as conn:
-        for _, first, last in months:
-            total = next((r for r in await run(conn, node_path, first, last) if r.get("is_total")), {})
-            handled.append(total.get("handled", 0))
-            rate.append(round(total["settlement_rate"] * 100, 1) if total.get("settlement_rate") is not None else None)
-            cycle.append(total.get("avg_cycle_days"))
-    return {"labels": [m[0] for m in months], "settlement_rate": rate, "avg_cycle_days": cycle, "handled": handled}
+    return await monthly_totals(tenant, node_path, _months(since, until))
 
 
 def _charts(bodies: dict[str, Any], trend: dict, lang: str, nodes: dict) -> dict:

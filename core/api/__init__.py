@@ -1,1 +1,2 @@
-"""HTTP API controllers, one module per area; wired in :mod:`core.app`."""
+"""HTTP API controllers, one module per area; listed in :mod:`core.api.routes` and mounted by the
+composition root (:mod:`odr.app`)."""

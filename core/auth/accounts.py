@@ -1,13 +1,15 @@
-"""Accounts in the shared schema: creation and authentication."""
+"""Accounts in the shared schema: creation, authentication, and who an account is by name."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Iterable
 
 import asyncpg
 
 from core.auth.passwords import hash_password, verify_password
 from core.auth.principal import Principal, Role
+from core.db.engine import shared_fetch
 
 
 class AccountExists(ValueError):
@@ -66,3 +68,19 @@ def principal_from_row(row: asyncpg.Record, node_path: tuple[str, ...]) -> Princ
         enterprise_id=str(row["enterprise_id"]) if row["enterprise_id"] else None,
         display_name=row["display_name"],
     )
+
+
+async def display_names(ids: Iterable[str | None]) -> dict[str, str]:
+    """Account id -> ``display name (username)`` (the username alone without a display name), read in one
+    statement; values that are no account id (e.g. ``demo``) are left out."""
+    wanted = set()
+    for value in ids:
+        try:
+            wanted.add(str(uuid.UUID(str(value))))
+        except ValueError:
+            continue
+    if not wanted:
+        return {}
+    rows = await shared_fetch("SELECT id::text AS id, username, display_name FROM odr.accounts WHERE id = ANY($1::uuid[])",
+                              sorted(wanted))
+    return {r["id"]: f"{r['display_name']} ({r['username']})" if r["display_name"] else r["username"] for r in rows}

@@ -16,7 +16,7 @@ from core.api.errors import Forbidden
 from core.api.requests import CommandRequest
 from core.auth.accounts import AccountExists, create_account
 from core.auth.principal import Principal, Role
-from core.complaints import service
+from core.complaints import records, service
 from core.complaints.schemas import (
     ACTION_BODIES,
     ComplaintIntake,
@@ -107,7 +107,7 @@ class ComplaintController(Controller):
         """Messages between consumer, enterprise and bureau, with their attachments' metadata."""
         platform, principal = await tenant_member(request, tenant)
         async with tenant_transaction(tenant) as conn:
-            row = await service._load(conn, principal, complaint_id)
+            row = await records.load_complaint(conn, principal, complaint_id)
             msgs = await conn.fetch(
                 "SELECT id, author_role, author_id, body, at FROM complaint_messages WHERE complaint_id = $1 ORDER BY at, id",
                 row["id"],
@@ -145,7 +145,7 @@ class ComplaintController(Controller):
                 raise ValueError("file: must be a file upload")
             stored = check_upload("file", upload.filename, await upload.read())
         async with tenant_transaction(tenant) as conn:
-            row = await service._load(conn, principal, complaint_id)
+            row = await records.load_complaint(conn, principal, complaint_id)
             if row["state"] in ("closed", "returned", "withdrawn", "left_odr") and principal.role is not Role.CONSUMER and principal.role is Role.ENTERPRISE_SPECIALIST:
                 raise Forbidden("the case is no longer with the enterprise")
             msg = await conn.fetchrow(
@@ -160,7 +160,7 @@ class ComplaintController(Controller):
                     row["id"], msg["id"], stored.filename, stored.content_type, stored.size, stored.sha256, stored.content, principal.id,
                 )
                 attachments.append({"id": str(fid), "filename": stored.filename, "content_type": stored.content_type, "size": stored.size})
-            await service._event(conn, row["id"], "message", principal, principal.node, note=None,
+            await records.record_event(conn, row["id"], "message", principal, principal.node, note=None,
                                  after={"message": str(msg["id"]), "attachments": len(attachments)})
         return MessageView(id=str(msg["id"]), author_role=principal.role.value, author_id=principal.id, body=text, at=msg["at"],
                            attachments=attachments)
@@ -172,7 +172,7 @@ class ComplaintController(Controller):
         """Download an attachment of a complaint the caller may see."""
         platform, principal = await tenant_member(request, tenant)
         async with tenant_transaction(tenant) as conn:
-            row = await service._load(conn, principal, complaint_id)
+            row = await records.load_complaint(conn, principal, complaint_id)
             try:
                 f = await conn.fetchrow(
                     "SELECT filename, content_type, content FROM complaint_attachments WHERE id = $1::uuid AND complaint_id = $2",

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from core.api.errors import NotFound
 from core.auth.principal import Principal
-from core.db.engine import tenant_transaction
+from core.db.engine import shared_fetch, tenant_transaction
 from core.enterprises.common import (
     _CHANGE_COLUMNS,
     _UNIT_COLUMNS,
@@ -32,6 +32,12 @@ from core.enterprises.schemas import DirectoryClass, DirectoryMember, DirectoryU
 from core.runtime import Node, Platform
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def public_provinces() -> list[dict]:
+    """The active provinces (slug, name, name_en) by slug: the public pages' list of directories."""
+    rows = await shared_fetch("SELECT slug, name, name_en FROM odr.tenants WHERE status = 'active' ORDER BY slug")
+    return [dict(r) for r in rows]
 
 
 # -- units -------------------------------------------------------------------------------------------

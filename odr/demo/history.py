@@ -23,12 +23,10 @@ set-based statements (unnest) in one tenant transaction; nothing is seeded if th
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import random
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import msgspec
 
@@ -37,83 +35,11 @@ from core.db.engine import tenant_transaction
 from core.deadlines.service import complaint_deadlines
 from core.enterprises.service import classify
 from core.runtime import Platform
+from odr.demo.cases import DAYS, Case, plan_cases
+from odr.demo.units import PLANS, UnitPlan, credit_code
 
-DAYS = 90
 SEED = 12315
-ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 ACTOR = "demo-history"
-
-
-@dataclass(frozen=True)
-class UnitPlan:
-    key: str
-    node: str
-    name: str
-    unit_type: str
-    industry: str
-    employees: int
-    revenue_cny: float
-    scope: str
-    complaints: int
-    settlement_rate: float
-    open: int = 1
-    gave_up: int = 0
-    """Left ODR without the enterprise's feedback (the consumer chose the ordinary complaint route)."""
-    host: str | None = None
-    """Key of the host unit (a mall) for a member merchant."""
-    cycle_days: tuple[float, float] = (4.5, 7.0)
-    """Most closes fall in this range of days after entering ODR; a quarter takes 7.5 to 11.5 days."""
-    late_contact_share: float = 0.15
-    category: str = "网络购物"
-    subjects: tuple[str, ...] = ("商品质量问题要求退货", "发货延迟", "七日无理由退货被拒", "虚假宣传", "售后维修推诿")
-
-
-PLANS: tuple[UnitPlan, ...] = (
-    # Shanghai, Jinshan: A/B/C after seeds/001 (508 / 29 / 2 complaints, settled 85 / 95 / 100 %).
-    UnitPlan(key="js-a", node="310116-01", name="金山云购综合电商平台有限公司（演示）", unit_type="enterprise",
-             industry="电子商务", employees=860, revenue_cny=520_000_000.0,
-             scope="综合性网络零售平台：百货、家电、食品、服饰全品类", complaints=51, settlement_rate=0.85, open=3, gave_up=1),
-    UnitPlan(key="js-b", node="310116-02", name="枫泾母婴用品电商有限公司（演示）", unit_type="enterprise",
-             industry="电子商务", employees=120, revenue_cny=36_000_000.0, scope="母婴用品网络销售",
-             complaints=21, settlement_rate=0.95, open=1),
-    UnitPlan(key="js-c", node="310116-01", name="朱泾农家特产网店（演示）", unit_type="enterprise",
-             industry="电子商务", employees=8, revenue_cny=1_200_000.0, scope="金山特色农产品网络销售",
-             complaints=2, settlement_rate=1.0, open=0),
-    # Shanghai, Pudong: one e-commerce unit under the national rules.
-    UnitPlan(key="pd-1", node="310115-01", name="陆家嘴数码电商有限公司（演示）", unit_type="enterprise",
-             industry="电子商务", employees=210, revenue_cny=85_000_000.0, scope="数码产品及配件网络销售",
-             complaints=24, settlement_rate=0.88, open=2, gave_up=1, late_contact_share=0.3),
-    # Jiangsu, Wuxi Xishan: the mall (八佰伴) handles its merchants' after-sales.
-    UnitPlan(key="xs-mall", node="320205-01", name="无锡八佰伴商贸有限公司（演示）", unit_type="host_unit",
-             industry="百货商场", employees=1500, revenue_cny=1_800_000_000.0, scope="百货零售、商场经营管理",
-             complaints=14, settlement_rate=0.9, category="商场购物",
-             subjects=("专柜商品质量问题", "会员积分纠纷", "促销价格争议", "退换货被拒")),
-    UnitPlan(key="xs-m1", node="320205-01", name="八佰伴某女装专柜（演示）", unit_type="enterprise", host="xs-mall",
-             industry="服装零售", employees=12, revenue_cny=3_500_000.0, scope="女装零售",
-             complaints=10, settlement_rate=0.8, open=0, category="商场购物",
-             subjects=("衣物洗后褪色", "尺码不符退换被拒", "预付卡余额纠纷")),
-    UnitPlan(key="xs-m2", node="320205-01", name="八佰伴某家电专柜（演示）", unit_type="enterprise", host="xs-mall",
-             industry="家电零售", employees=25, revenue_cny=18_000_000.0, scope="家用电器零售及安装",
-             complaints=8, settlement_rate=0.875, open=1, category="家用电器",
-             subjects=("空调安装延误", "冰箱噪音过大", "赠品未兑现")),
-    UnitPlan(key="xs-car", node="320205", name="锡山某汽车销售服务有限公司（演示）", unit_type="enterprise",
-             industry="汽车零售", employees=90, revenue_cny=260_000_000.0, scope="汽车销售、维修保养",
-             complaints=6, settlement_rate=0.67, open=0, gave_up=1, category="汽车",
-             subjects=("新车交付延迟", "保养收费争议", "维修质量问题")),
-    # Fujian, Fuzhou Gulou: the three carriers (seeds/003).
-    UnitPlan(key="gl-mobile", node="350102-01", name="中国移动福州鼓楼营业部（演示）", unit_type="enterprise",
-             industry="电信", employees=420, revenue_cny=900_000_000.0, scope="移动通信、宽带业务",
-             complaints=22, settlement_rate=0.82, open=2, category="通信服务",
-             subjects=("套餐资费不符", "宽带故障维修不及时", "未经同意开通增值业务", "携号转网受阻")),
-    UnitPlan(key="gl-telecom", node="350102-01", name="中国电信福州鼓楼营业部（演示）", unit_type="enterprise",
-             industry="电信", employees=310, revenue_cny=600_000_000.0, scope="固定电话、移动通信、宽带业务",
-             complaints=16, settlement_rate=0.86, open=1, category="通信服务",
-             subjects=("宽带提速未兑现", "话费扣费异常", "合约期违约金争议")),
-    UnitPlan(key="gl-unicom", node="350102", name="中国联通福州鼓楼营业部（演示）", unit_type="enterprise",
-             industry="电信", employees=260, revenue_cny=450_000_000.0, scope="移动通信、宽带业务",
-             complaints=12, settlement_rate=0.9, open=1, gave_up=1, category="通信服务",
-             subjects=("流量包扣费争议", "营业厅办理业务推诿", "销户受阻")),
-)
 
 
 class UnitHistory(msgspec.Struct, kw_only=True):
@@ -151,76 +77,6 @@ class HistorySummary(msgspec.Struct, kw_only=True):
     events: int = 0
     timers: int = 0
     milliseconds: float = 0.0
-
-
-def credit_code(tenant: str, key: str) -> str:
-    digest = hashlib.sha256(f"{tenant}:{key}".encode()).digest()
-    return "91" + "".join(ALPHABET[b % len(ALPHABET)] for b in digest[:16])
-
-
-@dataclass
-class _Case:
-    id: uuid.UUID
-    unit: uuid.UUID
-    plan: UnitPlan
-    state: str
-    created: dt.datetime
-    entered: dt.datetime
-    contacted: dt.datetime | None
-    feedback_at: dt.datetime | None
-    settled: bool | None
-    closed: dt.datetime | None
-    left_at: dt.datetime | None
-    rating: int | None
-    subject: str
-    amount: float
-
-
-def _cases(plan: UnitPlan, unit_id: uuid.UUID, count: int, now: dt.datetime, rng: random.Random) -> list[_Case]:
-    opened = min(plan.open, count)
-    gave_up = min(plan.gave_up, count - opened)
-    with_feedback = count - opened - gave_up
-    settled = round(with_feedback * plan.settlement_rate)
-    out = []
-    for i in range(count):
-        subject = plan.subjects[i % len(plan.subjects)]
-        amount = float(rng.choice((39, 89, 129, 199, 299, 499, 899, 1299, 2999)))
-        if i < opened:  # still running: entered within the last day
-            entered = now - dt.timedelta(hours=rng.uniform(2, 20))
-            contacted = entered + dt.timedelta(hours=1) if i % 3 else None
-            state = S.CONTACTED if contacted else S.WITH_ENTERPRISE
-            if contacted and i % 2 == 0:
-                state = S.NEGOTIATING
-            out.append(_Case(uuid.uuid4(), unit_id, plan, state, entered - dt.timedelta(minutes=30), entered,
-                             contacted, None, None, None, None, None, subject, amount))
-            continue
-        entered = now - dt.timedelta(days=rng.uniform(13, DAYS), hours=0)
-        late_contact = rng.random() < plan.late_contact_share
-        contact_hours = rng.uniform(50, 80) if late_contact else rng.uniform(2, 40)
-        if rng.random() < 0.03:
-            contact_hours = rng.uniform(100, 150)  # late under any policy
-        contacted = entered + dt.timedelta(hours=contact_hours)
-        created = entered - dt.timedelta(hours=rng.uniform(1, 30))
-        if i < opened + gave_up:  # the consumer gave up on the negotiation: ordinary complaint route
-            left_at = contacted + dt.timedelta(days=rng.uniform(1, 4))
-            out.append(_Case(uuid.uuid4(), unit_id, plan, S.LEFT_ODR, created, entered, contacted, None, None,
-                             None, left_at, None, subject, amount))
-            continue
-        lo, hi = plan.cycle_days
-        cycle = rng.uniform(lo, hi) if rng.random() < 0.75 else rng.uniform(7.5, 11.5)
-        cycle = max(cycle, contact_hours / 24 + 0.8)
-        closed = entered + dt.timedelta(days=cycle)
-        feedback_at = closed - dt.timedelta(hours=rng.uniform(3, 18))
-        is_settled = (i - opened - gave_up) < settled
-        if is_settled:
-            rating = rng.choice((5, 5, 5, 4, 4, 4, 3, 2)) if rng.random() < 0.85 else None
-            out.append(_Case(uuid.uuid4(), unit_id, plan, S.CLOSED, created, entered, contacted, feedback_at, True,
-                             closed, None, rating, subject, amount))
-        else:  # feedback says not settled: the case leaves ODR (Art. 13)
-            rating = rng.choice((1, 2, 2, 3)) if rng.random() < 0.5 else None
-            out.append(_Case(uuid.uuid4(), unit_id, plan, S.LEFT_ODR, created, entered, contacted, feedback_at, False,
-                             None, closed, rating, subject, amount))
-    return out
 
 
 async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str, int] | None = None,
@@ -283,9 +139,9 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
             approved,
         )
         # -- complaints ------------------------------------------------------------------------------
-        cases: list[_Case] = []
+        cases: list[Case] = []
         for p in plans:
-            cases += _cases(p, unit_ids[p.key], max(0, counts.get(p.key, 0)), now, rng)
+            cases += plan_cases(p, unit_ids[p.key], max(0, counts.get(p.key, 0)), now, rng)
         cases.sort(key=lambda c: c.created)
         due = []
         for c in cases:
@@ -451,7 +307,7 @@ async def seed_history(platform: Platform, tenant: str, *, per_unit: Mapping[str
     )
 
 
-def _unit_summary(p: UnitPlan, unit_id: uuid.UUID, nodes, cls: dict | None, mine: list[_Case], cols, cases) -> UnitHistory:
+def _unit_summary(p: UnitPlan, unit_id: uuid.UUID, nodes, cls: dict | None, mine: list[Case], cols, cases) -> UnitHistory:
     index = {c.id: i for i, c in enumerate(cases)}
     fed = [c for c in mine if c.feedback_at is not None]
     settled = sum(1 for c in fed if c.settled)

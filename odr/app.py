@@ -1,4 +1,11 @@
-"""Wire the Litestar application: auth, routes, error handling, lifecycle. The one place that does."""
+"""The Litestar application factory: auth, every area's routes, error handling, lifecycle.
+
+Part of the composition root (:mod:`odr`): the one place that wires the app. Each area hands over a
+list of route handlers and this module mounts them side by side (:func:`route_handlers`): the core
+API (:mod:`core.api.routes`), the tenancy layer's operator endpoints (:mod:`tenants.api`) and the web
+console (:mod:`admin_ui.app`, everything under ``/ui``). A deployment without the console drops that
+one line.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +15,24 @@ import logging
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Router
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.openapi import OpenAPIConfig
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.security.jwt import JWTAuth, Token
 from litestar.stores.memory import MemoryStore
 from litestar.stores.registry import StoreRegistry
 
 from admin_ui.app import ui_route_handlers
-from core.api.auth import AuthController
+from core.api import routes as core_routes
 from core.api.errors import EXCEPTION_HANDLERS
-from core.api.health import health
-from core.api.platform_admin import PlatformController
-from core.api.policy import PolicyController
 from core.auth.principal import Principal
 from core.auth.lockout import STORE as LOCKOUT_STORE, LoginLockout
 from core.auth.tokens import CachingJWTMiddleware
-from core.notifications.api import NotificationController
 from core.notifications.bus import make_bus
-from core.complaints.api import ComplaintController, PublicConsumerController
-from core.deadlines.api import DeadlinesController
-from core.enterprises.api import EnterpriseController, PublicEnterpriseController
 from core.pluginhost.invalidation import PolicyInvalidation
-from core.policy_replay.api import PolicyReplayController
-from core.reports.api import CoverageTargetController, ReportController
-from core.evaluation.api import EvaluationController, PublicEvaluationController
 from core.runtime import Platform
 from core.settings import Settings
+from tenants import api as tenant_routes
 
 PUBLIC_PATHS = ["/health", "/schema", "/api/auth/login", "/public", "/ui/static"]
 
@@ -60,6 +57,15 @@ def _store_factory(settings: Settings):
     return factory
 
 
+def route_handlers(settings: Settings) -> list:
+    """Every area's route handlers, in mounting order (one line per area)."""
+    return [
+        *core_routes.route_handlers(settings),  # the core API: health, login, every core area's controllers
+        *tenant_routes.route_handlers(),  # the platform operator's endpoints: provinces, plugin packages
+        *ui_route_handlers(settings),  # the web console under /ui; drop this line for a deployment without it
+    ]
+
+
 def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = True) -> Litestar:
     """Build the app around ``platform`` (started on startup and stopped on shutdown when
     ``manage_lifecycle``)."""
@@ -74,11 +80,6 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
     )
 
     stores = StoreRegistry(default_factory=_store_factory(settings))
-    rate_limit = RateLimitConfig(
-        rate_limit=("minute", settings.login_rate_per_minute),
-        check_throttle_handler=lambda request: request.url.path == "/api/auth/login",
-        store="rate_limit",
-    )
 
     # Live notifications: Valkey pub/sub when configured, else in-process (shared with the in-process
     # timer worker below).
@@ -124,8 +125,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
                 await store.__aexit__(None, None, None)
 
     app = Litestar(
-        route_handlers=[health, Router(path="/", route_handlers=[AuthController], middleware=[rate_limit.middleware]), PlatformController, PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController, EnterpriseController, PublicEnterpriseController, PolicyReplayController, ReportController, CoverageTargetController,
-                        EvaluationController, PublicEvaluationController],
+        route_handlers=route_handlers(settings),
         on_app_init=[jwt_auth.on_app_init],
         stores=stores,
         on_startup=[startup],
@@ -134,8 +134,6 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         openapi_config=OpenAPIConfig(title="12315 ODR platform", version="0.1.0"),
         logging_config=None,
     )
-    for ui_router in ui_route_handlers(settings):  # the web console under /ui (admin_ui/app.py)
-        app.register(ui_router)
     app.state.platform = platform
     app.state.jwt_auth = jwt_auth
     app.state.login_lockout = LoginLockout(stores.get(LOCKOUT_STORE), limit=settings.login_failures_per_account,
@@ -147,7 +145,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
 
 
 def create_app_from_env() -> Litestar:
-    """Factory for ASGI servers (``granian --factory core.app:create_app_from_env``)."""
+    """Factory for ASGI servers (``granian --factory odr.app:create_app_from_env``)."""
     logging.basicConfig(level=Settings.from_env().log_level)
     # A web worker allocates many short-lived objects per request: collect the youngest generation
     # every 50,000 allocations instead of every 700 (less CPU per request, fewer pauses).

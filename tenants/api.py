@@ -1,4 +1,11 @@
-"""Platform operator endpoints: onboard provinces, list tenants and installed plugin packages."""
+"""The tenancy layer's HTTP surface, the platform operator's endpoints: onboard provinces, list tenants
+and the installed plugin packages.
+
+Contract: operators only (``require_operator``); onboarding is :func:`tenants.onboarding.onboard`
+(idempotent, all-or-nothing) and forgets the platform's cached tenant entry. The composition root
+mounts :func:`route_handlers` beside the core API (:mod:`odr.app`); the console calls the same
+handler functions (``admin_ui.pages.operator``).
+"""
 
 from __future__ import annotations
 
@@ -80,3 +87,8 @@ class PlatformController(Controller):
                 )
             )
         return out
+
+
+def route_handlers() -> list:
+    """The tenancy layer's route handlers, for the composition root to mount."""
+    return [PlatformController]

@@ -1,0 +1,7 @@
+"""``python -m odr ...``: the ``odr`` command (:func:`odr.cli.main`)."""
+
+import sys
+
+from odr.cli import main
+
+sys.exit(main())

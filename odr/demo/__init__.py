@@ -1,0 +1,1 @@
+"""The demo start-up (``odr demo``): provinces, accounts, history and a published evaluation."""

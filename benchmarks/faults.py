@@ -514,13 +514,16 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
 
 def table(results: list[Figures]) -> str:
     rows = [("scenario", "clients", "s", "sent", "requests", "acked", "lost", "dup", "half", "late-acked",
-             "recovery s", "2xx share", "latency ms", "timers due/fired/twice", "errors", "health while down")]
+             "recovery s", "2xx share", "latency ms", "web MB", "after", "timers due/fired/twice", "errors",
+             "health while down")]
     for f in results:
         rows.append((f.scenario, str(f.clients), f"{f.seconds:g}", str(f.sent), str(f.requests), str(f.acknowledged),
                      str(f.lost), str(f.duplicated), str(f.half_written), str(f.unacknowledged_present),
                      "-" if f.recovery_seconds is None else f"{f.recovery_seconds:.2f}",
                      "-" if f.intake_success is None else f"{f.intake_success:.4f}",
                      "/".join(f"{v:g}" for v in f.latency_ms.values()) or "-",
+                     "-" if f.server_rss_mb is None else f"{f.server_rss_mb:g}",
+                     "-" if f.after_success is None else f"{f.after_success:.4f}",
                      f"{f.timers_due_in_fault}/{f.timers_fired}/{f.timers_fired_twice}" if f.timers_due_in_fault else "-",
                      ", ".join(f"{k}: {v}" for k, v in f.errors.items()) or "-",
                      ", ".join(f"{k}: {v}" for k, v in f.health_during_fault.items()) or "-"))

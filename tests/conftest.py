@@ -14,6 +14,8 @@ from core.runtime import Platform
 from core.settings import Settings
 from tests.servers import start_postgres, start_valkey
 
+pytest_plugins = ["tests.pii_scan"]
+
 DEMO_PASSWORD = "demo12315"
 
 

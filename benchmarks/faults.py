@@ -19,6 +19,9 @@ Scenarios:
               ``--down`` seconds. While it is away the API must answer 503 with Retry-After (never
               500) and ``/health`` 503 ``database: down``; the same web process recovers by itself.
   kill-web    the web server (granian and its worker) killed with SIGKILL under load, a new one started.
+  kill-timer  with two timer workers, the contact deadlines and warnings of every complaint filed so far
+              are made due at once, and one worker is SIGKILLed while they fire, then started again:
+              every one fires exactly once (one event per timer id), none is left unfired.
   overload    8x the clients of the other scenarios (one client process offers what it can) against a
               small intake queue (ODR_INTAKE_QUEUE_MAX): beyond it intake answers 503 with Retry-After at
               once, so the latency of what is acknowledged stays bounded and memory flat; then a normal
@@ -59,7 +62,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.intake import free_port, prepare  # noqa: E402
 
 SECRET = "fault-benchmark-secret-key-0123456789-abcdefghij"
-SCENARIOS = ["pg-restart", "kill-web", "valkey-down", "overload"]
+SCENARIOS = ["pg-restart", "kill-web", "kill-timer", "valkey-down", "overload"]
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -180,11 +183,14 @@ class Web:
         log = open(Path(self.data_dir) / "server.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "odr.cli", "serve"], env=env, cwd=ROOT, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self.workers = []
-        for i in range(int(self.extra_env.get("FAULTS_TIMER_WORKERS", "0"))):
-            wlog = open(Path(self.data_dir) / f"worker-{i}.log", "ab")
-            self.workers.append(subprocess.Popen([sys.executable, "-m", "odr.cli", "worker"], env=env, cwd=ROOT,
-                                                 stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True))
+        self.env = env
+        self.workers = [self.start_worker(i) for i in range(int(self.extra_env.get("FAULTS_TIMER_WORKERS", "0")))]
+
+    def start_worker(self, i: int) -> subprocess.Popen:
+        """``odr worker`` number ``i`` (timer worker), its log in ``worker-<i>.log``."""
+        wlog = open(Path(self.data_dir) / f"worker-{i}.log", "ab")
+        return subprocess.Popen([sys.executable, "-m", "odr.cli", "worker"], env=self.env, cwd=ROOT,
+                                stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True)
 
     async def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -378,6 +384,24 @@ async def make_due_meanwhile(url: str, run: str, *, until: float) -> set[str]:
     return made
 
 
+async def make_due_now(url: str, run: str) -> set[str]:
+    """Make every pending contact deadline and warning of the run's complaints due now, at once (a burst
+    for the timer workers to fire); return the ids of those timers."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            """UPDATE t_shanghai.timers t SET due_at = now()
+               FROM t_shanghai.complaints c
+               WHERE c.id = t.complaint_id AND c.idempotency_key LIKE $1
+                 AND t.kind IN ('contact_warning', 'contact_breach') AND t.fired_at IS NULL AND t.cancelled_at IS NULL
+               RETURNING t.id::text""", f"%:fault-{run}-%")
+    finally:
+        await conn.close()
+    return {r["id"] for r in rows}
+
+
 async def wait_fired(url: str, timers: set[str], figures: Figures, *, since: float, timeout: float) -> None:
     """Wait until every timer of ``timers`` fired (or ``timeout``); count fired ones and events per timer id."""
     import asyncpg
@@ -417,7 +441,7 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         if name == "overload":
             extra = {"ODR_INTAKE_QUEUE_MAX": str(queue_max)}
             figures.clients = clients * 8
-        if name == "valkey-down":
+        if name in ("valkey-down", "kill-timer"):
             valkey = Valkey(base)
             valkey.start()
             extra = {"ODR_VALKEY_URL": valkey.url, "FAULTS_TIMER_WORKERS": "2", "ODR_TIMER_RECONCILE_SECONDS": "2",
@@ -466,6 +490,16 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
             await asyncio.sleep(down)
             web.start()
             fault_end = time.monotonic()
+        elif name == "kill-timer":
+            made_due = await make_due_now(pg.url, load.run)
+            await asyncio.sleep(0.3)  # the workers are firing them
+            web.workers[0].kill()
+            web.workers[0].wait(10)
+            await asyncio.sleep(down)
+            web.workers[0] = web.start_worker(0)
+            fault_end = time.monotonic()
+            figures.timers_due_in_fault = len(made_due)
+            await wait_fired(pg.url, made_due, figures, since=fault_end, timeout=max(60.0, down))
         elif name == "valkey-down":
             valkey.kill()
             watcher = asyncio.create_task(watch_logins(web, prepared["consumer"], stop, health))

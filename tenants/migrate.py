@@ -20,7 +20,7 @@ import asyncpg
 
 from core.db.admin import admin_transaction, owner_role
 from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
-from core.db.migrations import Migration, apply_pending, discover, latest
+from core.db.migrations import Migration, apply_pending, discover, latest, revert
 from core.db.shared_schema import migrate_shared
 from tenants.roles import apply_runtime_grants, runtime_grants_match
 
@@ -76,6 +76,21 @@ async def apply_tenant_migrations(conn: asyncpg.Connection, slug: str, migration
         CURRENT_MIGRATION_TENANT.reset(token)
     await conn.execute("SELECT set_config('role', 'none', true), set_config('search_path', $1, true)", SHARED_SCHEMA)
     return applied
+
+
+async def revert_tenant_migration(conn: asyncpg.Connection, slug: str, migration: Migration) -> None:
+    """Run ``migration`` backwards on tenant ``slug``'s schema inside the caller's administration-login
+    transaction, as the role it runs as (see :func:`apply_tenant_migrations`)."""
+    schema = tenant_role(slug)
+    role = ("none" if getattr(migration.module, "RUNS_AS", "owner") == "admin"
+            else await conn.fetchval("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1", schema))
+    await conn.execute("SELECT set_config('search_path', $1, true), set_config('role', $2, true)", schema, role)
+    token = CURRENT_MIGRATION_TENANT.set(slug)
+    try:
+        await revert(conn, migration)
+    finally:
+        CURRENT_MIGRATION_TENANT.reset(token)
+    await conn.execute("SELECT set_config('role', 'none', true), set_config('search_path', $1, true)", SHARED_SCHEMA)
 
 
 async def migrate_tenant(slug: str, package: str = TENANT_MIGRATIONS) -> TenantMigration:

@@ -37,12 +37,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_valkey() -> tuple[str, subprocess.Popen]:
+def require_valkey_server() -> str:
+    """The path of ``valkey-server``; where it is missing the calling test is skipped with that reason,
+    except in CI (``CI=true``), where it fails."""
     binary = shutil.which("valkey-server")
     if binary is None:
         if os.environ.get("CI"):
             pytest.fail("valkey-server is not installed (CI must install it: see .ci/run)")
         pytest.skip("valkey-server is not installed on this machine (apt: valkey-server from bookworm-backports)")
+    return binary
+
+
+def start_valkey() -> tuple[str, subprocess.Popen]:
+    binary = require_valkey_server()
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="odr-test-valkey-")
     proc = subprocess.Popen(

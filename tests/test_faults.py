@@ -5,13 +5,11 @@ lost, duplicated or half-written."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from tests.servers import require_valkey_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,10 +47,7 @@ def test_a_killed_web_server_loses_no_acknowledged_intake():
 
 
 def test_valkey_down_keeps_intake_and_every_deadline_due_meanwhile_fires_exactly_once():
-    if shutil.which("valkey-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("valkey-server is not installed (CI must install it: see .ci/run)")
-        pytest.skip("valkey-server is not installed on this machine (apt: valkey-server from bookworm-backports)")
+    require_valkey_server()  # the scenario starts its own
     f = run_tiny("valkey-down")
     assert_nothing_acknowledged_was_lost(f)
     assert f["intake_success"] >= 0.99, f
@@ -75,10 +70,7 @@ def test_overload_is_refused_with_503_beyond_the_queue_and_loses_nothing():
 
 
 def test_a_timer_worker_killed_while_firing_leaves_no_timer_unfired_or_fired_twice():
-    if shutil.which("valkey-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("valkey-server is not installed (CI must install it: see .ci/run)")
-        pytest.skip("valkey-server is not installed on this machine (apt: valkey-server from bookworm-backports)")
+    require_valkey_server()  # the scenario starts its own
     f = run_tiny("kill-timer")
     assert_nothing_acknowledged_was_lost(f)
     assert f["timers_due_in_fault"] > 100, f  # a burst: the kill lands while they are being fired

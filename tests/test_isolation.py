@@ -98,9 +98,10 @@ async def test_interleaved_requests_with_errors_leave_rows_in_their_schema_and_n
 async def test_several_workers_preparing_the_login_role_at_once(pg_url):
     """Web workers start together: creating and granting the login role must not race
     ("tuple concurrently updated" on the database's ACL)."""
-    from core.db.engine import prepare_login
+    from core.db.logins import prepare_logins
 
-    logins = await asyncio.gather(*(prepare_login(pg_url, "odr_app_race", "odr_admin_race") for _ in range(6)))
+    logins = await asyncio.gather(*(prepare_logins(pg_url, app_role="odr_app_race", admin_role="odr_admin_race",
+                                                   admin_url=None) for _ in range(6)))
     assert len(set(logins)) == 1
     assert "odr_app_race@" in logins[0].runtime and "odr_admin_race@" in logins[0].admin
     conn = await asyncpg.connect(pg_url)

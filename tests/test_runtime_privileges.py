@@ -18,8 +18,8 @@ import pytest
 
 from core.db.admin import admin_transaction, owner_role, owner_transaction
 from core.db.engine import ENGINE, platform_transaction, tenant_role, tenant_transaction
-from core.db.migrations import discover, revert
-from tenants.migrate import TENANT_MIGRATIONS, migrate_tenant
+from core.db.migrations import discover
+from tenants.migrate import TENANT_MIGRATIONS, migrate_tenant, revert_tenant_migration
 from tenants.privileges import APPEND_ONLY, RUNTIME_PRIVILEGES, check_declaration
 from tenants.roles import runtime_grants_match, schema_owner
 from tests.report_helpers import seeded_copy
@@ -216,13 +216,7 @@ async def test_migration_0007_reverts_and_reapplies_on_a_seeded_copy(demo):
 
         # Backwards: the earlier layout (the runtime role owns everything, no owner role).
         async with admin_transaction() as conn:
-            await conn.execute("SELECT set_config('search_path', $1, true)", tenant_role(slug))
-            from core.db.engine import CURRENT_MIGRATION_TENANT
-            token = CURRENT_MIGRATION_TENANT.set(slug)
-            try:
-                await revert(conn, m0007)
-            finally:
-                CURRENT_MIGRATION_TENANT.reset(token)
+            await revert_tenant_migration(conn, slug, m0007)
             assert await schema_owner(conn, slug) == tenant_role(slug)
             assert not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", owner_role(slug))
         async with tenant_transaction(slug) as conn:  # the old exposure, measured

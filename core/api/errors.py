@@ -27,6 +27,11 @@ def problem(status: int, detail: str, **extra) -> Response:
     return Response({"status_code": status, "detail": detail, **extra}, status_code=status)
 
 
+def retry_later(detail: str, seconds: int) -> Response:
+    """503 with ``Retry-After``: nothing is wrong with the request, the platform cannot take it now."""
+    return Response({"status_code": 503, "detail": detail}, status_code=503, headers={"Retry-After": str(seconds)})
+
+
 def validation_problem(exc: msgspec.ValidationError, prefix: str = "") -> Response:
     message = str(exc)
     match = _AT.search(message)
@@ -104,18 +109,16 @@ def handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, ValueError):
         return problem(400, str(exc))
     if isinstance(exc, IntakeOverloaded):
-        return Response({"status_code": 503, "detail": "too many complaints are being filed at this moment; nothing was "
-                         "written: retry (with the same idempotency key)"}, status_code=503,
-                        headers={"Retry-After": str(exc.retry_after)})
-    if store_unavailable(exc):
-        log.warning("valkey unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return Response({"status_code": 503, "detail": "the platform's shared store is not reachable right now; retry"},
-                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-    if database_unavailable(exc):
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-        return Response({"status_code": 503, "detail": "the database is not reachable right now; retry "
-                         "(with the same idempotency key: a repeat never files twice)"}, status_code=503,
-                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return retry_later("too many complaints are being filed at this moment; nothing was written: retry "
+                           "(with the same idempotency key)", exc.retry_after)
+    for unavailable, what, detail in (
+        (store_unavailable, "valkey", "the platform's shared store is not reachable right now; retry"),
+        (database_unavailable, "database", "the database is not reachable right now; retry (with the same "
+                                           "idempotency key: a repeat never files twice)"),
+    ):
+        if unavailable(exc):
+            log.warning("%s unavailable on %s %s: %s", what, request.method, request.url.path, type(exc).__name__)
+            return retry_later(detail, RETRY_AFTER_SECONDS)
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "internal error")
 

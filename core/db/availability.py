@@ -26,23 +26,33 @@ _UNAVAILABLE = (
     pg.CrashShutdownError,
     pg.CannotConnectNowError,
     pg.TooManyConnectionsError,
-    ConnectionError,  # refused, reset
-    asyncio.TimeoutError,
 )
+_TRANSPORT = (OSError, asyncio.TimeoutError)  # refused, reset, missing socket, timed-out connect
+
+
+def _raised_in_driver(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while the database driver was running (so a plain OSError or timeout
+    is the connection's, not, say, a file's or a plugin's)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith("asyncpg"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """True when ``exc`` (or what caused it) says the database could not be reached or was lost."""
-    seen = 0
-    while exc is not None and seen < 5:
+    for _ in range(5):
+        if exc is None:
+            return False
         if isinstance(exc, _UNAVAILABLE):
             return True
         if isinstance(exc, asyncpg.InterfaceError) and ("connection is closed" in str(exc) or "pool is closing" in str(exc)):
             return True
-        if isinstance(exc, OSError) and exc.errno is not None:
+        if isinstance(exc, _TRANSPORT) and _raised_in_driver(exc):
             return True
         exc = exc.__cause__ or exc.__context__
-        seen += 1
     return False
 
 

@@ -29,7 +29,7 @@ import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
 from core.db import admin
-from core.db.logins import Logins, check_runtime_login, prepare_logins
+from core.db.logins import check_runtime_login, prepare_logins
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,6 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(_reset_sql(conn))
 
 
-async def prepare_login(url: str, app_role: str, admin_role: str = "odr_admin",
-                        admin_url: str | None = None) -> Logins:
-    """The runtime and administration login URLs for ``url`` (see :mod:`core.db.logins`)."""
-    return await prepare_logins(url, app_role=app_role, admin_role=admin_role, admin_url=admin_url)
-
-
 RUNTIME_LOGIN: str | None = None
 """Name of the runtime login the pool uses (set by :func:`connect`); tenant runtime roles are granted to it."""
 
@@ -105,7 +99,8 @@ async def connect(settings: Settings, url: str) -> None:
     """Configure :data:`ENGINE` for ``url`` and start its pool (bounded, connections recycled); configure
     the administration login's transactions (:mod:`core.db.admin`)."""
     global RUNTIME_LOGIN
-    logins = await prepare_login(url, settings.app_role, settings.admin_role, settings.admin_database_url)
+    logins = await prepare_logins(url, app_role=settings.app_role, admin_role=settings.admin_role,
+                                  admin_url=settings.admin_database_url)
     config: dict = {"dsn": logins.runtime}
     if not settings.statement_cache:
         config["statement_cache_size"] = 0

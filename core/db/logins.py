@@ -119,7 +119,7 @@ async def check_runtime_login(conn: asyncpg.Connection) -> str:
     row = await conn.fetchrow(
         """SELECT current_user AS name, rolsuper, rolcreaterole,
                   (SELECT array_agg(r.rolname ORDER BY r.rolname) FROM pg_roles r
-                    WHERE r.rolname LIKE $1 || '%' AND pg_has_role(current_user, r.oid, 'MEMBER')) AS owners
+                    WHERE starts_with(r.rolname, $1) AND pg_has_role(current_user, r.oid, 'MEMBER')) AS owners
            FROM pg_roles WHERE rolname = current_user""",
         OWNER_PREFIX,
     )

@@ -125,8 +125,8 @@ async def prepare(url: str, data_dir: str) -> dict:
                    VALUES ('压测电商有限公司', $1, 'enterprise', '310116', 'active', now(), 'bench') RETURNING id""",
                 code,
             )
-            async with as_platform(conn):
-                await create_account(conn, username=consumer, password="bench-password", role=Role.CONSUMER, tenant="shanghai")
+            async with as_platform(conn) as pconn:
+                await create_account(pconn, username=consumer, password="bench-password", role=Role.CONSUMER, tenant="shanghai")
         return {"enterprise_id": str(eid), "consumer": consumer}
     finally:
         await platform.stop()

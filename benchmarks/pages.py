@@ -78,8 +78,8 @@ async def prepare(url: str, data_dir: str) -> dict:
                 "SELECT id::text FROM complaints WHERE node_path LIKE '310000/310116%' ORDER BY created_at DESC LIMIT 1")
             evaluation = await conn.fetchval(
                 "SELECT id::text FROM evaluations WHERE published_at IS NOT NULL ORDER BY started_at DESC LIMIT 1")
-            async with as_platform(conn):
-                await create_account(conn, username="bench-specialist", password=PASSWORD, role=Role.ENTERPRISE_SPECIALIST,
+            async with as_platform(conn) as pconn:
+                await create_account(pconn, username="bench-specialist", password=PASSWORD, role=Role.ENTERPRISE_SPECIALIST,
                                      tenant="shanghai", enterprise_id=unit, display_name="ODR专员（压测）", exist_ok=True)
         return {"complaint": complaint, "evaluation": evaluation}
     finally:

@@ -5,7 +5,11 @@
   odr migrate                   shared schema and every tenant schema to the latest migrations
   odr worker                    SLA timer worker (run one or more with ODR_VALKEY_URL) until SIGTERM/SIGINT
   odr tenant create MANIFEST    onboard a province (a manifest path or a name in tenants/manifests)
+  odr tenant create MANIFEST --cluster NAME   onboard it on that cluster (default: primary)
   odr tenant list
+  odr cluster add NAME URL [--admin-url URL] [--replica URL ...]
+                                register a PostgreSQL cluster tenants may be placed on
+  odr cluster list              clusters, their replicas and the tenants on each
   odr account create-operator USERNAME   (password read from ODR_NEW_PASSWORD or asked)
   odr plugins list
   odr plugins show NAME         one plugin: info, config schema and defaults, hooks, allowed/loaded
@@ -30,7 +34,7 @@ import sys
 
 from core.runtime import Platform
 from core.settings import Settings
-from odr import deadline_commands, plugin_commands, processes, tenant_commands
+from odr import cluster_commands, deadline_commands, plugin_commands, processes, tenant_commands
 from odr.running import run_with_platform
 
 
@@ -47,7 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     create = tenant.add_parser("create", help="onboard a province from a manifest")
     create.add_argument("manifest")
     create.add_argument("--demo-accounts", action="store_true", help="also create the manifest's demo accounts")
+    create.add_argument("--cluster", default="primary", help="the cluster to place it on (odr cluster list)")
     tenant.add_parser("list")
+    cluster = sub.add_parser("cluster").add_subparsers(dest="action", required=True)
+    cadd = cluster.add_parser("add", help="register a PostgreSQL cluster tenants may be placed on")
+    cadd.add_argument("name")
+    cadd.add_argument("url", help="superuser URL (logins made there) or the runtime login's URL")
+    cadd.add_argument("--admin-url", help="the administration login's URL there (with a runtime login's URL)")
+    cadd.add_argument("--replica", action="append", default=[], help="a read replica's URL (repeatable)")
+    cluster.add_parser("list")
     account = sub.add_parser("account").add_subparsers(dest="action", required=True)
     op = account.add_parser("create-operator")
     op.add_argument("username")
@@ -75,9 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         return run_with_platform(processes.worker)
     if args.command == "tenant" and args.action == "create":
-        return tenant_commands.create_tenant(args.manifest, demo_accounts=args.demo_accounts)
+        return tenant_commands.create_tenant(args.manifest, demo_accounts=args.demo_accounts, cluster=args.cluster)
     if args.command == "tenant" and args.action == "list":
         return tenant_commands.list_tenants()
+    if args.command == "cluster" and args.action == "add":
+        return cluster_commands.add_cluster(args.name, args.url, admin_url=args.admin_url, replicas=args.replica)
+    if args.command == "cluster":
+        return cluster_commands.list_clusters()
     if args.command == "account":
         return tenant_commands.create_operator(args.username)
     if args.command == "plugins" and args.action == "show":

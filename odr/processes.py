@@ -51,6 +51,11 @@ async def worker(platform: Platform) -> int:
     queue = make_queue(settings.valkey_url)
     bus = make_bus(settings.valkey_url)
     worker = TimerWorker(platform, queue, bus, name=f"timer-worker-{os.getpid()}")
+    # Placement changes (a tenant moved to another cluster) and plugin toggles reach this process too.
+    from core.pluginhost.invalidation import PolicyInvalidation
+
+    invalidation = PolicyInvalidation(platform, settings.valkey_url)
+    await invalidation.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -63,6 +68,7 @@ async def worker(platform: Platform) -> int:
     finally:
         stopped.cancel()
         await worker.stop()
+        await invalidation.stop()
         await bus.close()
         await queue.close()
         log.info("timer worker stopped after firing %d timers", worker.fired)

@@ -19,7 +19,7 @@ from core.runtime import Platform
 from odr.running import print_json, run_with_platform
 
 
-def create_tenant(manifest_name: str, *, demo_accounts: bool) -> int:
+def create_tenant(manifest_name: str, *, demo_accounts: bool, cluster: str = "primary") -> int:
     from tenants.manifest import load_manifest
     from tenants.onboarding import onboard
 
@@ -30,7 +30,11 @@ def create_tenant(manifest_name: str, *, demo_accounts: bool) -> int:
         return 2
 
     async def go(platform: Platform) -> int:
-        print_json(await onboard(manifest, host=platform.host, actor="cli", demo=demo_accounts))
+        try:
+            print_json(await onboard(manifest, host=platform.host, actor="cli", demo=demo_accounts, cluster=cluster))
+        except ValueError as exc:  # OnboardingError: the message names the field
+            print(str(exc), file=sys.stderr)
+            return 2
         return 0
 
     return run_with_platform(go)
@@ -41,7 +45,7 @@ def list_tenants() -> int:
         from core.db.engine import platform_transaction
 
         async with platform_transaction() as conn:
-            rows = await conn.fetch("SELECT slug, name, status, schema_version, migration_error FROM odr.tenants ORDER BY slug")
+            rows = await conn.fetch("SELECT slug, name, status, schema_version, migration_error, cluster FROM odr.tenants ORDER BY slug")
         print_json([dict(r) for r in rows])
         return 0
 

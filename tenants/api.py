@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar import Controller, Request, Response, get, post
 
 from core.api.access import platform_of, require_operator
 from core.auth.principal import Principal
 from core.db.engine import platform_transaction
+from core.db.clusters import PRIMARY
+from tenants.clusters import ClusterRow, list_clusters
 from tenants.manifest import Manifest
 from tenants.onboarding import OnboardResult, onboard
 
@@ -29,6 +31,7 @@ class TenantRow(msgspec.Struct, kw_only=True):
     status: str
     schema_version: str | None
     migration_error: str | None
+    cluster: str = "primary"
 
 
 class PluginPackage(msgspec.Struct, kw_only=True):
@@ -53,16 +56,24 @@ class PlatformController(Controller):
         require_operator(request)
         async with platform_transaction() as conn:
             rows = await conn.fetch(
-                "SELECT slug, name, name_en, status, schema_version, migration_error FROM odr.tenants ORDER BY slug"
+                "SELECT slug, name, name_en, status, schema_version, migration_error, cluster FROM odr.tenants ORDER BY slug"
             )
         return [TenantRow(**dict(r)) for r in rows]
 
+    @get("/clusters")
+    async def list_clusters(self, request: Request[Principal, Any, Any]) -> list[ClusterRow]:
+        """The database clusters and the tenants placed on each (URLs without passwords)."""
+        require_operator(request)
+        return await list_clusters()
+
     @post("/tenants")
-    async def create_tenant(self, request: Request[Principal, Any, Any], data: JSONBody[Manifest]) -> Response[OnboardResult]:
-        """Onboard a province from a manifest (idempotent: 201 when created, 200 when it existed)."""
+    async def create_tenant(self, request: Request[Principal, Any, Any], data: JSONBody[Manifest],
+                            cluster: FromQuery[str] = PRIMARY) -> Response[OnboardResult]:
+        """Onboard a province from a manifest on ``cluster`` (default the primary; idempotent: 201 when
+        created, 200 when it existed)."""
         operator = require_operator(request)
         platform = platform_of(request)
-        result = await onboard(data, host=platform.host, actor=operator.username)
+        result = await onboard(data, host=platform.host, actor=operator.username, cluster=cluster)
         platform.forget_tenant(data.slug)
         return Response(result, status_code=201 if result.created else 200)
 

@@ -19,6 +19,7 @@ import msgspec
 import asyncpg
 
 from core.db.admin import admin_transaction, owner_role
+from core.db.clusters import placement
 from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
 from core.db.migrations import Migration, apply_pending, discover, latest, revert
 from core.db.shared_schema import migrate_shared
@@ -97,7 +98,7 @@ async def migrate_tenant(slug: str, package: str = TENANT_MIGRATIONS) -> TenantM
     """Migrate one tenant to the newest migration of ``package`` (a migrations package name)."""
     migrations = discover(package)
     try:
-        async with admin_transaction() as conn:
+        async with admin_transaction((await placement(slug)).cluster) as conn:
             applied = await apply_tenant_migrations(conn, slug, migrations)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"

@@ -30,8 +30,8 @@ async def active_unit(tenant: str, node_code: str, *, name: str | None = None) -
             code,
             node_code,
         )
-        async with as_platform(conn):
-            await create_account(conn, username=username, password="demo12315", role=Role.ENTERPRISE_SPECIALIST,
+        async with as_platform(conn) as pconn:
+            await create_account(pconn, username=username, password="demo12315", role=Role.ENTERPRISE_SPECIALIST,
                                  tenant=tenant, enterprise_id=eid, display_name="ODR专员")
     return {"id": str(eid), "credit_code": code, "specialist": username}
 

@@ -12,7 +12,7 @@ import httpx
 from odr.app import create_app
 from core.runtime import Platform
 from core.settings import Settings
-from tests.servers import start_postgres, start_valkey
+from tests.servers import start_embedded_postgres, start_postgres, start_valkey
 
 pytest_plugins = ["tests.pii_scan"]
 
@@ -25,6 +25,14 @@ def pg_url() -> str:
     yield url
     if server is not None:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def second_pg_url() -> str:
+    """A second real PostgreSQL server (embedded, its own data directory): the cluster ``second``."""
+    url, server = start_embedded_postgres()
+    yield url
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +77,34 @@ async def demo(platform: Platform) -> Platform:
     async with platform_transaction() as conn:
         await create_account(conn, username="operator", password=DEMO_PASSWORD, role=Role.OPERATOR, exist_ok=True)
     return platform
+
+
+SECOND_CLUSTER_TENANTS = {"jiangsu": "jsc2", "fujian": "fjc2"}
+"""Demo manifests onboarded again on the cluster ``second`` (slug, demo account names prefixed ``c2-``)."""
+
+
+@pytest_asyncio.fixture(scope="session")
+async def two_clusters(demo: Platform, second_pg_url: str) -> AsyncIterator[Platform]:
+    """Two clusters: the demo tenants on the primary, copies of Jiangsu and Fujian (with their demo
+    accounts, prefixed ``c2-``) on the cluster ``second``."""
+    import msgspec
+
+    from tenants.clusters import add_cluster
+    from tenants.manifest import load_manifest
+    from tenants.onboarding import onboard
+
+    await add_cluster("second", second_pg_url, app_role=demo.settings.app_role, admin_role=demo.settings.admin_role)
+    for source, slug in SECOND_CLUSTER_TENANTS.items():
+        m = load_manifest(source)
+        accounts = [msgspec.structs.replace(a, username=f"c2-{a.username}") for a in m.demo_accounts]
+        manifest = msgspec.structs.replace(m, slug=slug, demo_accounts=accounts)
+        result = await onboard(manifest, host=demo.host, actor="tests", demo=True, cluster="second")
+        assert result.cluster == "second"
+    yield demo
+    from core.db import admin, clusters
+
+    await admin.close()  # the second server stops next: close its pools first
+    await clusters.close()
 
 
 @pytest_asyncio.fixture(scope="session")

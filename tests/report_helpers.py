@@ -22,12 +22,14 @@ from tests.conftest import DEMO_PASSWORD
 
 
 @contextlib.asynccontextmanager
-async def seeded_copy(demo, source: str, slug: str, accounts, **seed) -> AsyncIterator[HistorySummary]:
-    """Onboard ``source``'s manifest as ``slug``, add ``accounts`` ((username, role, node)), seed the
-    demo history (``seed``: keyword arguments of :func:`seed_history`); offboard afterwards."""
+async def seeded_copy(demo, source: str, slug: str, accounts, *, cluster: str = "primary",
+                      **seed) -> AsyncIterator[HistorySummary]:
+    """Onboard ``source``'s manifest as ``slug`` on ``cluster``, add ``accounts`` ((username, role,
+    node)), seed the demo history (``seed``: keyword arguments of :func:`seed_history`); offboard
+    afterwards."""
     manifest = msgspec.structs.replace(load_manifest(source), slug=slug)
     await offboard(slug)  # a leftover of an interrupted run
-    await onboard(manifest, host=demo.host, actor="tests")
+    await onboard(manifest, host=demo.host, actor="tests", cluster=cluster)
     demo.forget_tenant(slug)
     try:
         async with platform_transaction() as conn:

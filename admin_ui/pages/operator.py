@@ -24,7 +24,9 @@ async def _page(request: Request, *, status: int = 200, errors: dict | None = No
     require(request, OPERATOR)
     tenants = await call_api(PlatformController.list_tenants, request)
     plugins = await call_api(PlatformController.list_plugins, request)
-    return page(request, "operator.html", status=status, tenants=tenants, plugins=plugins, errors=errors or {},
+    clusters = await call_api(PlatformController.list_clusters, request)
+    return page(request, "operator.html", status=status, tenants=tenants, plugins=plugins, clusters=clusters,
+                cluster_options=[{"value": c.name, "label": c.name} for c in clusters], errors=errors or {},
                 form=form or {}, result=result)
 
 
@@ -44,6 +46,7 @@ async def onboard(request: Request) -> Response:
         if len(raw) > MAX_MANIFEST_BYTES:
             return await _page(request, status=413, errors={"manifest_file": f"at most {MAX_MANIFEST_BYTES} bytes"})
         text = raw.decode("utf-8", errors="replace")
+    cluster = str(data.get("cluster") or "primary")
     if not text.strip():
         return await _page(request, status=400, errors={"manifest": "required / 必填"})
     try:
@@ -51,9 +54,10 @@ async def onboard(request: Request) -> Response:
     except (msgspec.DecodeError, msgspec.ValidationError, ValueError) as exc:
         return await _page(request, status=400, errors={"manifest": str(exc)}, form={"manifest": text})
     try:
-        answer = await call_api(PlatformController.create_tenant, request, data=manifest)
+        answer = await call_api(PlatformController.create_tenant, request, data=manifest, cluster=cluster)
     except ValueError as exc:
-        return await _page(request, status=400, errors={"manifest": str(exc)}, form={"manifest": text})
+        field = "cluster" if str(exc).startswith("cluster:") else "manifest"
+        return await _page(request, status=400, errors={field: str(exc)}, form={"manifest": text, "cluster": cluster})
     return await _page(request, status=answer.status_code, result=answer.content)
 
 

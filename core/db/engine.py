@@ -13,6 +13,12 @@ Contract:
   second line of defence.
 - Piccolo tables of the tenant schema are unqualified; piccolo queries run on the transaction's
   connection, so they resolve to the tenant's schema.
+- Each tenant lives on one cluster (:mod:`core.db.clusters`): :func:`tenant_transaction` takes its
+  connection from that cluster's runtime pool (the primary's, :data:`ENGINE`'s own, for most), one code
+  path whatever the cluster. The shared schema is on the primary only: on a tenant of another cluster,
+  :func:`as_platform` and :func:`shared_fetch` use a companion transaction on the primary, committed
+  just before the tenant's (a crash between the two commits leaves the shared side committed alone:
+  what runs there — accounts opened or (de)activated — is written to be repeated).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import AsyncIterator
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 
-from core.db import admin
+from core.db import admin, clusters
 from core.db.logins import check_runtime_login, prepare_logins
 from core.settings import Settings
 
@@ -120,10 +126,14 @@ async def connect(settings: Settings, url: str) -> None:
         await disconnect()
         raise
     admin.configure(logins.admin, pool_max=max(2, settings.migrate_concurrency), statement_cache=settings.statement_cache)
+    clusters.configure(primary_pool=lambda: ENGINE.pool, primary_login=RUNTIME_LOGIN, pool_min=settings.pool_min,
+                       pool_max=settings.pool_max, statement_cache=settings.statement_cache,
+                       app_role=settings.app_role, admin_role=settings.admin_role, reset=_reset_connection)
 
 
 async def disconnect() -> None:
     await admin.close()
+    await clusters.close()
     pool = ENGINE.pool
     if pool is not None:
         try:
@@ -135,25 +145,70 @@ async def disconnect() -> None:
 
 
 class _TenantTransaction(PostgresTransaction):
-    """A piccolo transaction whose BEGIN also sets the tenant's search_path and role, in one round
-    trip (a simple-protocol script; ``role`` is a validated identifier, see :func:`tenant_role`)."""
+    """A piccolo transaction on ``pool`` (the tenant's cluster's) whose BEGIN also sets the tenant's
+    search_path and role, in one round trip (a simple-protocol script; ``role`` is a validated
+    identifier, see :func:`tenant_role`). On a cluster other than the primary, a companion transaction
+    on the primary is opened when the shared schema is written or read (:func:`as_platform`)."""
 
-    def __init__(self, engine: PostgresEngine, role: str) -> None:
+    def __init__(self, engine: PostgresEngine, role: str, pool: asyncpg.Pool, remote: bool) -> None:
         super().__init__(engine, allow_nested=False)
+        self._pool = pool
+        self.remote = remote
+        self.companion = None
+        self._companion_tx = None
         self._begin_sql = (
             f"BEGIN; SELECT set_config('search_path', '{role}', true), set_config('role', '{role}', true)"
         )
 
+    async def get_connection(self):
+        return await self._pool.acquire()
+
     async def begin(self) -> None:
         await self.connection.execute(self._begin_sql)
 
+    async def open_companion(self) -> asyncpg.Connection:
+        """The companion transaction on the primary (search_path the shared schema), opened once."""
+        if self.companion is None:
+            conn = await ENGINE.pool.acquire()
+            try:
+                tx = conn.transaction()
+                await tx.start()
+                await conn.execute("SELECT set_config('search_path', $1, true)", SHARED_SCHEMA)
+            except BaseException:
+                await ENGINE.pool.release(conn)
+                raise
+            self.companion, self._companion_tx = conn, tx
+        return self.companion
+
+    async def _close_companion(self, commit: bool) -> None:
+        conn, tx = self.companion, self._companion_tx
+        if conn is None:
+            return
+        self.companion = self._companion_tx = None
+        try:
+            if commit:
+                await tx.commit()
+            else:
+                await tx.rollback()
+        finally:
+            await ENGINE.pool.release(conn)
+
     async def commit(self) -> None:
+        if self.companion is not None:
+            try:
+                await self._close_companion(True)
+            except BaseException:
+                await self.rollback()
+                raise
         await self._end("COMMIT")
         self._committed = True
 
     async def rollback(self) -> None:
-        await self._end("ROLLBACK")
-        self._rolled_back = True
+        try:
+            await self._close_companion(False)
+        finally:
+            await self._end("ROLLBACK")
+            self._rolled_back = True
 
     async def _end(self, verb: str) -> None:
         """COMMIT or ROLLBACK, followed in the same round trip by the pool's full reset (the connection
@@ -163,10 +218,33 @@ class _TenantTransaction(PostgresTransaction):
         await conn.execute(f"{verb};\n{_reset_sql(conn)}")
         _RESET_DONE[conn] = conn._protocol.queries_count
 
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            await self._pool.release(self.connection)
+            self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+
+class WritesPaused(RuntimeError):
+    """The tenant is being moved to another cluster: its writes pause for a moment (answer 503 with
+    ``Retry-After``; nothing was written)."""
+
+
+async def tenant_placement(slug: str) -> clusters.Placement:
+    """Where tenant ``slug`` lives and whether its writes are paused (cached; :mod:`core.db.clusters`)."""
+    return await clusters.placement(slug)
+
 
 @asynccontextmanager
 async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction scoped to tenant ``slug``: search_path and role set locally.
+    """One transaction scoped to tenant ``slug``: search_path and role set locally, on the tenant's
+    cluster.
 
     Must be outermost (no other transaction open on this task). Yields the asyncpg connection for raw
     SQL; piccolo queries inside the block run on it too. Raises on any error after rolling back.
@@ -174,7 +252,10 @@ async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
     role = tenant_role(slug)
     if ENGINE.current_transaction.get() is not None:
         raise RuntimeError("tenant_transaction must not be nested in another transaction")
-    async with _TenantTransaction(ENGINE, role) as tx:
+    where = (await clusters.placement(slug)).cluster
+    remote = where != clusters.PRIMARY
+    pool = await clusters.cluster_pool(where) if remote else ENGINE.pool
+    async with _TenantTransaction(ENGINE, role, pool, remote) as tx:
         token = CURRENT_TENANT.set(slug)
         try:
             yield tx.connection
@@ -216,10 +297,16 @@ async def run_sql(sql: str, *args) -> None:
 async def as_platform(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
     """Inside a :func:`tenant_transaction`, act briefly as the application role on the shared schema
     (e.g. to open an account together with the tenant row that needs it), in the same transaction.
-    The tenant's role and search_path are restored on exit. Use schema-qualified ``odr.`` names."""
+    Use the connection it yields and schema-qualified ``odr.`` names: for a tenant on the primary it
+    is ``conn`` itself (the tenant's role and search_path are restored on exit); for a tenant on
+    another cluster it is the companion transaction on the primary, committed with the tenant's."""
     slug = CURRENT_TENANT.get()
     if slug is None:
         raise RuntimeError("as_platform is for use inside tenant_transaction")
+    tx = ENGINE.current_transaction.get()
+    if isinstance(tx, _TenantTransaction) and tx.remote:
+        yield await tx.open_companion()
+        return
     await conn.execute("SELECT set_config('role', 'none', true)")
     try:
         yield conn
@@ -229,8 +316,9 @@ async def as_platform(conn: asyncpg.Connection) -> AsyncIterator[asyncpg.Connect
 
 async def shared_fetch(sql: str, *args) -> list[asyncpg.Record]:
     """One read of the shared schema (schema-qualified SQL), usable anywhere: inside a transaction it
-    runs on that transaction's connection (as the application role for a moment, if a tenant's), so a
-    task never holds one pooled connection while waiting for another (which deadlocks a full pool)."""
+    runs on that transaction's connection (as the application role for a moment, if a tenant's; the
+    companion transaction on the primary for a tenant of another cluster), so a task never holds one
+    pooled connection while waiting for another of the same pool (which deadlocks a full pool)."""
     tx = ENGINE.current_transaction.get()
     if tx is not None:
         if CURRENT_TENANT.get() is not None:

@@ -151,9 +151,9 @@ async def submit_application(
             )
             if existing is not None and existing["status"] in ("applying", "active", "suspended"):
                 raise _conflict("credit_code", f"this company already has an ODR unit that is {existing['status']}")
-            async with as_platform(conn):
+            async with as_platform(conn) as pconn:
                 for liaison in application.liaisons:
-                    holder = await conn.fetchrow("SELECT tenant, enterprise_id FROM odr.accounts WHERE username = $1", liaison.username)
+                    holder = await pconn.fetchrow("SELECT tenant, enterprise_id FROM odr.accounts WHERE username = $1", liaison.username)
                     # a revoked unit applying again may get its own former accounts back
                     own = existing is not None and holder is not None and (holder["tenant"], holder["enterprise_id"]) == (tenant, existing["id"])
                     if holder is not None and not own:

@@ -120,17 +120,17 @@ async def file_liaison(
         account_id = old["account_id"] if old is not None else None
         credentials: list[InitialCredential] = []
         if filing.username is not None:
-            async with as_platform(conn):
-                if await conn.fetchval("SELECT 1 FROM odr.accounts WHERE username = $1", filing.username):
+            async with as_platform(conn) as pconn:
+                if await pconn.fetchval("SELECT 1 FROM odr.accounts WHERE username = $1", filing.username):
                     raise _conflict("username", "this username is taken; choose another")
                 if account_id is not None:
-                    await conn.execute("UPDATE odr.accounts SET active = false WHERE id = $1", account_id)
+                    await pconn.execute("UPDATE odr.accounts SET active = false WHERE id = $1", account_id)
                 account_id, username, password = await _open_account(
-                    conn, tenant=tenant, enterprise_id=enterprise_id, unit_name=change["enterprise_name"], role=change["role"],
+                    pconn, tenant=tenant, enterprise_id=enterprise_id, unit_name=change["enterprise_name"], role=change["role"],
                     username=filing.username,
                 )
                 if change["unit_status"] != "active":
-                    await conn.execute("UPDATE odr.accounts SET active = false WHERE id = $1", account_id)
+                    await pconn.execute("UPDATE odr.accounts SET active = false WHERE id = $1", account_id)
             credentials.append(InitialCredential(role=change["role"], username=username, password=password))
         liaison = await conn.fetchrow(
             """INSERT INTO liaisons (enterprise_id, role, name, phone, account_id) VALUES ($1, $2, $3, $4, $5)

@@ -131,11 +131,11 @@ async def review_application(
             requested = (_unjson(row["conditions"]) or {}).get("requested_usernames", {})
             liaisons = await _active_liaisons(conn, enterprise_id)
             opened = []
-            async with as_platform(conn):
+            async with as_platform(conn) as pconn:
                 for liaison in liaisons:
                     username = requested.get(liaison["role"]) or f"odr-{str(enterprise_id)[:8]}-{liaison['role']}"
                     account_id, username, password = await _open_account(
-                        conn, tenant=tenant, enterprise_id=enterprise_id, unit_name=row["name"], role=liaison["role"], username=username
+                        pconn, tenant=tenant, enterprise_id=enterprise_id, unit_name=row["name"], role=liaison["role"], username=username
                     )
                     opened.append((liaison["id"], account_id))
                     credentials.append(InitialCredential(role=liaison["role"], username=username, password=password))

@@ -89,11 +89,11 @@ async def apply_status_change(
     )
     if action == "reinstate":
         account_ids = [r["account_id"] for r in await _active_liaisons(conn, enterprise_id) if r["account_id"]]
-        async with as_platform(conn):
-            await conn.execute("UPDATE odr.accounts SET active = true WHERE id = ANY($1::uuid[])", account_ids)
+        async with as_platform(conn) as pconn:
+            await pconn.execute("UPDATE odr.accounts SET active = true WHERE id = ANY($1::uuid[])", account_ids)
     else:
-        async with as_platform(conn):
-            await conn.execute(
+        async with as_platform(conn) as pconn:
+            await pconn.execute(
                 "UPDATE odr.accounts SET active = false WHERE tenant = $1 AND enterprise_id = $2 AND role = 'enterprise_specialist'",
                 tenant,
                 enterprise_id,

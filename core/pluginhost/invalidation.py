@@ -7,6 +7,11 @@ also publishes ``{"tenant": slug}`` on channel :data:`CHANNEL`, and every subscr
 ``platform.forget_activations(slug)`` on receipt, so a toggle takes effect everywhere well within a
 second. Without Valkey nothing is published (one process: the in-process forget is enough).
 
+The same subscription carries placement changes (:data:`PLACEMENT_CHANNEL`, ``{"tenant": slug}``):
+a tenant moved to another cluster, or its writes paused or resumed for the move; every process then
+forgets its cached placement (:func:`core.db.clusters.forget_placement`, re-read otherwise after
+``PLACEMENT_TTL``).
+
 Best effort by design: a failed publish or a lost subscription is logged, and ``ACTIVATION_TTL``
 remains the fallback. After the subscription is (re)established, every cached tenant is forgotten,
 since messages may have been missed while it was down.
@@ -22,6 +27,7 @@ import msgspec
 
 from core.valkey_pubsub import read_forever
 
+from core.db.clusters import forget_placement
 from core.db.engine import SLUG_RE
 
 if TYPE_CHECKING:
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHANNEL = "odr:policy"
+PLACEMENT_CHANNEL = "odr:placement"
 PUBLISH_TIMEOUT = 2.0
 
 
@@ -69,14 +76,15 @@ class PolicyInvalidation:
             self._client = valkey.from_url(self.url)
         return self._client
 
-    async def publish(self, tenant: str) -> bool:
-        """Announce that ``tenant``'s activations changed (after the change committed). Never raises;
-        returns whether the message was handed to Valkey."""
+    async def publish(self, tenant: str, channel: str = CHANNEL) -> bool:
+        """Announce that ``tenant``'s activations (or, on :data:`PLACEMENT_CHANNEL`, its placement)
+        changed, after the change committed. Never raises; returns whether the message was handed to
+        Valkey."""
         if not self.url:
             return False
         try:
             await asyncio.wait_for(
-                self._valkey().publish(CHANNEL, msgspec.json.encode(PolicyChanged(tenant=tenant))), PUBLISH_TIMEOUT
+                self._valkey().publish(channel, msgspec.json.encode(PolicyChanged(tenant=tenant))), PUBLISH_TIMEOUT
             )
             return True
         except Exception as exc:  # the change is saved; other processes catch up within ACTIVATION_TTL
@@ -112,7 +120,7 @@ class PolicyInvalidation:
             except Exception:
                 pass
 
-    def _apply(self, data: bytes) -> None:
+    def _apply(self, data: bytes, channel: str = CHANNEL) -> None:
         try:
             msg = msgspec.json.decode(data, type=PolicyChanged)
         except (msgspec.DecodeError, msgspec.ValidationError):
@@ -121,13 +129,17 @@ class PolicyInvalidation:
         if not SLUG_RE.match(msg.tenant):
             log.warning("policy invalidation for an invalid tenant slug dropped")
             return
-        self.platform.forget_activations(msg.tenant)
+        if channel == PLACEMENT_CHANNEL:
+            forget_placement(msg.tenant)
+        else:
+            self.platform.forget_activations(msg.tenant)
         self.received += 1
 
     def _forget_all(self) -> None:
         cached = getattr(self.platform, "_activations", {})
         for slug in list(cached):
             self.platform.forget_activations(slug)
+        forget_placement(None)
 
     async def _read(self, ready: asyncio.Event) -> None:
         def on_subscribed(first: bool) -> None:
@@ -136,9 +148,13 @@ class PolicyInvalidation:
             ready.set()
 
         async def subscribe(pubsub) -> None:
-            await pubsub.subscribe(CHANNEL)
+            await pubsub.subscribe(CHANNEL, PLACEMENT_CHANNEL)
 
         await read_forever(
             lambda: self._valkey().pubsub(), subscribe=subscribe, on_subscribed=on_subscribed,
-            on_message=lambda msg: self._apply(msg["data"]), what="policy invalidation",
+            on_message=lambda msg: self._apply(msg["data"], _text(msg.get("channel"))), what="policy invalidation",
         )
+
+
+def _text(channel) -> str:
+    return channel.decode() if isinstance(channel, bytes) else str(channel or CHANNEL)

@@ -1,0 +1,212 @@
+"""Database clusters and where each tenant lives (its placement).
+
+Contract:
+- The registry is in the shared schema on the **primary** cluster, the one the platform was started with
+  (``ODR_DATABASE_URL`` or the embedded server): ``odr.clusters`` names the clusters (the primary's row
+  has no URL: it is this process's own), ``odr.tenants.cluster`` places each tenant on one. The shared
+  schema (registry, accounts, plugin choices) exists only on the primary.
+- A cluster's ``url`` is, like ``ODR_DATABASE_URL``, either a superuser URL (the runtime and
+  administration logins are then made there exactly as on the primary, :func:`core.db.logins.prepare_logins`)
+  or the runtime login's URL with ``admin_url`` the administration login's. Passwords belong in the
+  service user's ``.pgpass``, not in the URLs (the registry is readable by the runtime login).
+- :func:`placement` answers a tenant's cluster and write pause from a per-process cache, re-read after
+  :data:`PLACEMENT_TTL` seconds or at once after :func:`forget_placement` (every process forgets when the
+  mover publishes, ``core.pluginhost.invalidation``). A tenant not in the registry is on the primary.
+- :func:`cluster_pool` is one runtime pool per cluster and process, opened on first use; its login is
+  checked like the primary's (:func:`core.db.logins.check_runtime_login`). :func:`admin_url` is the
+  administration login's URL there (``core.db.admin`` pools it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from typing import Awaitable, Callable
+
+import asyncpg
+import msgspec
+
+from core.db.logins import check_runtime_login, prepare_logins
+
+log = logging.getLogger(__name__)
+
+PRIMARY = "primary"
+PLACEMENT_TTL = 5.0
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
+
+
+class Cluster(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    role: str
+    url: str | None
+    admin_url: str | None
+    replica_urls: list[str]
+
+
+class Placement(msgspec.Struct, frozen=True, kw_only=True):
+    cluster: str
+    writes_paused: bool
+
+
+class ClusterUnknown(LookupError):
+    pass
+
+
+class _ClusterPool(msgspec.Struct, kw_only=True):
+    pool: asyncpg.Pool
+    runtime_login: str
+    admin_url: str | None
+
+
+class _State:
+    def __init__(self) -> None:
+        self.primary_pool: Callable[[], asyncpg.Pool | None] = lambda: None
+        self.primary_login: str | None = None
+        self.pool_min = 2
+        self.pool_max = 10
+        self.statement_cache = True
+        self.app_role = "odr_app"
+        self.admin_role = "odr_admin"
+        self.placements: dict[str, tuple[float, Placement]] = {}
+        self.pools: dict[str, _ClusterPool] = {}
+        self.lock: asyncio.Lock | None = None
+        self.reset_hook: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+
+
+STATE = _State()
+
+
+def configure(*, primary_pool: Callable[[], asyncpg.Pool | None], primary_login: str | None, pool_min: int,
+              pool_max: int, statement_cache: bool, app_role: str, admin_role: str,
+              reset: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+    """Called by :func:`core.db.engine.connect` once the primary pool is up."""
+    STATE.primary_pool = primary_pool
+    STATE.primary_login = primary_login
+    STATE.pool_min, STATE.pool_max, STATE.statement_cache = pool_min, pool_max, statement_cache
+    STATE.app_role, STATE.admin_role = app_role, admin_role
+    STATE.reset_hook = reset
+    STATE.placements.clear()
+    STATE.lock = asyncio.Lock()
+
+
+def _primary() -> asyncpg.Pool:
+    pool = STATE.primary_pool()
+    if pool is None:
+        raise RuntimeError("the database pool is not started")
+    return pool
+
+
+_PLACEMENT_SQL = "SELECT cluster, writes_paused_at IS NOT NULL AS paused FROM odr.tenants WHERE slug = $1"
+
+
+async def placement(slug: str) -> Placement:
+    """Where tenant ``slug`` lives (cached, see the module's contract)."""
+    cached = STATE.placements.get(slug)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < PLACEMENT_TTL:
+        return cached[1]
+    try:
+        async with _primary().acquire() as conn:
+            row = await conn.fetchrow(_PLACEMENT_SQL, slug)
+    except (asyncpg.UndefinedColumnError, asyncpg.UndefinedTableError):  # shared schema before 0002
+        row = None
+    found = Placement(cluster=row["cluster"], writes_paused=row["paused"]) if row else Placement(cluster=PRIMARY, writes_paused=False)
+    if row is not None:
+        STATE.placements[slug] = (now, found)
+    return found
+
+
+def cached_placement(slug: str) -> Placement | None:
+    cached = STATE.placements.get(slug)
+    return cached[1] if cached is not None else None
+
+
+def forget_placement(slug: str | None = None) -> None:
+    """Forget one tenant's cached placement (every tenant's with ``None``)."""
+    if slug is None:
+        STATE.placements.clear()
+    else:
+        STATE.placements.pop(slug, None)
+
+
+async def registry(conn: asyncpg.Connection | None = None) -> list[Cluster]:
+    """Every cluster of the registry (read on the primary)."""
+    sql = "SELECT name, role, url, admin_url, replica_urls FROM odr.clusters ORDER BY role <> 'primary', name"
+    if conn is not None:
+        rows = await conn.fetch(sql)
+    else:
+        async with _primary().acquire() as c:
+            rows = await c.fetch(sql)
+    return [Cluster(**{**dict(r), "replica_urls": list(r["replica_urls"])}) for r in rows]
+
+
+async def cluster(name: str) -> Cluster:
+    for c in await registry():
+        if c.name == name:
+            return c
+    raise ClusterUnknown(f"cluster: no cluster named {name!r} (odr cluster list)")
+
+
+async def _open(name: str) -> _ClusterPool:
+    c = await cluster(name)
+    if c.url is None:
+        raise RuntimeError("the primary cluster is the platform's own pool")
+    logins = await prepare_logins(c.url, app_role=STATE.app_role, admin_role=STATE.admin_role, admin_url=c.admin_url)
+    pool = await asyncpg.create_pool(
+        logins.runtime, min_size=min(STATE.pool_min, STATE.pool_max), max_size=STATE.pool_max, reset=STATE.reset_hook,
+        max_inactive_connection_lifetime=120, max_queries=20_000,
+        statement_cache_size=100 if STATE.statement_cache else 0,
+        server_settings={"application_name": "odr"},
+    )
+    try:
+        async with pool.acquire() as conn:
+            login = await check_runtime_login(conn)
+    except BaseException:
+        pool.terminate()
+        raise
+    log.info("cluster %s: pool opened", name)
+    return _ClusterPool(pool=pool, runtime_login=login, admin_url=logins.admin)
+
+
+async def _entry(name: str) -> _ClusterPool:
+    entry = STATE.pools.get(name)
+    if entry is None:
+        assert STATE.lock is not None, "core.db.engine.connect first"
+        async with STATE.lock:
+            entry = STATE.pools.get(name)
+            if entry is None:
+                entry = STATE.pools[name] = await _open(name)
+    return entry
+
+
+async def cluster_pool(name: str) -> asyncpg.Pool:
+    """The runtime pool of cluster ``name`` (the platform's own for the primary)."""
+    if name == PRIMARY:
+        return _primary()
+    return (await _entry(name)).pool
+
+
+async def runtime_login(name: str) -> str:
+    """The runtime login on cluster ``name`` (tenant runtime roles are granted to it there)."""
+    if name == PRIMARY:
+        if STATE.primary_login is None:
+            raise RuntimeError("onboarding needs the platform's database connection (engine.connect)")
+        return STATE.primary_login
+    return (await _entry(name)).runtime_login
+
+
+async def admin_url(name: str) -> str | None:
+    """The administration login's URL on cluster ``name`` (not for the primary: ``core.db.admin`` has it)."""
+    return (await _entry(name)).admin_url
+
+
+async def close() -> None:
+    pools, STATE.pools = STATE.pools, {}
+    for entry in pools.values():
+        try:
+            await asyncio.wait_for(entry.pool.close(), 10)
+        except asyncio.TimeoutError:
+            entry.pool.terminate()
+    STATE.placements.clear()

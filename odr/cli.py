@@ -7,6 +7,10 @@
   odr tenant create MANIFEST    onboard a province (a manifest path or a name in tenants/manifests)
   odr tenant create MANIFEST --cluster NAME   onboard it on that cluster (default: primary)
   odr tenant list
+  odr tenant move T --to CLUSTER [--abort]
+                                move a tenant's schema to another cluster (logical replication, a short
+                                write pause; prints it); resumes an interrupted move, --abort rolls it back
+  odr tenant drop-source T      drop the schema a finished move left on its source cluster
   odr cluster add NAME URL [--admin-url URL] [--replica URL ...]
                                 register a PostgreSQL cluster tenants may be placed on
   odr cluster list              clusters, their replicas and the tenants on each
@@ -53,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--demo-accounts", action="store_true", help="also create the manifest's demo accounts")
     create.add_argument("--cluster", default="primary", help="the cluster to place it on (odr cluster list)")
     tenant.add_parser("list")
+    move = tenant.add_parser("move", help="move a tenant to another cluster (logical replication)")
+    move.add_argument("tenant")
+    move.add_argument("--to", required=True, help="target cluster (odr cluster list)")
+    move.add_argument("--abort", action="store_true", help="roll back the tenant's open move instead")
+    drop = tenant.add_parser("drop-source", help="drop the schema a finished move left on its source cluster")
+    drop.add_argument("tenant")
     cluster = sub.add_parser("cluster").add_subparsers(dest="action", required=True)
     cadd = cluster.add_parser("add", help="register a PostgreSQL cluster tenants may be placed on")
     cadd.add_argument("name")
@@ -90,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         return tenant_commands.create_tenant(args.manifest, demo_accounts=args.demo_accounts, cluster=args.cluster)
     if args.command == "tenant" and args.action == "list":
         return tenant_commands.list_tenants()
+    if args.command == "tenant" and args.action == "move":
+        return cluster_commands.move_tenant(args.tenant, args.to, abort=args.abort)
+    if args.command == "tenant" and args.action == "drop-source":
+        return cluster_commands.drop_source(args.tenant)
     if args.command == "cluster" and args.action == "add":
         return cluster_commands.add_cluster(args.name, args.url, admin_url=args.admin_url, replicas=args.replica)
     if args.command == "cluster":

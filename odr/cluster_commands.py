@@ -1,8 +1,11 @@
-"""``odr cluster add NAME URL [--admin-url URL] [--replica URL ...]`` and ``odr cluster list``.
+"""``odr cluster add NAME URL [--admin-url URL] [--replica URL ...]``, ``odr cluster list``,
+``odr tenant move T --to CLUSTER [--abort]`` and ``odr tenant drop-source T``.
 
 Contract: ``cluster add`` registers a PostgreSQL cluster tenants may be placed on
 (:func:`tenants.clusters.add_cluster`: its logins prepared and checked first; 2 and a message naming the
 field for bad input); ``cluster list`` prints every cluster with its tenants, URLs without passwords.
+``tenant move`` runs :func:`tenants.move.move_tenant` (or ``abort_move``), telling every process through
+Valkey to forget the tenant's placement, prints the report and the write pause; 2 for bad input.
 """
 
 from __future__ import annotations
@@ -34,6 +37,46 @@ def list_clusters() -> int:
 
     async def go(platform: Platform) -> int:
         print_json(await rows())
+        return 0
+
+    return run_with_platform(go)
+
+
+def move_tenant(slug: str, target: str, *, abort: bool) -> int:
+    from core.pluginhost.invalidation import PLACEMENT_CHANNEL, PolicyInvalidation
+    from tenants.move import MoveError, abort_move, move_tenant as move
+
+    async def go(platform: Platform) -> int:
+        invalidation = PolicyInvalidation(platform, platform.settings.valkey_url)
+
+        async def publish(tenant: str) -> None:
+            await invalidation.publish(tenant, PLACEMENT_CHANNEL)
+
+        try:
+            report = await (abort_move(slug, publish=publish) if abort else move(slug, target, publish=publish))
+        except MoveError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        finally:
+            await invalidation.stop()
+        print_json(report)
+        if report.state == "done":
+            print(f"moved {slug} from {report.source} to {report.target}: {report.rows} rows in {len(report.tables)} tables "
+                  f"verified (counts and checksums), write pause {report.write_pause_ms:.0f} ms")
+        return 0
+
+    return run_with_platform(go)
+
+
+def drop_source(slug: str) -> int:
+    from tenants.move import MoveError, drop_source as drop
+
+    async def go(platform: Platform) -> int:
+        try:
+            print_json(await drop(slug))
+        except MoveError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
         return 0
 
     return run_with_platform(go)

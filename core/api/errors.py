@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 from core.complaints.batching import IntakeOverloaded
 from core.db.admin import AdminLoginMissing
 from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable
-from core.db.engine import TenantNotFound
+from core.db.engine import TenantNotFound, WritesPaused
 from core.files import FileTooLarge
 from core.pluginhost.activations import ActivationConflict
 from core.pluginhost.host import PluginUnavailable
@@ -108,6 +108,9 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, ValueError):
         return problem(400, str(exc))
+    if isinstance(exc, WritesPaused) or isinstance(exc.__cause__, WritesPaused):
+        return retry_later("this province's data is being moved to another database server; nothing was written: "
+                           "retry in a moment (with the same idempotency key)", WritesPaused.retry_after)
     if isinstance(exc, IntakeOverloaded):
         return retry_later("too many complaints are being filed at this moment; nothing was written: retry "
                            "(with the same idempotency key)", exc.retry_after)
@@ -133,6 +136,7 @@ EXCEPTION_HANDLERS = {
     PluginUnavailable: handle,
     ValueError: handle,
     Conflict: handle,
+    WritesPaused: handle,
     Exception: handle,
     HTTPException: handle,
 }

@@ -64,6 +64,7 @@ class _State:
     def __init__(self) -> None:
         self.primary_pool: Callable[[], asyncpg.Pool | None] = lambda: None
         self.primary_login: str | None = None
+        self.primary_url: str | None = None
         self.pool_min = 2
         self.pool_max = 10
         self.statement_cache = True
@@ -78,12 +79,13 @@ class _State:
 STATE = _State()
 
 
-def configure(*, primary_pool: Callable[[], asyncpg.Pool | None], primary_login: str | None, pool_min: int,
+def configure(*, primary_pool: Callable[[], asyncpg.Pool | None], primary_login: str | None, primary_url: str, pool_min: int,
               pool_max: int, statement_cache: bool, app_role: str, admin_role: str,
               reset: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
     """Called by :func:`core.db.engine.connect` once the primary pool is up."""
     STATE.primary_pool = primary_pool
     STATE.primary_login = primary_login
+    STATE.primary_url = primary_url
     STATE.pool_min, STATE.pool_max, STATE.statement_cache = pool_min, pool_max, statement_cache
     STATE.app_role, STATE.admin_role = app_role, admin_role
     STATE.reset_hook = reset
@@ -200,6 +202,28 @@ async def runtime_login(name: str) -> str:
 async def admin_url(name: str) -> str | None:
     """The administration login's URL on cluster ``name`` (not for the primary: ``core.db.admin`` has it)."""
     return (await _entry(name)).admin_url
+
+
+class SuperuserNeeded(RuntimeError):
+    pass
+
+
+async def superuser_url(name: str) -> str:
+    """A superuser URL of cluster ``name`` (moving a tenant needs one on both clusters: publications of
+    a whole schema, subscriptions, replication): the platform's own URL for the primary, the registered
+    URL for the others; :class:`SuperuserNeeded` when it is not a superuser's."""
+    url = STATE.primary_url if name == PRIMARY else (await cluster(name)).url
+    if url is None:
+        raise SuperuserNeeded(f"cluster {name}: no URL")
+    conn = await asyncpg.connect(url)
+    try:
+        if not await conn.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+            raise SuperuserNeeded(
+                f"cluster {name}: moving a tenant needs a superuser URL of both clusters (ODR_DATABASE_URL for the "
+                "primary, the URL of odr cluster add for the others); run odr tenant move where they are set")
+    finally:
+        await conn.close()
+    return url
 
 
 async def close() -> None:

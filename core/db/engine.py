@@ -126,7 +126,7 @@ async def connect(settings: Settings, url: str) -> None:
         await disconnect()
         raise
     admin.configure(logins.admin, pool_max=max(2, settings.migrate_concurrency), statement_cache=settings.statement_cache)
-    clusters.configure(primary_pool=lambda: ENGINE.pool, primary_login=RUNTIME_LOGIN, pool_min=settings.pool_min,
+    clusters.configure(primary_pool=lambda: ENGINE.pool, primary_login=RUNTIME_LOGIN, primary_url=url, pool_min=settings.pool_min,
                        pool_max=settings.pool_max, statement_cache=settings.statement_cache,
                        app_role=settings.app_role, admin_role=settings.admin_role, reset=_reset_connection)
 
@@ -232,8 +232,10 @@ class _TenantTransaction(PostgresTransaction):
 
 
 class WritesPaused(RuntimeError):
-    """The tenant is being moved to another cluster: its writes pause for a moment (answer 503 with
-    ``Retry-After``; nothing was written)."""
+    """The tenant is being switched to another cluster: its requests pause for a moment (answered 503
+    with ``Retry-After``; nothing was written)."""
+
+    retry_after = 1
 
 
 async def tenant_placement(slug: str) -> clusters.Placement:
@@ -248,19 +250,32 @@ async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
 
     Must be outermost (no other transaction open on this task). Yields the asyncpg connection for raw
     SQL; piccolo queries inside the block run on it too. Raises on any error after rolling back.
+    While the tenant is being switched to another cluster (``odr tenant move``) it raises
+    :class:`WritesPaused` (answered 503 with ``Retry-After``): at once when the registry says so, or
+    when the source cluster refuses the tenant's role a privilege the mover took away (a process whose
+    cached placement is behind), so nothing is written to a source that is being left.
     """
     role = tenant_role(slug)
     if ENGINE.current_transaction.get() is not None:
         raise RuntimeError("tenant_transaction must not be nested in another transaction")
-    where = (await clusters.placement(slug)).cluster
-    remote = where != clusters.PRIMARY
-    pool = await clusters.cluster_pool(where) if remote else ENGINE.pool
-    async with _TenantTransaction(ENGINE, role, pool, remote) as tx:
-        token = CURRENT_TENANT.set(slug)
-        try:
-            yield tx.connection
-        finally:
-            CURRENT_TENANT.reset(token)
+    where = await clusters.placement(slug)
+    if where.writes_paused:
+        raise WritesPaused(slug)
+    remote = where.cluster != clusters.PRIMARY
+    pool = await clusters.cluster_pool(where.cluster) if remote else ENGINE.pool
+    try:
+        async with _TenantTransaction(ENGINE, role, pool, remote) as tx:
+            token = CURRENT_TENANT.set(slug)
+            try:
+                yield tx.connection
+            finally:
+                CURRENT_TENANT.reset(token)
+    except asyncpg.InsufficientPrivilegeError as exc:
+        clusters.forget_placement(slug)
+        now = await clusters.placement(slug)
+        if now.writes_paused or now.cluster != where.cluster:
+            raise WritesPaused(slug) from exc
+        raise
 
 
 @asynccontextmanager

@@ -56,6 +56,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """ODR_INTAKE_QUEUE_MAX: intakes of one tenant waiting for a group commit in one web process beyond
     which new ones are refused at once with 503 and Retry-After, nothing written (back-pressure under
     overload, so waiting stays bounded); 0: no limit."""
+    replica_max_lag_seconds: float = 30.0
+    """ODR_REPLICA_MAX_LAG_SECONDS: reports and evaluation reads go to a read replica of the tenant's
+    cluster (``odr cluster set-replicas``) only while its replay lag is below this; else to the primary."""
     token_ttl_hours: int = 12
     login_rate_per_minute: int = 60
     """ODR_LOGIN_RATE_PER_MINUTE: login attempts per client address and minute (Valkey-backed when set)."""

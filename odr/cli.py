@@ -14,6 +14,9 @@
   odr cluster add NAME URL [--admin-url URL] [--replica URL ...]
                                 register a PostgreSQL cluster tenants may be placed on
   odr cluster list              clusters, their replicas and the tenants on each
+  odr cluster set-replicas NAME [URL ...]
+                                the cluster's read replicas (reports and evaluation reads go there while
+                                their lag is below ODR_REPLICA_MAX_LAG_SECONDS); none: clear them
   odr account create-operator USERNAME   (password read from ODR_NEW_PASSWORD or asked)
   odr plugins list
   odr plugins show NAME         one plugin: info, config schema and defaults, hooks, allowed/loaded
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     cadd.add_argument("--admin-url", help="the administration login's URL there (with a runtime login's URL)")
     cadd.add_argument("--replica", action="append", default=[], help="a read replica's URL (repeatable)")
     cluster.add_parser("list")
+    creps = cluster.add_parser("set-replicas", help="the cluster's read replicas (streaming standbys)")
+    creps.add_argument("name")
+    creps.add_argument("urls", nargs="*", metavar="URL")
     account = sub.add_parser("account").add_subparsers(dest="action", required=True)
     op = account.add_parser("create-operator")
     op.add_argument("username")
@@ -106,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return cluster_commands.drop_source(args.tenant)
     if args.command == "cluster" and args.action == "add":
         return cluster_commands.add_cluster(args.name, args.url, admin_url=args.admin_url, replicas=args.replica)
+    if args.command == "cluster" and args.action == "set-replicas":
+        return cluster_commands.set_replicas(args.name, args.urls)
     if args.command == "cluster":
         return cluster_commands.list_clusters()
     if args.command == "account":

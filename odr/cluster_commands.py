@@ -80,3 +80,18 @@ def drop_source(slug: str) -> int:
         return 0
 
     return run_with_platform(go)
+
+
+def set_replicas(name: str, urls: list[str]) -> int:
+    from tenants.clusters import ClusterError, set_replicas as replace
+
+    async def go(platform: Platform) -> int:
+        try:
+            await replace(name, urls)
+        except ClusterError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        print_json({"cluster": name, "replica_urls": len(urls)})
+        return 0
+
+    return run_with_platform(go)

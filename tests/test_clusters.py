@@ -245,3 +245,29 @@ async def test_an_evaluation_and_a_report_run_on_the_second_cluster(client, seed
         u = seeded_second[key]
         assert rows[cls]["handled"] == u.complaints == {"js-a": 40, "js-b": 12}[key]
         assert rows[cls]["settled"] == u.settled
+
+
+async def test_odr_migrate_reaches_tenants_on_the_second_cluster(two_clusters):
+    from tenants.migrate import migrate_all
+
+    report = await migrate_all(slugs=SECOND)
+    assert [(t.slug, t.ok) for t in report.tenants] == [(s, True) for s in SECOND]
+
+
+async def test_a_placement_change_reaches_every_process_through_valkey(two_clusters, valkey_url):
+    from core.pluginhost.invalidation import PLACEMENT_CHANNEL, PolicyInvalidation
+
+    listener = PolicyInvalidation(two_clusters, valkey_url)
+    await listener.start()
+    try:
+        await clusters.placement("fjc2")
+        assert clusters.cached_placement("fjc2") is not None
+        assert await PolicyInvalidation(two_clusters, valkey_url).publish("fjc2", PLACEMENT_CHANNEL)
+        for _ in range(100):
+            if clusters.cached_placement("fjc2") is None:
+                break
+            await asyncio.sleep(0.02)
+        assert clusters.cached_placement("fjc2") is None
+        assert listener.received >= 1
+    finally:
+        await listener.stop()

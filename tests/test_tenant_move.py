@@ -36,7 +36,27 @@ async def _schema_on(url: str, slug: str) -> bool:
         await conn.close()
 
 
-async def test_move_under_intake_load_loses_and_doubles_nothing(client, two_clusters, pg_url, second_pg_url, capsys):
+class _StaleProcess:
+    """The mover's view of :mod:`core.db.clusters` with ``forget_placement`` doing nothing: this
+    process then learns of the pause and the switch only from the source's refusal (a web machine
+    whose Valkey message was lost)."""
+
+    def __getattr__(self, name):
+        return getattr(clusters, name)
+
+    @staticmethod
+    def forget_placement(slug=None) -> None:
+        return None
+
+
+@pytest.mark.parametrize("informed", [True, False], ids=["informed", "stale-placement"])
+async def test_move_under_intake_load_loses_and_doubles_nothing(client, two_clusters, pg_url, second_pg_url, informed,
+                                                                monkeypatch):
+    if not informed:
+        import tenants.move
+
+        monkeypatch.setattr(tenants.move, "clusters", _StaleProcess())
+        monkeypatch.setattr(clusters, "PLACEMENT_TTL", 30.0)
     await offboard(SLUG)
     await onboard(msgspec.structs.replace(load_manifest("fujian"), slug=SLUG), host=two_clusters.host, actor="tests")
     two_clusters.forget_tenant(SLUG)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 PRIMARY = "primary"
 PLACEMENT_TTL = 5.0
+PAUSED_TTL = 0.25
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,29}$")
 
 
@@ -134,7 +135,8 @@ async def placement(slug: str) -> Placement:
         row = None
     found = Placement(cluster=row["cluster"], writes_paused=row["paused"]) if row else Placement(cluster=PRIMARY, writes_paused=False)
     if row is not None:
-        STATE.placements[slug] = (now, found)
+        # a pause is short: re-read it after PAUSED_TTL even when no invalidation arrives
+        STATE.placements[slug] = (now - PLACEMENT_TTL + PAUSED_TTL if found.writes_paused else now, found)
     return found
 
 

@@ -16,8 +16,9 @@ import asyncpg
 import msgspec
 import pytest
 
+from core.db import clusters
 from core.db.admin import admin_transaction, owner_role, owner_transaction
-from core.db.engine import ENGINE, platform_transaction, tenant_role, tenant_transaction
+from core.db.engine import platform_transaction, tenant_role, tenant_transaction
 from core.db.migrations import discover
 from tenants.migrate import TENANT_MIGRATIONS, migrate_tenant, revert_tenant_migration
 from tenants.privileges import APPEND_ONLY, RUNTIME_PRIVILEGES, check_declaration
@@ -98,13 +99,19 @@ def expected(probe: Probe) -> bool:
 
 
 async def registered_slugs() -> list[str]:
+    return list(await placements())
+
+
+async def placements() -> dict[str, str]:
+    """Every registered tenant and its cluster (tenants of other test modules may be on a second one)."""
     async with platform_transaction() as conn:
-        return [r["slug"] for r in await conn.fetch("SELECT slug FROM odr.tenants ORDER BY slug")]
+        return {r["slug"]: r["cluster"] for r in await conn.fetch("SELECT slug, cluster FROM odr.tenants ORDER BY slug")}
 
 
 async def runtime_probe(slug: str) -> list[Probe]:
-    """The matrix of ``slug`` on a pooled connection of the runtime login, rolled back."""
-    async with ENGINE.pool.acquire() as conn:
+    """The matrix of ``slug`` on a pooled connection of the runtime login of its cluster, rolled back."""
+    pool = await clusters.cluster_pool((await placements())[slug])
+    async with pool.acquire() as conn:
         tx = conn.transaction()
         await tx.start()
         try:
@@ -161,27 +168,33 @@ async def test_the_matrix_fails_when_a_grant_is_widened(demo):
 
 
 async def test_no_tenant_reaches_another_tenants_schema(demo):
-    slugs = await registered_slugs()
+    where = await placements()
+    slugs = list(where)
     refused = 0
-    async with ENGINE.pool.acquire() as conn:
-        for a, b in itertools.permutations(slugs, 2):
+    for a, b in itertools.permutations(slugs, 2):
+        pool = await clusters.cluster_pool(where[a])
+        async with pool.acquire() as conn:
             for sql in (f"SELECT 1 FROM t_{b}.complaints LIMIT 0",
                         f"INSERT INTO t_{b}.notifications (recipient, kind) VALUES ('x', 'x')"):
                 async with conn.transaction():
                     await conn.execute(f"SET LOCAL ROLE t_{a}")
-                    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied for schema"):
-                        await conn.execute(sql)
+                    if where[a] == where[b]:
+                        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="permission denied for schema"):
+                            await conn.execute(sql)
+                    else:  # another cluster: the schema is not even there
+                        with pytest.raises(asyncpg.UndefinedTableError, match="does not exist"):
+                            await conn.execute(sql)
                 refused += 1
     assert refused == 2 * len(slugs) * (len(slugs) - 1)
     print(f"\ncross-tenant: {refused} reads and writes over {len(slugs) * (len(slugs) - 1)} ordered pairs, all refused")
 
 
 async def test_the_runtime_login_can_never_become_an_owner(demo):
-    slugs = await registered_slugs()
-    async with ENGINE.pool.acquire() as conn:
-        row = await conn.fetchrow("SELECT current_user AS u, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user")
-        assert not row["rolsuper"] and not row["rolcreaterole"]
-        for slug in slugs:
+    for slug, cluster in (await placements()).items():  # on each tenant's own cluster
+        pool = await clusters.cluster_pool(cluster)
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT current_user AS u, rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user")
+            assert not row["rolsuper"] and not row["rolcreaterole"]
             owner = owner_role(slug)
             for sql in (f"SET LOCAL ROLE {owner}", f"GRANT {owner} TO {row['u']}",
                         f"DROP TABLE t_{slug}.complaint_events", f"TRUNCATE t_{slug}.complaint_events",

@@ -5,6 +5,7 @@ once, none twice, the write pause answered 503 with Retry-After; interrupted mov
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 
@@ -22,6 +23,21 @@ from tests.conftest import login
 from tests.helpers import small_manifest
 
 SLUG = "mvfj"
+
+
+@pytest.fixture(autouse=True)
+async def logical_source(pg_url):
+    """The primary is the source of the moves: it needs wal_level = logical (tests/servers.py gives the
+    embedded test server that; an ODR_TEST_DATABASE_URL server must have it configured)."""
+    conn = await asyncpg.connect(pg_url)
+    try:
+        level = await conn.fetchval("SHOW wal_level")
+    finally:
+        await conn.close()
+    if level != "logical":
+        if os.environ.get("CI"):
+            pytest.fail("the test PostgreSQL needs wal_level = logical for the tenant move tests")
+        pytest.skip(f"the test PostgreSQL (ODR_TEST_DATABASE_URL) has wal_level = {level}, not logical")
 
 
 class Interrupted(Exception):

@@ -239,11 +239,6 @@ class WritesPaused(RuntimeError):
     retry_after = 1
 
 
-async def tenant_placement(slug: str) -> clusters.Placement:
-    """Where tenant ``slug`` lives and whether its writes are paused (cached; :mod:`core.db.clusters`)."""
-    return await clusters.placement(slug)
-
-
 @asynccontextmanager
 async def tenant_transaction(slug: str) -> AsyncIterator[asyncpg.Connection]:
     """One transaction scoped to tenant ``slug``: search_path and role set locally, on the tenant's

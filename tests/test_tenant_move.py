@@ -187,3 +187,31 @@ async def test_a_paused_tenant_answers_503_with_retry_after(client, two_clusters
         async with admin_transaction() as conn:
             await conn.execute("UPDATE odr.tenants SET writes_paused_at = NULL WHERE slug = 'fjc2'")
         clusters.forget_placement("fjc2")
+
+
+async def test_the_command_moves_prints_the_write_pause_and_drops_the_source(two_clusters, pg_url, tmp_path):
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    slug = "mvcli"
+    await offboard(slug)
+    await onboard(small_manifest(slug), host=two_clusters.host)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
+    env.update({"ODR_DATABASE_URL": pg_url, "ODR_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1"})
+    root = Path(__file__).resolve().parent.parent
+
+    def odr(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "odr", *args], cwd=root, env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    moved = await asyncio.to_thread(odr, "tenant", "move", slug, "--to", "second")
+    assert moved.returncode == 0, moved.stderr[-2000:]
+    assert re.search(rf"moved {slug} from primary to second: \d+ rows in \d+ tables verified \(counts and checksums\), "
+                     r"write pause \d+ ms", moved.stdout), moved.stdout
+    clusters.forget_placement(slug)
+    assert (await clusters.placement(slug)).cluster == "second"
+    dropped = await asyncio.to_thread(odr, "tenant", "drop-source", slug)
+    assert dropped.returncode == 0 and '"dropped": true' in dropped.stdout
+    await offboard(slug)

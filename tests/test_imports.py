@@ -1,0 +1,239 @@
+"""Import of 12315 case exports (issue 15): a generated export of 1,000 rows in the national layout with
+bad rows, as CSV and XLSX, through the service, the API and ``odr import``: every bad row refused with
+its line and field, nothing half-written, re-importing creates nothing; jurisdiction, deadlines of the
+policy in force at the received time, state and masking of the imported complaints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest_asyncio
+
+from benchmarks.import_sample import sample_export, write_csv, write_xlsx
+from core.complaints.masking import mask_address, mask_name, mask_phone
+from core.db.engine import platform_transaction, tenant_transaction
+from core.deadlines.service import complaint_deadlines
+from core.imports.mapping import DEFAULT_MAPPING, mapping_from_toml
+from core.imports.reading import read_table
+from core.imports.service import cli_principal, import_complaints
+from core.pluginhost.activations import save_activation
+from tests.conftest import login
+from tests.import_helpers import DEPARTMENTS, DISTRICT, account, import_province
+
+SLUG = "imports"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def province(demo):
+    return await import_province(demo, SLUG)
+
+
+async def counts(slug: str) -> dict[str, int]:
+    async with tenant_transaction(slug) as conn:
+        return dict(await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM complaints WHERE source = 'imported') AS complaints,
+                      (SELECT count(*) FROM complaint_events e JOIN complaints c ON c.id = e.complaint_id
+                        WHERE c.source = 'imported') AS events,
+                      (SELECT count(*) FROM complaint_facts WHERE source = 'imported') AS facts,
+                      (SELECT count(*) FROM timers t JOIN complaints c ON c.id = t.complaint_id
+                        WHERE c.source = 'imported') AS timers"""))
+
+
+async def test_sample_export_imports_with_every_bad_row_reported_and_again_creates_nothing(demo, province):
+    sample = sample_export(1000, units=province, departments=DEPARTMENTS, seed=1)
+    assert len(sample.bad) == 20 and set(sample.bad.values()) == {"credit_code", "registration_number", "received_at", "amount"}
+    table = read_table("export.csv", write_csv(sample))
+    nodes = await demo.nodes(SLUG)
+    who = cli_principal(SLUG, nodes)
+    before = await counts(SLUG)
+
+    dry = await import_complaints(demo, SLUG, who, table, DEFAULT_MAPPING, filename="export.csv", dry_run=True, batch_size=300)
+    assert await counts(SLUG) == before  # a dry run writes nothing
+    refused = {p.line: p.field for p in dry.problems}
+    assert refused == sample.bad, sorted(set(refused.items()) ^ set(sample.bad.items()))
+    assert (dry.processed, dry.created, dry.present, dry.refused) == (1000, 980, 0, 20)
+    assert all(p.problem for p in dry.problems)
+
+    seen: list[int] = []
+    report = await import_complaints(demo, SLUG, who, table, DEFAULT_MAPPING, filename="export.csv", dry_run=False,
+                                     batch_size=300, progress=lambda r: seen.append(r.processed))
+    assert seen == [300, 600, 900, 1000, 1000]
+    assert (report.created, report.present, report.refused) == (980, 0, 20)
+    assert {p.line: p.field for p in report.problems} == sample.bad
+    after = await counts(SLUG)
+    assert after["complaints"] - before["complaints"] == 980
+    # whole: one registered event and one facts row per complaint, timers only for open cases in ODR
+    assert after["events"] - before["events"] == 980 and after["facts"] - before["facts"] == 980
+    async with tenant_transaction(SLUG) as conn:
+        rows = await conn.fetch("SELECT registration_number, state, enterprise_id, node_code, entered_odr_at, created_at,"
+                                " closed_at, contact_due, close_due, deadline_policy, deadlines,"
+                                " (SELECT count(*) FROM timers t WHERE t.complaint_id = c.id) AS timers"
+                                " FROM complaints c WHERE source = 'imported'")
+    by_number = {r["registration_number"]: r for r in rows}
+    good = [row for i, row in enumerate(sample.rows) if i + 2 not in sample.bad]
+    assert set(by_number) == {row[0] for row in good}
+    for row in good:
+        c = by_number[row[0]]
+        received = dt.datetime.strptime(row[1], "%Y-%m-%d %H:%M:%S")
+        assert c["created_at"].astimezone(dt.timezone(dt.timedelta(hours=8))).replace(tzinfo=None) == received
+        state = {"已办结": "closed", "不予受理": "returned", "已撤回": "withdrawn"}.get(row[12])
+        if row[7]:  # a registered ODR unit: its node
+            assert c["node_code"] == DISTRICT and c["enterprise_id"] is not None
+        else:  # the handling department's node
+            assert c["node_code"] == {DEPARTMENTS[0]: DISTRICT, DEPARTMENTS[1]: "990102"}[row[11]]
+        if state is not None:
+            assert c["state"] == state and c["timers"] == 0 and c["contact_due"] is None
+            assert (c["closed_at"] is not None) == (state == "closed")
+        elif row[7]:
+            assert c["state"] == "with_enterprise" and c["entered_odr_at"] == c["created_at"]
+            assert c["deadline_policy"] and c["deadlines"] and 2 <= c["timers"] <= 4
+        else:
+            assert c["state"] == "registered" and c["timers"] == 0 and c["contact_due"] is None
+
+    again = await import_complaints(demo, SLUG, who, read_table("export.xlsx", write_xlsx(sample)), DEFAULT_MAPPING,
+                                    filename="export.xlsx", dry_run=False)
+    assert (again.created, again.present, again.refused) == (0, 980, 20)
+    assert {p.line: p.field for p in again.problems} == sample.bad  # the same lines in the XLSX
+    assert await counts(SLUG) == after
+
+
+async def test_deadlines_follow_the_policy_in_force_at_the_received_time(demo, province):
+    """Jinshan's plugin switched on at the district now: a case received before keeps the national
+    rule, one received after gets the new one, each counted from its received time."""
+    paths = {c: n.path for c, n in (await demo.nodes(SLUG)).items()}
+    before_switch = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3)
+    async with platform_transaction() as conn:
+        await save_activation(conn, demo.host, tenant=SLUG, node_code=DISTRICT, plugin="odr_jinshan_deadline", active=True,
+                              config={"contact_days": 2, "close_days": 7, "holiday_rollover": True}, actor="tests",
+                              node_paths=paths)
+    demo.forget_activations(SLUG)
+    time.sleep(1.1)
+    after_switch = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    china = dt.timezone(dt.timedelta(hours=8))
+    try:
+        sample = sample_export(2, units=province, departments=DEPARTMENTS, bad_every=0, prefix="POLICY")
+        for row, moment in zip(sample.rows, (before_switch, after_switch)):
+            row[1] = moment.astimezone(china).strftime("%Y-%m-%d %H:%M:%S")
+            row[6], row[7], row[11], row[12], row[13] = province[1][0], province[1][1], "", "处理中", ""
+        report = await import_complaints(demo, SLUG, cli_principal(SLUG, await demo.nodes(SLUG)),
+                                         read_table("p.csv", write_csv(sample)), DEFAULT_MAPPING, filename="p.csv",
+                                         dry_run=False)
+        assert report.created == 2, report
+        async with tenant_transaction(SLUG) as conn:
+            got = {r["registration_number"]: r for r in await conn.fetch(
+                "SELECT registration_number, deadline_policy, close_due FROM complaints WHERE registration_number = ANY($1)",
+                [sample.rows[0][0], sample.rows[1][0]])}
+        new = await complaint_deadlines(demo, SLUG, DISTRICT, after_switch)
+        assert got[sample.rows[1][0]]["deadline_policy"] == new.policy
+        assert got[sample.rows[1][0]]["close_due"] == new.close.due
+        old = got[sample.rows[0][0]]
+        assert old["deadline_policy"] != new.policy  # the national rule of the time
+        assert old["close_due"] - before_switch > dt.timedelta(days=9)  # 10 working days, not 7 natural
+    finally:
+        async with platform_transaction() as conn:
+            await save_activation(conn, demo.host, tenant=SLUG, node_code=DISTRICT, plugin="odr_jinshan_deadline",
+                                  active=False, config=None, actor="tests", node_paths=paths)
+        demo.forget_activations(SLUG)
+
+
+async def test_imported_consumer_data_is_masked_like_a_filed_complaint(client, demo, province):
+    sample = sample_export(3, units=province, departments=DEPARTMENTS, bad_every=0, prefix="MASK")
+    for row in sample.rows:
+        row[6], row[7], row[11], row[12], row[13] = province[0][0], province[0][1], "", "处理中", ""
+    await import_complaints(demo, SLUG, cli_principal(SLUG, await demo.nodes(SLUG)), read_table("m.csv", write_csv(sample)),
+                            DEFAULT_MAPPING, filename="m.csv", dry_run=False)
+    async with tenant_transaction(SLUG) as conn:
+        cid = await conn.fetchval("SELECT id FROM complaints WHERE registration_number = $1", sample.rows[0][0])
+    name, phone, address = sample.rows[0][3], sample.rows[0][4], sample.rows[0][5]
+    # the province does not handle the case (it sits at the district): masked, exactly as a filed one
+    r = await client.get(f"/api/tenants/{SLUG}/complaints/{cid}", headers=await login(client, account(SLUG, "province")))
+    assert r.status_code == 200, r.text
+    consumer = r.json()["consumer"]
+    assert consumer == {"name": mask_name(name), "phone": mask_phone(phone), "address": mask_address(address), "masked": True}
+    assert phone not in r.text and address not in r.text
+    # the district bureau where it sits, and the ODR unit's specialist, handle it: unmasked
+    for user in (account(SLUG, "district"), f"imp-spec-{SLUG}"):
+        r = await client.get(f"/api/tenants/{SLUG}/complaints/{cid}", headers=await login(client, user))
+        assert r.status_code == 200, r.text
+        assert r.json()["consumer"] == {"name": name, "phone": phone, "address": address, "masked": False}
+
+
+async def test_api_upload_preview_dry_run_import_and_bad_input(client, demo, province):
+    admin = await login(client, account(SLUG, "city"))
+    base = f"/api/tenants/{SLUG}/imports"
+    sample = sample_export(60, units=province, departments=DEPARTMENTS, seed=5, prefix="API")
+    r = await client.post(base + "/", files={"file": ("案件导出.xlsx", write_xlsx(sample))}, headers=admin)
+    assert r.status_code == 201, r.text
+    file_id = r.json()["id"]
+    assert r.json()["format"] == "xlsx" and r.json()["header"][0] == "登记编号"
+
+    r = await client.get(f"{base}/{file_id}/preview", params={"rows": 5}, headers=admin)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["rows"]) == 5 and body["refused"] is None and body["columns"]["credit_code"] == "统一社会信用代码"
+    assert body["rows"][0]["values"]["consumer_phone"] == mask_phone(sample.rows[0][4])
+
+    r = await client.post(f"{base}/{file_id}/dry-run", params={"wait": "true"}, headers=admin)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["created"], r.json()["refused"]) == ("done", 59, 1)
+    assert [(p["line"], p["field"]) for p in r.json()["problems"]] == [(51, "credit_code")]
+
+    r = await client.post(f"{base}/{file_id}/run", headers=admin)
+    assert r.status_code == 202, r.text
+    run = r.json()["id"]
+    for _ in range(100):
+        r = await client.get(f"{base}/runs/{run}", headers=admin)
+        if r.json()["status"] != "running":
+            break
+        await __import__("asyncio").sleep(0.1)
+    assert (r.json()["status"], r.json()["processed"], r.json()["created"], r.json()["refused"]) == ("done", 60, 59, 1)
+    r = await client.post(f"{base}/{file_id}/run", params={"wait": "true"}, headers=admin)
+    assert (r.json()["created"], r.json()["present"]) == (0, 59)
+
+    # bad input: 4xx naming the field
+    r = await client.post(base + "/", files={"file": ("notes.txt", b"hello")}, headers=admin)
+    assert r.status_code == 400 and "format" in r.json()["detail"]
+    r = await client.post(base + "/", files={"file": ("x.csv", "编号,其他\n1,2\n".encode())}, headers=admin)
+    assert r.status_code == 201
+    r = await client.post(f"{base}/{r.json()['id']}/dry-run", headers=admin)
+    assert r.status_code == 400 and "columns.received_at" in r.json()["detail"], r.text
+    r = await client.put(base + "/mapping", json={"columns": {"amount": "涉案金额"}}, headers=admin)
+    assert r.status_code == 400 and "columns.amount" in r.text, r.text
+    r = await client.put(base + "/mapping", json={"departments": {"某局": "nowhere"}}, headers=admin)
+    assert r.status_code == 400 and "departments" in r.text
+    r = await client.get(f"{base}/runs/{run}", headers=await login(client, account(SLUG, "office")))
+    assert r.status_code == 403
+    r = await client.get(f"{base}/runs/not-a-run", headers=admin)
+    assert r.status_code == 404
+
+
+async def test_stored_mapping_renames_columns_and_states(client, demo, province):
+    admin = await login(client, account(SLUG, "province"))
+    base = f"/api/tenants/{SLUG}/imports"
+    toml = '[columns]\nregistration_number = ["案件号"]\n[states]\n"已回复" = "closed"\n[departments]\n"测试区局" = "990101"\n'
+    r = await client.put(base + "/mapping", json={"toml": toml}, headers=admin)
+    assert r.status_code == 200, r.text
+    try:
+        assert r.json()["columns"]["registration_number"] == ["案件号"]
+        assert r.json()["columns"]["received_at"][0] == "登记时间"  # the rest stays the national layout
+        assert r.json()["states"]["已回复"] == "closed" and r.json()["states"]["已办结"] == "closed"
+        sample = sample_export(4, units=province, departments=DEPARTMENTS, bad_every=0, prefix="MAP")
+        sample.header[0] = "案件号"
+        for row in sample.rows:
+            row[6], row[7], row[11], row[12] = "某店", "", "测试区局", "已回复"
+        r = await client.post(base + "/", files={"file": ("m.csv", write_csv(sample))}, headers=admin)
+        r = await client.post(f"{base}/{r.json()['id']}/run", params={"wait": "true"}, headers=admin)
+        assert (r.json()["created"], r.json()["refused"]) == (4, 0), r.text
+        async with tenant_transaction(SLUG) as conn:
+            states = await conn.fetch("SELECT state, node_code FROM complaints WHERE registration_number LIKE 'MAP%'")
+        assert {(s["state"], s["node_code"]) for s in states} == {("closed", DISTRICT)}
+    finally:  # back to the national layout
+        r = await client.put(base + "/mapping", json={}, headers=admin)
+        assert r.status_code == 200 and r.json()["columns"]["registration_number"][0] == "登记编号"

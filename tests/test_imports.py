@@ -237,3 +237,48 @@ async def test_stored_mapping_renames_columns_and_states(client, demo, province)
     finally:  # back to the national layout
         r = await client.put(base + "/mapping", json={}, headers=admin)
         assert r.status_code == 200 and r.json()["columns"]["registration_number"][0] == "登记编号"
+
+
+def run_cli(pg_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ODR_DATABASE_URL": pg_url, "ODR_DATA_DIR": str(tmp_path), "ODR_LOG_LEVEL": "WARNING",
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("ODR_VALKEY_URL", None)
+    return subprocess.run([sys.executable, "-m", "odr.cli", "import", "complaints", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+async def test_cli_imports_with_a_mapping_file_and_shows_progress(pg_url, tmp_path, demo, province):
+    sample = sample_export(120, units=province, departments=DEPARTMENTS, seed=9, prefix="CLI")
+    sample.header[0], sample.header[1] = "案件受理号", "收到日期"  # another province's layout
+    export = tmp_path / "export.csv"
+    export.write_bytes(write_csv(sample))
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[columns]\nregistration_number = ["案件受理号"]\nreceived_at = ["收到日期"]\n', encoding="utf-8")
+    assert mapping_from_toml(mapping.read_text(encoding="utf-8")).columns.received_at == ("收到日期",)
+
+    # without the mapping: the national layout has no registration number column: 2, naming it
+    proc = run_cli(pg_url, tmp_path, "--tenant", SLUG, str(export))
+    assert proc.returncode == 2 and "columns.registration_number" in proc.stderr, proc.stderr
+    proc = run_cli(pg_url, tmp_path, "--tenant", "nowhere", str(export), "--mapping", str(mapping))
+    assert proc.returncode == 2 and "--tenant" in proc.stderr
+
+    proc = run_cli(pg_url, tmp_path, "--tenant", SLUG, str(export), "--mapping", str(mapping), "--dry-run")
+    assert proc.returncode == 1, proc.stderr  # rows refused
+    report = json.loads(proc.stdout)
+    assert (report["dry_run"], report["created"], report["refused"]) == (True, 118, 2)
+    assert await counts_like(SLUG, "CLI%") == 0
+    proc = run_cli(pg_url, tmp_path, "--tenant", SLUG, str(export), "--mapping", str(mapping))
+    report = json.loads(proc.stdout)
+    assert (report["created"], report["present"], report["refused"]) == (118, 0, 2)
+    assert {(p["line"], p["field"]) for p in report["problems"]} == set(sample.bad.items())
+    assert "imported 120/120 rows (118 created, 0 already present, 2 refused)" in proc.stderr and "rows/s" in proc.stderr
+    assert await counts_like(SLUG, "CLI%") == 118
+    proc = run_cli(pg_url, tmp_path, "--tenant", SLUG, str(export), "--mapping", str(mapping))
+    assert (json.loads(proc.stdout)["created"], json.loads(proc.stdout)["present"]) == (0, 118)
+    for leaked in (row[4] for row in sample.rows):  # no consumer's phone on the terminal
+        assert leaked not in proc.stdout + proc.stderr
+
+
+async def counts_like(slug: str, pattern: str) -> int:
+    async with tenant_transaction(slug) as conn:
+        return await conn.fetchval("SELECT count(*) FROM complaints WHERE registration_number LIKE $1", pattern)

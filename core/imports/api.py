@@ -9,7 +9,6 @@ and city bureaus get 403.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated, Any
 
 import msgspec
@@ -21,15 +20,9 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from core.api.access import platform_of, tenant_member
 from core.api.requests import CommandRequest
 from core.auth.principal import Principal
-from core.db.engine import tenant_transaction
 from core.imports import service
-from core.imports.mapping import ColumnMapping, load_mapping, mapping_from_dict, mapping_from_toml, mapping_to_toml, save_mapping
+from core.imports.mapping import ColumnMapping, mapping_from_dict, mapping_from_toml, mapping_to_toml
 from core.imports.reading import MAX_BYTES
-from core.notifications.deliver import deliver
-
-_RUNNING: set[asyncio.Task] = set()
-"""Runs going on in this process (kept referenced until done)."""
-
 
 class MappingText(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A mapping as TOML text (what the console edits)."""
@@ -39,27 +32,8 @@ class MappingText(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 async def start(request: Request, platform, tenant: str, principal: Principal, file_id: str, *, dry_run: bool,
                 wait: bool) -> service.ImportReport:
-    """Start a dry run or an import of an uploaded file (shared with the console): the run's first
-    report (``running``), or its final one when ``wait``."""
-    file, table = await service.load_file(tenant, principal, platform, file_id)
-    async with tenant_transaction(tenant) as conn:
-        mapping = await load_mapping(conn)
-    service.column_index(table.header, mapping)  # a required column missing: 400 now, no run recorded
-    run_id = await service.start_run(tenant, principal, file, dry_run=dry_run)
-    bus = getattr(request.app.state, "notify_bus", None)
-
-    async def after_commit(outbox: list) -> None:
-        for out in outbox:
-            await deliver(platform, bus, out)
-
-    task = asyncio.get_running_loop().create_task(
-        service.run_file(platform, tenant, principal, file, table, mapping, run_id, dry_run=dry_run,
-                         after_commit=after_commit))
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
-    if wait:
-        await asyncio.shield(task)
-    return await service.get_run(tenant, principal, platform, str(run_id))
+    return await service.launch_run(platform, tenant, principal, file_id, dry_run=dry_run, wait=wait,
+                                    bus=getattr(request.app.state, "notify_bus", None))
 
 
 class ImportController(Controller):
@@ -71,9 +45,7 @@ class ImportController(Controller):
     async def get_mapping(self, request: Request[Principal, Any, Any], tenant: FromPath[str]) -> ColumnMapping:
         """The tenant's column mapping for complaint imports (the national layout unless one was saved)."""
         platform, principal = await tenant_member(request, tenant)
-        service.require_importer(principal, await platform.nodes(tenant))
-        async with tenant_transaction(tenant) as conn:
-            return await load_mapping(conn)
+        return await service.tenant_mapping(platform, tenant, principal)
 
     @put("/mapping")
     async def put_mapping(self, request: Request[Principal, Any, Any], tenant: FromPath[str],
@@ -81,26 +53,17 @@ class ImportController(Controller):
         """Save the tenant's column mapping: a ``ColumnMapping`` as JSON (merged over the national
         default), or ``{"toml": "..."}``. 400 naming the field when malformed."""
         platform, principal = await tenant_member(request, tenant)
-        nodes = await platform.nodes(tenant)
-        service.require_importer(principal, nodes)
         if set(data) == {"toml"}:
             mapping = mapping_from_toml(msgspec.convert(data, MappingText).toml)
         else:
             mapping = mapping_from_dict(data)
-        for name, code in mapping.departments.items():
-            if code not in nodes:
-                raise ValueError(f"departments.{name}: {code!r} is not a node of this province")
-        async with tenant_transaction(tenant) as conn:
-            await save_mapping(conn, mapping, actor=principal.id)
-        return mapping
+        return await service.set_tenant_mapping(platform, tenant, principal, mapping)
 
     @get("/mapping.toml", media_type="application/toml")
     async def get_mapping_toml(self, request: Request[Principal, Any, Any], tenant: FromPath[str]) -> str:
         """The tenant's column mapping as TOML (a starting point for ``odr import --mapping``)."""
         platform, principal = await tenant_member(request, tenant)
-        service.require_importer(principal, await platform.nodes(tenant))
-        async with tenant_transaction(tenant) as conn:
-            return mapping_to_toml(await load_mapping(conn))
+        return mapping_to_toml(await service.tenant_mapping(platform, tenant, principal))
 
     @post("/", request_max_body_size=MAX_BYTES + 1024 * 1024, status_code=201)
     async def upload(
@@ -122,9 +85,7 @@ class ImportController(Controller):
         the fields without a column, each row's values (consumers' data masked) and its problems."""
         platform, principal = await tenant_member(request, tenant)
         file, table = await service.load_file(tenant, principal, platform, file_id)
-        async with tenant_transaction(tenant) as conn:
-            mapping = await load_mapping(conn)
-        return service.preview(file, table, mapping, rows=rows)
+        return service.preview(file, table, await service.tenant_mapping(platform, tenant, principal), rows=rows)
 
     @post("/{file_id:str}/dry-run", status_code=202)
     async def dry_run(self, request: Request[Principal, Any, Any], tenant: FromPath[str], file_id: FromPath[str],

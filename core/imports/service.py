@@ -29,6 +29,7 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import time
@@ -45,7 +46,7 @@ from core.complaints import states as S
 from core.complaints.intake import FILED_COLUMNS, _outgoing
 from core.complaints.records import timer_args
 from core.db.engine import tenant_transaction
-from core.imports.mapping import ColumnMapping
+from core.imports.mapping import ColumnMapping, load_mapping, save_mapping
 from core.imports.policy import PolicyHistory
 from core.imports.reading import FileRefused, Table, read_table
 from core.imports.rows import ColumnIndex, ImportRow, Problem, column_index, parse_row
@@ -67,6 +68,7 @@ class ImportReport(msgspec.Struct, kw_only=True):
     """What a dry run or an import did (an import run's record, ``GET .../imports/runs/{id}``)."""
 
     id: str | None = None
+    file_id: str | None = None
     filename: str
     dry_run: bool
     status: str = "running"
@@ -412,14 +414,14 @@ def _partial_index(header: list[str], mapping: ColumnMapping) -> ColumnIndex:
     return ColumnIndex(index=index, headers=headers)
 
 
-RUN_COLUMNS = """id, filename, dry_run, status, total, processed, created, present, refused, problems, error,
+RUN_COLUMNS = """id, file_id, filename, dry_run, status, total, processed, created, present, refused, problems, error,
     started_at, finished_at"""
 
 
 def _run_report(rec) -> ImportReport:
     problems = msgspec.json.decode(rec["problems"], type=list[Problem]) if rec["problems"] else []
     seconds = ((rec["finished_at"] - rec["started_at"]).total_seconds() if rec["finished_at"] else 0.0)
-    return ImportReport(id=str(rec["id"]), filename=rec["filename"], dry_run=rec["dry_run"], status=rec["status"],
+    return ImportReport(id=str(rec["id"]), file_id=str(rec["file_id"]) if rec["file_id"] else None, filename=rec["filename"], dry_run=rec["dry_run"], status=rec["status"],
                         total=rec["total"], processed=rec["processed"], created=rec["created"], present=rec["present"],
                         refused=rec["refused"], problems=problems, problems_truncated=rec["refused"] > len(problems),
                         error=rec["error"], started_at=rec["started_at"], finished_at=rec["finished_at"],
@@ -485,3 +487,60 @@ async def file_runs(tenant: str, file_id: str) -> list[ImportReport]:
         recs = await conn.fetch(f"SELECT {RUN_COLUMNS} FROM import_runs r WHERE file_id = $1 ORDER BY started_at DESC",
                                 uuid.UUID(file_id))
     return [_run_report(r) for r in recs]
+
+
+# -- the tenant's mapping and runs in the background (API and console) -------------------------------
+
+_RUNNING: set[asyncio.Task] = set()
+"""Runs going on in this process (kept referenced until done)."""
+
+
+async def tenant_mapping(platform: Platform, tenant: str, principal: Principal) -> ColumnMapping:
+    """The tenant's stored mapping, or the national layout."""
+    require_importer(principal, await platform.nodes(tenant))
+    async with tenant_transaction(tenant) as conn:
+        return await load_mapping(conn)
+
+
+async def set_tenant_mapping(platform: Platform, tenant: str, principal: Principal, mapping: ColumnMapping) -> ColumnMapping:
+    """Store the tenant's mapping; ``ValueError`` naming ``departments.<name>`` for a node not in the tree."""
+    nodes = await platform.nodes(tenant)
+    require_importer(principal, nodes)
+    for name, code in mapping.departments.items():
+        if code not in nodes:
+            raise ValueError(f"departments.{name}: {code!r} is not a node of this province")
+    async with tenant_transaction(tenant) as conn:
+        await save_mapping(conn, mapping, actor=principal.id)
+    return mapping
+
+
+async def launch_run(platform: Platform, tenant: str, principal: Principal, file_id: str, *, dry_run: bool,
+                     wait: bool = False, bus=None) -> ImportReport:
+    """Start a dry run or an import of an uploaded file with the tenant's mapping, going on in the
+    background of this process (notifications delivered after each batch's commit): the run's first
+    report (``running``), or its final one when ``wait``. A file lacking a required column is refused
+    here (:class:`FileRefused`), before any run is recorded."""
+    from core.notifications.deliver import deliver
+
+    file, table = await load_file(tenant, principal, platform, file_id)
+    mapping = await tenant_mapping(platform, tenant, principal)
+    column_index(table.header, mapping)
+    run_id = await start_run(tenant, principal, file, dry_run=dry_run)
+
+    async def after_commit(outbox: list) -> None:
+        for out in outbox:
+            await deliver(platform, bus, out)
+
+    task = asyncio.get_running_loop().create_task(
+        run_file(platform, tenant, principal, file, table, mapping, run_id, dry_run=dry_run, after_commit=after_commit))
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    if wait:
+        await asyncio.shield(task)
+    return await get_run(tenant, principal, platform, str(run_id))
+
+
+async def running_tasks() -> None:
+    """Wait for the runs of this process (tests, shutdown)."""
+    if _RUNNING:
+        await asyncio.gather(*list(_RUNNING), return_exceptions=True)

@@ -282,3 +282,32 @@ async def test_cli_imports_with_a_mapping_file_and_shows_progress(pg_url, tmp_pa
 async def counts_like(slug: str, pattern: str) -> int:
     async with tenant_transaction(slug) as conn:
         return await conn.fetchval("SELECT count(*) FROM complaints WHERE registration_number LIKE $1", pattern)
+
+
+async def test_two_imports_of_one_file_at_once_create_each_case_once(demo, province):
+    """Concurrent imports of the same export (two bureaus, or a double click): every registration
+    number filed once; a NUL character in a cell is refused as a problem, not a failed batch."""
+    import asyncio
+
+    sample = sample_export(700, units=province, departments=DEPARTMENTS, seed=21, prefix="TWICE", bad_every=0)
+    sample.rows[10][10] = "内容\x00截断"
+    table = read_table("t.csv", write_csv(sample))
+    who = cli_principal(SLUG, await demo.nodes(SLUG))
+    a, b = await asyncio.gather(*(import_complaints(demo, SLUG, who, table, DEFAULT_MAPPING, filename="t.csv",
+                                                    dry_run=False, batch_size=100) for _ in range(2)))
+    assert a.created + b.created == 699 and a.present + b.present == 699
+    assert [(p.line, p.field) for p in a.problems] == [(12, "description")] == [(p.line, p.field) for p in b.problems]
+    assert await counts_like(SLUG, "TWICE%") == 699
+    async with tenant_transaction(SLUG) as conn:
+        assert await conn.fetchval("""SELECT count(*) FROM complaint_events e JOIN complaints c ON c.id = e.complaint_id
+                                      WHERE c.registration_number LIKE 'TWICE%'""") == 699
+
+
+async def test_the_endpoints_are_in_the_openapi_schema(client):
+    r = await client.get("/schema/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    for path in ("/api/tenants/{tenant}/imports", "/api/tenants/{tenant}/imports/{file_id}/preview",
+                 "/api/tenants/{tenant}/imports/{file_id}/dry-run", "/api/tenants/{tenant}/imports/{file_id}/run",
+                 "/api/tenants/{tenant}/imports/runs/{run_id}", "/api/tenants/{tenant}/imports/mapping"):
+        assert path in paths, sorted(p for p in paths if "import" in p)

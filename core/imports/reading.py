@@ -40,6 +40,21 @@ class Table(msgspec.Struct, kw_only=True):
                 yield line, cells
 
 
+    def estimated_rows(self) -> int | None:
+        """The rows after the header as the XLSX sheet's dimension records them (None for a CSV, or when
+        the workbook records none)."""
+        if self.format != "xlsx":
+            return None
+        import openpyxl
+
+        book = openpyxl.load_workbook(io.BytesIO(self.content), read_only=True, data_only=True)
+        try:
+            rows = book.worksheets[0].max_row
+        finally:
+            book.close()
+        return rows - 1 if rows else None
+
+
 def format_of(filename: str) -> str:
     name = filename.lower()
     if name.endswith(".csv"):

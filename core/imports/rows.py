@@ -4,7 +4,7 @@ Checks (each problem names the row's line and the field, as the mapping names it
 present (at most 64 characters); received time a date-time (``2026-03-01 10:20[:30]``, ``2026/03/01``,
 ``2026年3月1日 10:20``, ISO 8601, or an XLSX date cell; without an offset: Asia/Shanghai) and not in
 the future; consumer name (≤ 50), phone (as the intake's), company name, description (≤ 5,000)
-present; the credit code, when given, a valid unified social credit code (GB 32100 check character);
+present; no text with a NUL character (PostgreSQL cannot store one); the credit code, when given, a valid unified social credit code (GB 32100 check character);
 the amount, when given, a number from 0 to 100,000,000 (``¥``, ``元`` and thousands separators allowed);
 the state a label of the mapping's ``states`` (empty: open); the closing time, when given, a date-time.
 """
@@ -102,6 +102,11 @@ def parse_time(value: Any) -> dt.datetime:
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(), CHINA)
     text = str(value).strip()
+    try:  # the common layouts (2026-03-01 10:20:30, ISO 8601) at C speed
+        moment = dt.datetime.fromisoformat(text)
+        return moment if moment.tzinfo else moment.replace(tzinfo=CHINA)
+    except ValueError:
+        pass
     for fmt in _FORMATS:
         try:
             return dt.datetime.strptime(text, fmt).replace(tzinfo=CHINA)
@@ -132,7 +137,8 @@ def parse_amount(value: Any) -> float:
     return float(amount)
 
 
-def _text(value: Any) -> str | None:
+def cell_text(value: Any) -> str | None:
+    """A cell as stripped text (None when empty; a whole number typed in a spreadsheet without ``.0``)."""
     if value is None:
         return None
     if isinstance(value, float) and value.is_integer():
@@ -150,13 +156,16 @@ def parse_row(line: int, cells: list[Any], columns: ColumnIndex, mapping: Column
         problems.append(Problem(line=line, field=field, problem=problem))
 
     def text(field: str, *, required: bool = False, max_length: int = 200) -> str | None:
-        value = _text(columns.cell(cells, field))
+        value = cell_text(columns.cell(cells, field))
         if value is None:
             if required:
                 bad(field, f"missing ({columns.headers.get(field, field)})")
             return None
         if len(value) > max_length:
             bad(field, f"longer than {max_length} characters")
+            return None
+        if "\x00" in value:
+            bad(field, "contains a NUL character")
             return None
         return value
 

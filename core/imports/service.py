@@ -25,6 +25,9 @@ Contract:
 - Consumers' data is stored in the same columns as a filed complaint's, so every view masks it the
   same way; nothing personal is logged or put in a problem message.
 - ``dry_run``: everything above but the writes; ``created`` then counts what an import would create.
+- Runs started from the API or the console go on in the background of the web process
+  (:func:`launch_run`); one whose process stopped stays ``running`` with the progress of its last
+  committed batch: importing the file again completes it (idempotent).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -51,6 +55,8 @@ from core.imports.policy import PolicyHistory
 from core.imports.reading import FileRefused, Table, read_table
 from core.imports.rows import ColumnIndex, ImportRow, Problem, column_index, parse_row
 from core.runtime import Node, Platform
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 PROBLEMS_KEPT = 20_000
@@ -260,9 +266,11 @@ class _Importer:
 
 
 def _total(table: Table) -> int | None:
+    """The number of rows for the progress: counted for a CSV; for an XLSX the sheet's recorded
+    dimension (an estimate: it may count empty rows), None when the workbook does not record it."""
     if table.format == "csv":
         return sum(1 for _ in table.rows())
-    return None
+    return table.estimated_rows()
 
 
 async def import_complaints(
@@ -379,7 +387,7 @@ def preview(file: ImportFile, table: Table, mapping: ColumnMapping, *, rows: int
     """The first ``rows`` rows with the mapping applied (no database check: the dry run does those)."""
     from core.complaints.masking import mask_address, mask_name, mask_phone
     from core.imports.mapping import Columns
-    from core.imports.rows import _text
+    from core.imports.rows import cell_text
 
     try:
         columns = column_index(table.header, mapping)
@@ -391,7 +399,7 @@ def preview(file: ImportFile, table: Table, mapping: ColumnMapping, *, rows: int
     for line, cells in table.rows():
         if len(out) >= rows:
             break
-        values = {name: _text(columns.cell(cells, name)) for name in columns.index}
+        values = {name: cell_text(columns.cell(cells, name)) for name in columns.index}
         for name, mask in (("consumer_name", mask_name), ("consumer_phone", mask_phone), ("consumer_address", mask_address)):
             if values.get(name):
                 values[name] = mask(values[name])
@@ -457,6 +465,7 @@ async def run_file(platform: Platform, tenant: str, principal: Principal, file: 
         report = await import_complaints(platform, tenant, principal, table, mapping, filename=file.filename,
                                          dry_run=dry_run, run_id=run_id, after_commit=after_commit)
     except Exception as exc:  # recorded on the run, shown to the bureau
+        log.warning("import run %s of tenant %s failed (%s)", run_id, tenant, type(exc).__name__)
         await finish_run(tenant, run_id, None, f"{type(exc).__name__}: {exc}"[:500])
         return None
     report.id = str(run_id)

@@ -307,6 +307,7 @@ async def import_complaints(
             await after_commit(outbox)
         if progress is not None:
             progress(report)
+    report.problems.sort(key=lambda p: p.line)  # refused while reading or while resolving: in file order
     report.total = report.processed
     report.status = "done"
     report.finished_at = dt.datetime.now(dt.timezone.utc)

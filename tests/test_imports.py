@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from benchmarks.import_sample import sample_export, write_csv, write_xlsx
@@ -311,3 +312,53 @@ async def test_the_endpoints_are_in_the_openapi_schema(client):
                  "/api/tenants/{tenant}/imports/{file_id}/dry-run", "/api/tenants/{tenant}/imports/{file_id}/run",
                  "/api/tenants/{tenant}/imports/runs/{run_id}", "/api/tenants/{tenant}/imports/mapping"):
         assert path in paths, sorted(p for p in paths if "import" in p)
+
+
+async def test_a_failing_batch_leaves_nothing_of_itself_and_importing_again_completes(demo, province):
+    """A fault inside the database in the fifth batch (a trigger the owner adds for the test raises on one
+    of its rows): the four batches before stay whole, nothing of the fifth is written, the run is
+    recorded as failed; importing the file again creates exactly the rest."""
+    from core.db.admin import owner_transaction
+    from core.imports.service import get_run, launch_run, store_file
+
+    sample = sample_export(1000, units=province, departments=DEPARTMENTS, seed=33, prefix="FAULT")
+    assert 450 not in sample.bad
+    poison = sample.rows[448][0]  # line 450: in the fifth batch of 100
+    async with owner_transaction(SLUG) as conn:
+        await conn.execute(f"""
+            CREATE FUNCTION import_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.registration_number = '{poison}' THEN RAISE EXCEPTION 'injected fault'; END IF;
+                RETURN NEW;
+            END$$""")
+        await conn.execute("CREATE TRIGGER import_fault BEFORE INSERT ON complaints FOR EACH ROW EXECUTE FUNCTION import_fault()")
+    who = cli_principal(SLUG, await demo.nodes(SLUG))
+    table = read_table("f.csv", write_csv(sample))
+    try:
+        with pytest.raises(Exception, match="injected fault"):
+            await import_complaints(demo, SLUG, who, table, DEFAULT_MAPPING, filename="f.csv", dry_run=False, batch_size=100)
+        first_400 = {row[0] for i, row in enumerate(sample.rows[:400]) if i + 2 not in sample.bad}
+        async with tenant_transaction(SLUG) as conn:
+            got = {r["registration_number"] for r in await conn.fetch(
+                "SELECT registration_number FROM complaints WHERE registration_number LIKE 'FAULT%'")}
+            whole = await conn.fetchval(
+                """SELECT count(*) FROM complaints c WHERE registration_number LIKE 'FAULT%'
+                   AND (SELECT count(*) FROM complaint_events e WHERE e.complaint_id = c.id) = 1
+                   AND EXISTS (SELECT 1 FROM complaint_facts f WHERE f.complaint_id = c.id)""")
+        assert got == first_400 and whole == len(first_400)
+
+        # the same fault through a background run: recorded as failed, with the error
+        nodes = await demo.nodes(SLUG)
+        admin = cli_principal(SLUG, nodes)
+        stored = await store_file(SLUG, admin, demo, "f.csv", write_csv(sample))
+        report = await launch_run(demo, SLUG, admin, stored.id, dry_run=False, wait=True)
+        assert report.status == "failed" and "injected fault" in report.error
+        assert (await get_run(SLUG, admin, demo, report.id)).processed == 0  # its first batch of 500 holds line 450
+    finally:
+        async with owner_transaction(SLUG) as conn:
+            await conn.execute("DROP TRIGGER import_fault ON complaints")
+            await conn.execute("DROP FUNCTION import_fault()")
+    again = await import_complaints(demo, SLUG, who, table, DEFAULT_MAPPING, filename="f.csv", dry_run=False)
+    good = 1000 - len(sample.bad)
+    assert (again.created, again.present, again.refused) == (good - len(first_400), len(first_400), len(sample.bad))
+    assert await counts_like(SLUG, "FAULT%") == good

@@ -362,3 +362,58 @@ async def test_a_failing_batch_leaves_nothing_of_itself_and_importing_again_comp
     good = 1000 - len(sample.bad)
     assert (again.created, again.present, again.refused) == (good - len(first_400), len(first_400), len(sample.bad))
     assert await counts_like(SLUG, "FAULT%") == good
+
+
+def test_reading_cells_as_spreadsheets_and_older_excel_save_them():
+    """GB 18030 CSV (older Excel), XLSX date and number cells (a phone typed as a number), the GB 32100
+    check character, and files refused as a whole naming the field."""
+    import io
+
+    import xlsxwriter
+
+    from core.imports.credit_code import credit_code_problem, with_check_character
+    from core.imports.reading import FileRefused
+    from core.imports.rows import ImportRow, column_index, parse_row
+
+    code = with_check_character("91310116MA1J0ABC1")
+    assert credit_code_problem(code) is None
+    assert "check character" in credit_code_problem(code[:17] + ("0" if code[17] != "0" else "1"))
+    assert "code set" in credit_code_problem("91310116MA1J0ABCIO")  # I and O are not in the code set
+    header = ["登记编号", "登记时间", "投诉人姓名", "投诉人电话", "被投诉单位名称", "统一社会信用代码", "涉案金额", "投诉内容"]
+    now = dt.datetime.now(dt.timezone.utc)
+
+    csv_text = ",".join(header) + "\n" + f"A1,2026/3/1 9:05,张三,13800138000,某店,{code},\"1,200.50元\",退款\n"
+    table = read_table("gb.csv", csv_text.encode("gb18030"))
+    [(line, cells)] = list(table.rows())
+    row = parse_row(line, cells, column_index(table.header, DEFAULT_MAPPING), DEFAULT_MAPPING, now)
+    assert isinstance(row, ImportRow) and row.amount == 1200.5 and row.received_at.hour == 9
+    assert row.received_at.utcoffset() == dt.timedelta(hours=8) and row.state == "open"
+
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, {"in_memory": True})
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, header)
+    sheet.write_string(1, 0, "A2")
+    sheet.write_datetime(1, 1, dt.datetime(2026, 3, 1, 9, 5), book.add_format({"num_format": "yyyy-mm-dd hh:mm"}))
+    sheet.write_string(1, 2, "李四")
+    sheet.write_number(1, 3, 13800138000)  # a phone typed as a number
+    sheet.write_row(1, 4, ["某店", code])
+    sheet.write_number(1, 6, 58)
+    sheet.write_string(1, 7, "退款")
+    sheet.write_row(3, 0, ["A3", "2026-03-02 10:00", "王五", "138", "某店", "", -1, ""])  # line 4 (line 3 is empty)
+    book.close()
+    table = read_table("x.xlsx", buffer.getvalue())
+    rows = list(table.rows())
+    assert [line for line, _ in rows] == [2, 4]
+    index = column_index(table.header, DEFAULT_MAPPING)
+    first = parse_row(rows[0][0], rows[0][1], index, DEFAULT_MAPPING, now)
+    assert isinstance(first, ImportRow) and first.consumer_phone == "13800138000" and first.amount == 58.0
+    assert first.received_at == dt.datetime(2026, 3, 1, 9, 5, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    problems = parse_row(rows[1][0], rows[1][1], index, DEFAULT_MAPPING, now)
+    assert {(p.line, p.field) for p in problems} == {(4, "consumer_phone"), (4, "amount"), (4, "description")}
+
+    for name, content, field in (("a.pdf", b"%PDF", "format"), ("a.csv", b"", "file"), ("a.xlsx", b"not a zip", "file"),
+                                 ("a.csv", b"\xff\xfe\x00\x00garbage\x81", "file")):
+        with pytest.raises(FileRefused) as refused:
+            read_table(name, content)
+        assert refused.value.field == field, (name, refused.value)

@@ -19,6 +19,7 @@ from core.db import engine
 from core.db.admin import admin_transaction, owner_role
 from core.db.engine import tenant_role
 from core.db.migrations import discover, latest
+from core.imports.mapping import mapping_from_dict, save_mapping
 from core.pluginhost.activations import save_activation
 from core.pluginhost.host import PluginHost
 from tenants.manifest import Manifest
@@ -74,6 +75,8 @@ async def onboard(manifest: Manifest, *, host: PluginHost, actor: str = "operato
             "INSERT INTO jurisdictions (code, parent_code, level, name, name_en, path) VALUES ($1,$2,$3,$4,$5,$6)",
             [(n.code, n.parent, n.level, n.name, n.name_en, paths[n.code]) for n in manifest.nodes],
         )
+        if manifest.import_mapping is not None:
+            await save_mapping(conn, mapping_from_dict(manifest.import_mapping), actor=actor)
         await conn.execute("SELECT set_config('role', 'none', true), set_config('search_path', 'odr', true)")
         await conn.execute(
             """INSERT INTO odr.tenants (slug, name, name_en, schema_name, role_name, schema_version, migrated_at, manifest)

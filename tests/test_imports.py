@@ -417,3 +417,42 @@ def test_reading_cells_as_spreadsheets_and_older_excel_save_them():
         with pytest.raises(FileRefused) as refused:
             read_table(name, content)
         assert refused.value.field == field, (name, refused.value)
+
+
+async def test_a_manifest_may_bring_the_provinces_mapping(client, demo):
+    """``[import_mapping]`` in a tenant manifest: checked with the manifest (the field named), stored at
+    onboarding, the tenant's mapping from then on."""
+    from tenants.manifest import parse_manifest
+    from tenants.onboarding import onboard
+
+    base = """slug = "impmanifest"
+name = "导入映射省"
+
+[[nodes]]
+code = "990000"
+name = "导入映射省市场监督管理局"
+level = "province"
+
+[[nodes]]
+code = "990100"
+parent = "990000"
+name = "映射市市场监督管理局"
+level = "city"
+
+[[demo_accounts]]
+username = "imp-admin-impmanifest"
+password = "demo12315"
+role = "province_admin"
+node = "990000"
+"""
+    good = base + '\n[import_mapping.columns]\nregistration_number = ["案件编号"]\n[import_mapping.departments]\n"市局" = "990100"\n'
+    m = parse_manifest(good.encode())
+    for bad, field in (('[import_mapping.columns]\namount = "金额"\n', "import_mapping"),
+                       ('[import_mapping.departments]\n"某局" = "nowhere"\n', "import_mapping.departments.某局")):
+        with pytest.raises(ValueError, match=f"^{field}"):
+            parse_manifest((base + "\n" + bad).encode())
+    await onboard(m, host=demo.host, actor="tests", demo=True)
+    r = await client.get("/api/tenants/impmanifest/imports/mapping", headers=await login(client, account("impmanifest", "province")))
+    assert r.status_code == 200, r.text
+    assert r.json()["columns"]["registration_number"] == ["案件编号"] and r.json()["departments"] == {"市局": "990100"}
+    assert r.json()["columns"]["received_at"][0] == "登记时间"

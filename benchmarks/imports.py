@@ -9,7 +9,9 @@ a temporary directory. A fresh province is onboarded with 50 ODR units; then, in
 run of the CSV (every row checked, companies and registration numbers looked up, deadlines counted,
 nothing written), the import (batches of 500, one transaction each: complaint, event, timers, facts,
 notifications), the same file again (every row already present, nothing created), and the XLSX of a
-tenth of the rows read and dry-run. Prints rows/s of each and checks the counts.
+tenth of the rows read and dry-run. Prints rows/s of each, and the CPU time per row of this process and
+of the PostgreSQL server (when it runs on this machine): the rates follow whatever else the machine's
+cores are doing, the CPU per row much less. Checks the counts.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.import_sample import sample_export, valid_credit_code, write_csv, write_xlsx  # noqa: E402
+from benchmarks.intake import postmaster_pid, self_cpu, tree_cpu  # noqa: E402
 
 
 async def run(args, url: str, workdir: Path) -> list[tuple[str, str]]:
@@ -71,17 +74,20 @@ async def run(args, url: str, workdir: Path) -> list[tuple[str, str]]:
         rows.append(("generate + write CSV", f"{args.rows:,} rows, {len(content) / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s"))
         principal = cli_principal(slug, await platform.nodes(slug))
         good = args.rows - len(sample.bad)
+        pg = await postmaster_pid(url)
 
         async def timed(label: str, table, n: int, *, dry_run: bool, expect: tuple[int, int, int]) -> None:
-            t = time.perf_counter()
+            t, cpu_self, cpu_pg = time.perf_counter(), self_cpu(), tree_cpu(pg)
             report = await import_complaints(platform, slug, principal, table, DEFAULT_MAPPING, filename="bench",
                                              dry_run=dry_run)
             seconds = time.perf_counter() - t
+            cpu_self, cpu_pg = self_cpu() - cpu_self, tree_cpu(pg) - cpu_pg
             got = (report.created, report.present, report.refused)
             if got != expect:
                 raise SystemExit(f"{label}: created/present/refused {got}, expected {expect}")
+            cpu = f"; CPU per row {cpu_self / n * 1e6:,.0f} µs here + {cpu_pg / n * 1e6:,.0f} µs PostgreSQL" if pg else ""
             rows.append((label, f"{n:,} rows in {seconds:.1f} s: {n / seconds:,.0f} rows/s "
-                                f"(created {got[0]:,}, already present {got[1]:,}, refused {got[2]:,})"))
+                                f"(created {got[0]:,}, already present {got[1]:,}, refused {got[2]:,}){cpu}"))
 
         table = read_table("bench.csv", content)
         await timed("CSV dry run", table, args.rows, dry_run=True, expect=(good, 0, len(sample.bad)))
@@ -135,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
             server.cleanup()
             shutil.rmtree(pgbase, ignore_errors=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\nSUMMARY (PostgreSQL {'embedded, temporary' if server is not None else 'ODR_DATABASE_URL'}, {os.cpu_count()} cores)")
+    print(f"\nSUMMARY (PostgreSQL {'embedded, temporary' if server is not None else 'ODR_DATABASE_URL'}, {os.cpu_count()} cores,"
+          f" load average {os.getloadavg()[0]:.1f})")
     for label, value in rows:
         print(f"{label:<28} | {value}")
     print(f"{'total':<28} | benchmark wall time {time.perf_counter() - started:.1f} s")

@@ -185,6 +185,7 @@ def navigation(principal: Principal | None, tenant: str | None) -> list[dict]:
         items = [("nav.queue", "/ui/bureau")]
         if principal.role in POLICY_ROLES:
             items.append(("nav.applications", "/ui/bureau/applications"))
+            items.append(("nav.imports", "/ui/bureau/imports"))
         items += [("nav.units", "/ui/bureau/units"), ("nav.liaisons", "/ui/bureau/liaison-changes"),
                   ("nav.policy", "/ui/policy"), ("nav.evaluation", "/ui/evaluation"),
                   ("nav.proposals", "/ui/evaluation/proposals"), ("nav.statistics", "/ui/statistics"),

@@ -29,6 +29,9 @@
                                 running complaints whose provisional deadlines (counted without the year's
                                 holiday notice) the calendars installed now would change; --apply recounts
                                 them (an event each), as the platform does when it starts
+  odr import complaints --tenant T FILE.xlsx|FILE.csv [--mapping FILE.toml] [--dry-run]
+                                import a 12315 case export (idempotent on the registration number; a progress
+                                line on stderr, the report as JSON; 1 when rows were refused)
 
 The command's parser and dispatch; each command lives in the module named for it (:mod:`odr.processes`,
 :mod:`odr.tenant_commands`, :mod:`odr.plugin_commands`, :mod:`odr.deadline_commands`). Part of the
@@ -43,7 +46,7 @@ import sys
 
 from core.runtime import Platform
 from core.settings import Settings
-from odr import cluster_commands, deadline_commands, plugin_commands, processes, tenant_commands
+from odr import cluster_commands, deadline_commands, import_commands, plugin_commands, processes, tenant_commands
 from odr.running import run_with_platform
 
 
@@ -98,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         "provisional", help="running complaints whose provisional deadlines the installed calendars now change")
     provisional.add_argument("--tenant", help="only this tenant (province) slug")
     provisional.add_argument("--apply", action="store_true", help="recount them, with an event each (default: list only)")
+    imports = sub.add_parser("import").add_subparsers(dest="action", required=True)
+    complaints = imports.add_parser("complaints", help="import a 12315 case export (CSV or XLSX)")
+    complaints.add_argument("--tenant", required=True, help="tenant (province) slug, e.g. shanghai")
+    complaints.add_argument("file", metavar="FILE", help="the export: .csv (UTF-8 or GB 18030) or .xlsx")
+    complaints.add_argument("--mapping", help="column mapping (TOML; default: the tenant's stored one, else the national layout)")
+    complaints.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
     args = parser.parse_args(argv)
 
     if args.command in ("demo", "serve"):
@@ -134,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         return deadline_commands.explain_deadlines(args.tenant, args.node, args.start)
     if args.command == "deadlines" and args.action == "provisional":
         return deadline_commands.provisional_deadlines(args.tenant, args.apply)
+    if args.command == "import":
+        return import_commands.import_complaints(args.tenant, args.file, args.mapping, args.dry_run)
     parser.error("unknown command")
     return 2
 

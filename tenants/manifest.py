@@ -8,6 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from core.db.engine import SLUG_RE
+from core.imports.mapping import mapping_from_dict
 
 MANIFEST_DIR = Path(__file__).parent / "manifests"
 LEVELS = ("province", "city", "district", "office")
@@ -44,6 +45,10 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     nodes: list[NodeSpec]
     plugins: list[PluginChoice] = []
     demo_accounts: list[DemoAccount] = []
+    import_mapping: dict[str, Any] | None = None
+    """The province's column mapping for imports of 12315 exports (``core.imports.mapping.ColumnMapping``:
+    ``[import_mapping.columns]``, ``.states``, ``.departments``), merged over the national layout; stored
+    at onboarding, changed later through the API or the console."""
 
     def validate(self) -> "Manifest":
         """Check the tree; raise ``ValueError`` naming the offending field."""
@@ -71,6 +76,14 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         for i, choice in enumerate(self.plugins):
             if choice.node not in seen:
                 raise ValueError(f"plugins[{i}].node: unknown node {choice.node!r}")
+        if self.import_mapping is not None:
+            try:
+                mapping = mapping_from_dict(self.import_mapping)
+            except msgspec.ValidationError as exc:
+                raise ValueError(f"import_mapping: {exc}") from None
+            for name, code in mapping.departments.items():
+                if code not in seen:
+                    raise ValueError(f"import_mapping.departments.{name}: unknown node {code!r}")
         for i, account in enumerate(self.demo_accounts):
             if account.node is not None and account.node not in seen:
                 raise ValueError(f"demo_accounts[{i}].node: unknown node {account.node!r}")

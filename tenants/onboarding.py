@@ -20,6 +20,7 @@ from core.db.clusters import PRIMARY
 from core.db.admin import admin_transaction, owner_role
 from core.db.engine import tenant_role
 from core.db.migrations import discover, latest
+from core.imports.mapping import mapping_from_dict, save_mapping
 from core.pluginhost.activations import save_activation
 from core.pluginhost.host import PluginHost
 from tenants.manifest import Manifest
@@ -43,7 +44,7 @@ class OnboardingError(ValueError):
     pass
 
 
-async def _create_schema(conn, manifest: Manifest, migrations, *, runtime_login: str) -> None:
+async def _create_schema(conn, manifest: Manifest, migrations, *, runtime_login: str, actor: str) -> None:
     """Roles, schema, tenant migrations and jurisdiction tree of a new tenant, in the caller's
     administration-login transaction on the tenant's cluster."""
     role, owner = tenant_role(manifest.slug), owner_role(manifest.slug)
@@ -60,6 +61,8 @@ async def _create_schema(conn, manifest: Manifest, migrations, *, runtime_login:
         "INSERT INTO jurisdictions (code, parent_code, level, name, name_en, path) VALUES ($1,$2,$3,$4,$5,$6)",
         [(n.code, n.parent, n.level, n.name, n.name_en, paths[n.code]) for n in manifest.nodes],
     )
+    if manifest.import_mapping is not None:
+        await save_mapping(conn, mapping_from_dict(manifest.import_mapping), actor=actor)
     await conn.execute("SELECT set_config('role', 'none', true), set_config('search_path', 'odr', true)")
 
 
@@ -104,11 +107,11 @@ async def onboard(manifest: Manifest, *, host: PluginHost, actor: str = "operato
             if engine.RUNTIME_LOGIN is None:
                 raise RuntimeError("onboarding needs the platform's database connection (engine.connect)")
             if cluster == PRIMARY:
-                await _create_schema(conn, manifest, migrations, runtime_login=engine.RUNTIME_LOGIN)
+                await _create_schema(conn, manifest, migrations, runtime_login=engine.RUNTIME_LOGIN, actor=actor)
                 await _register(conn, manifest, migrations, host=host, actor=actor, demo=demo, cluster=cluster)
             else:
                 async with admin_transaction(cluster) as tconn:
-                    await _create_schema(tconn, manifest, migrations, runtime_login=await clusters.runtime_login(cluster))
+                    await _create_schema(tconn, manifest, migrations, runtime_login=await clusters.runtime_login(cluster), actor=actor)
                     await _register(conn, manifest, migrations, host=host, actor=actor, demo=demo, cluster=cluster)
                 target_committed = True
     except BaseException:

@@ -39,6 +39,10 @@ RUNTIME_PRIVILEGES: dict[str, frozenset[str]] = {
         "revocation_proposals": "SELECT, INSERT, UPDATE",
         # a bureau replaces or withdraws a year's coverage target
         "coverage_targets": "SELECT, INSERT, UPDATE, DELETE",
+        # imports of 12315 exports (core/imports): the tenant's column mapping, uploaded files, runs
+        "import_mappings": "SELECT, INSERT, UPDATE",
+        "import_files": "SELECT, INSERT",
+        "import_runs": "SELECT, INSERT, UPDATE",
         # the schema's migration record: the owner's alone
         "_migrations": "",
     }.items()

@@ -116,3 +116,21 @@ def test_clusters_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
         assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
     filed = re.search(r"rows: (\d+) complaints filed on the second cluster's tenant", out)
     assert filed and int(filed.group(1)) > 0
+
+def test_import_benchmark_tiny_runs_and_prints_its_figures(pg_url):
+    """The import benchmark (issue 15) on the session's PostgreSQL, in a tenant of its own."""
+    env = {**os.environ, "ODR_DATABASE_URL": pg_url, "PYTHONUNBUFFERED": "1"}
+    env.pop("ODR_VALKEY_URL", None)
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "imports.py"), "--tiny", "--tenant", "importbenchtiny"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout
+    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr}"
+    summary = out.split("\nSUMMARY", 1)[1]
+    for pattern in [
+        rf"CSV dry run +\| 2,000 rows in {NUMBER} s: [0-9,]+ rows/s \(created 1,960, already present 0, refused 40\)",
+        rf"CSV import +\| 2,000 rows in {NUMBER} s: [0-9,]+ rows/s \(created 1,960, already present 0, refused 40\)",
+        rf"CSV again \(all present\) +\| 2,000 rows in {NUMBER} s: [0-9,]+ rows/s \(created 0, already present 1,960, refused 40\)",
+        r"stored +\| 1,960 complaints, 1,960 events, [0-9,]+ timers, 1,960 facts rows",
+        rf"XLSX read \+ dry run +\| 200 rows in {NUMBER} s: [0-9,]+ rows/s",
+    ]:
+        assert re.search(pattern, summary), f"missing {pattern!r} in:\n{summary}"

@@ -74,6 +74,15 @@ class IntakeRow(msgspec.Struct, kw_only=True):
     timer_dues: list[dt.datetime]
     unit_node: str | None
     id: uuid.UUID | None = None
+    # set by the import of 12315 exports (core.imports) only; a filed complaint leaves them None
+    registration_number: str | None = None
+    """the national registration number (unique; the import is idempotent on it)"""
+    received_at: dt.datetime | None = None
+    """when the case was received (default: now); the complaint's number, ``created_at`` and, for a case
+    in ODR, ``entered_odr_at``"""
+    closed_at: dt.datetime | None = None
+    event_extra: dict[str, Any] | None = None
+    """merged into the ``registered`` event's ``after``"""
 
 
 Outcome = tuple[Literal["created", "existing"], Any] | None
@@ -110,7 +119,8 @@ _COLUMNS = {
     "description": "text", "amount_claimed": "numeric", "state": "text", "contact_due": "timestamptz",
     "close_due": "timestamptz", "policy": "text", "policy_version": "text", "explanation": "jsonb",
     "actor_id": "text", "actor_role": "text", "route": "text", "timer_kinds": "text[]",
-    "timer_dues": "timestamptz[]", "unit_node": "text", "id": "uuid",
+    "timer_dues": "timestamptz[]", "unit_node": "text", "id": "uuid", "registration_number": "text",
+    "received_at": "timestamptz", "closed_at": "timestamptz", "event_extra": "jsonb",
 }
 assert set(_COLUMNS) == set(IntakeRow.__struct_fields__)
 _ENCODER = msgspec.json.Encoder()
@@ -139,12 +149,14 @@ WITH input AS MATERIALIZED (
 ), ins AS (
     INSERT INTO complaints (id, number, idempotency_key, source, consumer_account_id, consumer_name, consumer_phone,
         consumer_address, enterprise_id, company_name, odr_unit, node_code, node_path, category, subject, description,
-        amount_claimed, state, entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, deadlines)
-    SELECT u.id, to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-' || lpad(nextval('complaint_number_seq')::text, 7, '0'),
+        amount_claimed, state, entered_odr_at, contact_due, close_due, deadline_policy, deadline_policy_version, deadlines,
+        registration_number, created_at, closed_at)
+    SELECT u.id, to_char(coalesce(u.received_at, now()) AT TIME ZONE 'Asia/Shanghai', 'YYYYMMDD') || '-'
+            || lpad(nextval('complaint_number_seq')::text, 7, '0'),
         u.key, u.source, u.consumer_account_id, u.consumer_name, u.consumer_phone, u.consumer_address, u.enterprise_id,
         u.company_name, u.odr_unit, u.node_code, u.node_path, u.category, u.subject, u.description, u.amount_claimed,
-        u.state, CASE WHEN u.state = 'with_enterprise' THEN now() END, u.contact_due, u.close_due, u.policy,
-        u.policy_version, u.explanation
+        u.state, CASE WHEN u.state = 'with_enterprise' THEN coalesce(u.received_at, now()) END, u.contact_due, u.close_due,
+        u.policy, u.policy_version, u.explanation, u.registration_number, coalesce(u.received_at, now()), u.closed_at
     FROM input u
     WHERE u.enterprise_id IS NULL OR EXISTS (
         SELECT 1 FROM enterprises e WHERE e.id = u.enterprise_id AND e.status = 'active' AND e.node_code = u.unit_node)
@@ -155,6 +167,7 @@ WITH input AS MATERIALIZED (
     SELECT ins.id, 'registered', u.actor_id, u.actor_role, u.node_code, jsonb_build_object('state', u.state, 'route', u.route)
            || CASE WHEN u.explanation IS NULL THEN '{{}}'::jsonb
                    ELSE jsonb_build_object('deadlines_provisional', coalesce((u.explanation->>'provisional')::boolean, false)) END
+           || coalesce(u.event_extra, '{{}}'::jsonb)
     FROM ins JOIN input u ON u.id = ins.id
 ), tm AS (
     INSERT INTO timers (complaint_id, kind, due_at)

@@ -36,6 +36,8 @@ BUILTIN_DISTRIBUTIONS = frozenset(
         "odr-classification-schemes",
         "odr-scoring-formulas",
         "odr-builtin-standing",
+        "odr-channel-email",
+        "odr-channel-webhook",
     }
 )
 

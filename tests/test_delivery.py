@@ -381,3 +381,44 @@ async def test_event_subscription_delivers_the_subtrees_events_through_the_signe
     assert sub["active"] and sub["cursor"] != "0"
     r = await client.delete(f"/api/tenants/{T}/nodes/{JINSHAN}/event-subscription", headers=admin)
     assert r.status_code == 200 and r.json()["active"] is False
+
+
+# -- console ------------------------------------------------------------------------------------
+async def test_console_channel_choices_and_the_dead_letter_list_with_retry(demo, channels):
+    from odr.app import create_app
+    from tests.console_helpers import TOKEN, signed_in
+
+    app = create_app(demo, manage_lifecycle=False)
+    officer = await signed_in(app, "js-officer")
+    page = await officer.get("/ui/channels?lang=en")
+    assert page.status_code == 200 and "E-mail address" in page.text and "Mobile phone" in page.text
+    token = TOKEN.search(page.text).group(1)
+    bad = await officer.post("/ui/channels/odr_email", data={"enabled": "on", "address": "nope", "_csrf_token": token})
+    assert bad.status_code == 400 and "address" in bad.text and 'aria-invalid="true"' in bad.text
+    ok = await officer.post("/ui/channels/odr_email", data={"enabled": "on", "address": "js@jinshan.example",
+                                                            "_csrf_token": token})
+    assert ok.status_code == 303
+    assert "js@jinshan.example" in (await officer.get("/ui/channels")).text
+
+    key = f"{T}:console-test:{uuid.uuid4().hex}"
+    async with tenant_transaction(T) as conn:
+        dead_id = await conn.fetchval(
+            """INSERT INTO deliveries (idempotency_key, channel, node_code, recipient, address, kind, message, state,
+                                       attempts, last_error, finished_at)
+               VALUES ($1, 'odr_email', $2, 'account:x', 'someone@pd.example', 'deadline_breached',
+                       '{"params": {"number": "DCONSOLE1"}}', 'dead', 3, 'SMTP 550', now()) RETURNING id""",
+            key, PUDONG)
+    admin = await signed_in(app, "sh-admin")
+    listed = await admin.get("/ui/bureau/deliveries?lang=en")
+    assert listed.status_code == 200 and "DCONSOLE1" in listed.text and "SMTP 550" in listed.text
+    assert "someone@pd.example" not in listed.text and "s***@pd.example" in listed.text  # masked
+    token = TOKEN.search(listed.text).group(1)
+    r = await admin.post(f"/ui/bureau/deliveries/{dead_id}/retry", data={"_csrf_token": token})
+    assert r.status_code == 303
+    async with tenant_transaction(T) as conn:
+        row = await conn.fetchrow("SELECT state, attempts FROM deliveries WHERE id = $1", dead_id)
+        # leave nothing pending for other tests' workers
+        await conn.execute("UPDATE deliveries SET state = 'skipped', finished_at = now() WHERE id = $1", dead_id)
+    assert (row["state"], row["attempts"]) == ("pending", 0)
+    specialist_view = await (await signed_in(app, "pd-office-head")).get("/ui/bureau/deliveries")
+    assert "DCONSOLE1" not in specialist_view.text  # 310115-01 does not cover 310115's deliveries

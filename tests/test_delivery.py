@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
+import signal
+import subprocess
 import sys
 import time
 import types
@@ -41,7 +44,8 @@ CONSUMER_NAME = "欧阳娜娜"
 CONSUMER_PHONE = "13700001234"
 SECRET = "test-webhook-secret"
 SMS_SECRET = "acme-app-secret"
-VENDOR = Path(__file__).resolve().parent.parent / "plugins" / "vendor-examples" / "acme-sms-gateway"
+ROOT = Path(__file__).resolve().parent.parent
+VENDOR = ROOT / "plugins" / "vendor-examples" / "acme-sms-gateway"
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -281,6 +285,51 @@ async def test_a_delivery_worker_stopped_while_sending_loses_nothing(demo, chann
         print(f"\nrestart: 20 deliveries, {len(keys)} requests received, {len(keys) - len(set(keys))} duplicates "
               f"(same idempotency key), {len(leased)} leased when the first worker stopped, 0 lost")
     finally:
+        slow.close()
+
+
+async def test_odr_worker_killed_while_delivering_and_started_again_loses_nothing(demo, channels, pg_url, tmp_path):
+    """The real ``odr worker`` process, SIGKILLed while requests to a slow webhook are in flight, then
+    started again: every delivery ends delivered, the receiver saw every idempotency key; duplicates
+    (at-least-once) are counted."""
+    slow = HttpReceiver(delay=0.3)
+    worker = None
+    try:
+        await activate(demo, FENGJING, "odr_webhook", {"url": slow.url(), "secret": SECRET})
+        marker = uuid.uuid4().hex[:10]
+        async with tenant_transaction(T) as conn:
+            await conn.execute(
+                """INSERT INTO notifications (recipient, kind, payload)
+                   SELECT 'node:' || $1, 'deadline_breached', jsonb_build_object('complaint_number', $2 || '-' || g)
+                   FROM generate_series(1, 20) g""", FENGJING, marker)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("ODR_", "PYTEST_"))}
+        env.update({"ODR_DATABASE_URL": pg_url, "ODR_DATA_DIR": str(tmp_path), "ODR_SECRET_KEY": "k" * 40,
+                    "ODR_LOG_LEVEL": "WARNING", "ODR_DELIVERY_POLL_SECONDS": "0.1", "ODR_DELIVERY_LEASE_SECONDS": "2",
+                    "ODR_DELIVERY_RETRY_SECONDS": "0.2", "ODR_TIMER_RECONCILE_SECONDS": "3600"})
+
+        def start() -> subprocess.Popen:
+            log = open(tmp_path / "worker.log", "ab")
+            return subprocess.Popen([sys.executable, "-m", "odr.cli", "worker"], env=env, cwd=ROOT, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+        worker = start()
+        await until(lambda: len([r for r in slow.received() if marker.encode() in r["body"]]) >= 3, timeout=60,
+                    what="the worker process delivering")
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        before = await deliveries("message->'params'->>'number' LIKE $1", marker + "-%")
+        in_hand = [r for r in before if r["state"] == "pending" and r["attempts"] > 0]
+        assert len(before) == 20 and in_hand, "killed with deliveries in hand"
+        worker = start()
+        rows = await until(lambda: _all_delivered(marker), timeout=60, what="all 20 delivered after the restart")
+        keys = [r["headers"].get(IDEMPOTENCY_HEADER) for r in slow.received() if marker.encode() in r["body"]]
+        assert set(keys) == {r["idempotency_key"] for r in rows}
+        print(f"\nodr worker SIGKILLed: 20 deliveries, {len(in_hand)} in hand at the kill, {len(keys)} requests "
+              f"received, {len(keys) - len(set(keys))} duplicates (same idempotency key), 0 lost")
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.terminate()
+            worker.wait(15)
         slow.close()
 
 

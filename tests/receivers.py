@@ -28,21 +28,28 @@ class HttpReceiver:
         self.delay = delay
         self.answer = answer
         self.requests: list[dict] = []
+        self.arrived: list[bytes] = []
+        """Bodies of the requests received so far, answered or not (recorded before the delay)."""
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with receiver._lock:
+                    receiver.arrived.append(body)
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                self.send_response(receiver.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(receiver.answer)))
-                self.end_headers()
-                self.wfile.write(receiver.answer)
+                try:
+                    self.send_response(receiver.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(receiver.answer)))
+                    self.end_headers()
+                    self.wfile.write(receiver.answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender went away (a killed worker): it counts as received, unanswered
 
             def log_message(self, *args) -> None:  # keep the test output (and its PII scan) quiet
                 pass
@@ -52,6 +59,11 @@ class HttpReceiver:
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def arrivals(self, marker: bytes) -> int:
+        """How many requests holding ``marker`` arrived (answered or still being answered)."""
+        with self._lock:
+            return sum(marker in body for body in self.arrived)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"

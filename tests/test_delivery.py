@@ -269,7 +269,8 @@ async def test_a_delivery_worker_stopped_while_sending_loses_nothing(demo, chann
         first = DeliveryWorker(demo, poll_seconds=0.1, retry_seconds=0.2, max_attempts=5, lease_seconds=1.5,
                                concurrency=4, name="d-first")
         first.start()
-        await until(lambda: len(slow.received()) >= 2, timeout=15, what="requests in flight")
+        # requests arrive and are answered only 0.5 s later: stopping now leaves them in hand
+        await until(lambda: slow.arrivals(marker.encode()) > len(slow.received()), timeout=15, what="requests in flight")
         await first.stop(timeout=0.01)  # stops mid-send: leased rows stay pending
         leased = await deliveries("message->'params'->>'number' LIKE $1 AND state = 'pending' AND attempts > 0", marker + "-%")
         assert leased, "the first worker was stopped with deliveries in hand"
@@ -313,8 +314,8 @@ async def test_odr_worker_killed_while_delivering_and_started_again_loses_nothin
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
         worker = start()
-        await until(lambda: len([r for r in slow.received() if marker.encode() in r["body"]]) >= 3, timeout=60,
-                    what="the worker process delivering")
+        await until(lambda: slow.arrivals(marker.encode()) >= 3 and slow.arrivals(marker.encode()) > len(slow.received()),
+                    timeout=60, interval=0.01, what="the worker process delivering")
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
         before = await deliveries("message->'params'->>'number' LIKE $1", marker + "-%")

@@ -5,9 +5,9 @@ Contract:
 - Runs in ``odr worker`` beside the timer worker (and in the web process where the timer worker runs
   in-process, the embedded default). Any number may run at once: every step claims its rows with
   ``FOR UPDATE SKIP LOCKED``.
-- Each poll (``ODR_DELIVERY_POLL_SECONDS``) and tenant: one transaction expands pending notifications
-  and subscription batches, one claims due deliveries up to the free sending slots; each delivery is
-  then sent on its own (a thread of this worker's pool: channel plugins may block on the network), so
+- Each poll (``ODR_DELIVERY_POLL_SECONDS``) and tenant: one short transaction expands pending
+  notifications and subscription batches and claims due deliveries up to the free sending slots; after
+  its commit each delivery is sent on its own (a thread of this worker's pool: channel plugins may block on the network), so
   a slow or failing channel holds only its own slots and never another channel's rows, nor intake.
 - A stopped or killed worker loses nothing: unexpanded notifications and pending deliveries stay in
   PostgreSQL; a delivery claimed but not finished is sent again when its lease ends.
@@ -138,16 +138,16 @@ class DeliveryWorker:
         return busy
 
     async def tick_tenant(self, slug: str) -> bool:
-        async with db.tenant_transaction(slug) as conn:
-            queued = await outbox.expand_notifications(self.platform, conn, slug)
-        async with db.tenant_transaction(slug) as conn:
-            queued += await outbox.expand_subscriptions(self.platform, conn, slug)
-        self.expanded += queued
+        """One short transaction: expand new notifications and subscription batches, then claim what is
+        due up to the free sending slots (sent after the commit)."""
         free = self.concurrency - len(self._inflight)
         claimed = []
-        if free > 0:
-            async with db.tenant_transaction(slug) as conn:
+        async with db.tenant_transaction(slug) as conn:
+            queued = await outbox.expand_notifications(self.platform, conn, slug)
+            queued += await outbox.expand_subscriptions(self.platform, conn, slug)
+            if free > 0:
                 claimed = await outbox.claim(conn, limit=free, lease_seconds=self.lease_seconds)
+        self.expanded += queued
         for delivery in claimed:
             task = asyncio.create_task(self._deliver(slug, delivery), name=f"{self.name}-{delivery.id}")
             self._inflight.add(task)

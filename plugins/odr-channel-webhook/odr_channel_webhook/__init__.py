@@ -41,7 +41,7 @@ class WebhookConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
     """How long to wait for the receiver's answer."""
     kinds: list[str] = []
-    """Notification kinds to send (empty: all, and every case-event batch)."""
+    """Notification kinds to send (empty: all). Case-event batches of the node's subscription are always sent."""
 
 
 class WebhookBody(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,7 +90,7 @@ def request_for(message: ChannelMessage, cfg: WebhookConfig, now: float | None =
 @hookimpl
 def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt:
     cfg: WebhookConfig = scope.config(NAME, WebhookConfig())
-    if cfg.kinds and message.kind not in cfg.kinds:
+    if cfg.kinds and message.kind != "case_events" and message.kind not in cfg.kinds:
         return ChannelReceipt(status="skipped", detail=f"kind {message.kind} not subscribed")
     try:
         with urllib.request.urlopen(request_for(message, cfg), timeout=cfg.timeout_seconds) as answer:

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import types
 import uuid
 from pathlib import Path
@@ -35,7 +34,7 @@ from odr_plugin_api import verify_webhook
 from odr_plugin_api.channels import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.complaint_helpers import active_unit, consumer
 from tests.conftest import login
-from tests.receivers import HttpReceiver, SmtpReceiver, free_port
+from tests.receivers import HttpReceiver, SmtpReceiver
 from tests.test_timers import until, soon
 
 T = "shanghai"

@@ -30,7 +30,7 @@ import asyncpg
 import msgspec
 
 from core.notifications import texts
-from core.notifications.events_feed import format_cursor, read_feed, subtree_like
+from core.notifications.events_feed import read_feed, subtree_like
 from odr_plugin_api import ChannelMessage, Family
 
 MAX_BACKOFF_SECONDS = 6 * 3600.0
@@ -254,6 +254,3 @@ async def retry_dead(conn: asyncpg.Connection, delivery_id: int, *, node_path: t
         delivery_id, "/".join(node_path), subtree_like("/".join(node_path)))
     return delivery_of(row) if row else None
 
-
-__all__ = ["Delivery", "backoff", "claim", "expand_notifications", "expand_subscriptions", "finish_failed",
-           "finish_sent", "list_deliveries", "retry_dead", "format_cursor"]

@@ -31,10 +31,10 @@ STATIC = Path(__file__).parent / "static"
 
 
 def _handlers() -> list:
-    from admin_ui.pages import (auth, bureau, complaints, consumer, enterprise, evaluation, forward, imports, operator,
-                                policy, public, recommend, statistics, units)
+    from admin_ui.pages import (auth, bureau, channels, complaints, consumer, enterprise, evaluation, forward, imports,
+                                operator, policy, public, recommend, statistics, units)
 
-    return [*auth.HANDLERS, *bureau.HANDLERS, *complaints.HANDLERS, *consumer.HANDLERS, *enterprise.HANDLERS,
+    return [*auth.HANDLERS, *bureau.HANDLERS, *channels.HANDLERS, *complaints.HANDLERS, *consumer.HANDLERS, *enterprise.HANDLERS,
             *evaluation.HANDLERS, *forward.HANDLERS, *imports.HANDLERS, *operator.HANDLERS, *policy.HANDLERS, *public.HANDLERS,
             *recommend.HANDLERS, *statistics.HANDLERS, *units.HANDLERS]
 

@@ -189,11 +189,14 @@ def navigation(principal: Principal | None, tenant: str | None) -> list[dict]:
         items += [("nav.units", "/ui/bureau/units"), ("nav.liaisons", "/ui/bureau/liaison-changes"),
                   ("nav.policy", "/ui/policy"), ("nav.evaluation", "/ui/evaluation"),
                   ("nav.proposals", "/ui/evaluation/proposals"), ("nav.statistics", "/ui/statistics"),
-                  ("nav.notifications", "/ui/notifications")]
+                  ("nav.notifications", "/ui/notifications"), ("nav.deliveries", "/ui/bureau/deliveries"),
+                  ("nav.channels", "/ui/channels")]
     elif principal.role is Role.ENTERPRISE_SPECIALIST:
-        items = [("nav.inbox", "/ui/inbox"), ("nav.unit", "/ui/unit"), ("nav.notifications", "/ui/notifications")]
+        items = [("nav.inbox", "/ui/inbox"), ("nav.unit", "/ui/unit"), ("nav.notifications", "/ui/notifications"),
+                 ("nav.channels", "/ui/channels")]
     else:
-        items = [("nav.my", "/ui/my"), ("nav.file", "/ui/my/new"), ("nav.notifications", "/ui/notifications")]
+        items = [("nav.my", "/ui/my"), ("nav.file", "/ui/my/new"), ("nav.notifications", "/ui/notifications"),
+                 ("nav.channels", "/ui/channels")]
     if principal is not None and principal.tenant:
         items += [("nav.directory", f"/ui/public/{principal.tenant}/directory"), ("nav.results", f"/ui/public/{principal.tenant}/results")]
     return [{"key": k, "href": h} for k, h in items]

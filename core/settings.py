@@ -79,6 +79,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     process may have queued an earlier timer); the usual lateness of a timer."""
     warning_before_hours: float = 24.0
     """ODR_WARNING_BEFORE_HOURS: how long before a contact or close deadline the warning fires."""
+    delivery_poll_seconds: float = 1.0
+    """ODR_DELIVERY_POLL_SECONDS: how often the delivery worker looks for notifications to expand and
+    deliveries due (the usual delay between a notification and its e-mail, webhook or SMS)."""
+    delivery_retry_seconds: float = 30.0
+    """ODR_DELIVERY_RETRY_SECONDS: back-off before the first retry of a failed delivery; doubled for
+    each further attempt (capped at 6 hours)."""
+    delivery_max_attempts: int = 8
+    """ODR_DELIVERY_MAX_ATTEMPTS: attempts after which a failing delivery is dead-lettered (shown to
+    the bureau, retried only on request)."""
+    delivery_lease_seconds: float = 120.0
+    """ODR_DELIVERY_LEASE_SECONDS: how long a claimed delivery is reserved for the worker sending it;
+    if that worker dies, another retries it after this (at-least-once)."""
 
     @property
     def data_path(self) -> Path:

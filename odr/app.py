@@ -88,9 +88,10 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
     # without the subscription; the subscription follows the app lifecycle).
     policy_invalidation = PolicyInvalidation(platform, settings.valkey_url)
     timer_worker = None
+    delivery_worker = None
 
     async def startup(app: Litestar) -> None:
-        nonlocal timer_worker
+        nonlocal timer_worker, delivery_worker
         if manage_lifecycle:
             await platform.start()
             await policy_invalidation.start()
@@ -108,9 +109,16 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
                 timer_worker = TimerWorker(platform, MemoryTimerQueue(), notify_bus, name="in-process-timers")
                 timer_worker.start()
                 app.state.timer_worker = timer_worker
+                from core.notifications.delivery_worker import DeliveryWorker
+
+                delivery_worker = DeliveryWorker(platform, name="in-process-delivery")
+                delivery_worker.start()
 
     async def shutdown(app: Litestar) -> None:
-        nonlocal timer_worker
+        nonlocal timer_worker, delivery_worker
+        if delivery_worker is not None:
+            await delivery_worker.stop()
+            delivery_worker = None
         if timer_worker is not None:
             await timer_worker.stop()
             timer_worker = None

@@ -6,7 +6,8 @@ Contract:
   to the web workers), prepares (``demo``: the demo provinces, :func:`odr.demo.seed.seed_demo`), then
   serves :func:`odr.app.create_app_from_env` on ``ODR_HOST``:``ODR_PORT`` with ``ODR_WORKERS`` workers
   until interrupted; the embedded database is stopped on the way out.
-- :func:`worker` fires SLA timers until SIGTERM or SIGINT.
+- :func:`worker` fires SLA timers and sends queued notification deliveries (e-mail, webhook, SMS
+  channels) until SIGTERM or SIGINT.
 - :func:`migrate` migrates the shared schema and every tenant; 1 when a tenant failed.
 """
 
@@ -42,6 +43,7 @@ async def worker(platform: Platform) -> int:
     import signal
 
     from core.notifications.bus import make_bus
+    from core.notifications.delivery_worker import DeliveryWorker
     from core.timers.queue import make_queue
     from core.timers.worker import TimerWorker
 
@@ -60,18 +62,22 @@ async def worker(platform: Platform) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    delivery = DeliveryWorker(platform, name=f"delivery-worker-{os.getpid()}")
     task = worker.start()
+    delivering = delivery.start()
     stopped = asyncio.ensure_future(stop.wait())
     log.info("timer worker started (queue: %s, reconcile every %s s)", queue.name, worker.reconcile_seconds)
+    log.info("delivery worker started (poll every %s s, %d attempts)", delivery.poll_seconds, delivery.max_attempts)
     try:
-        await asyncio.wait([task, stopped], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([task, delivering, stopped], return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopped.cancel()
+        await delivery.stop()
         await worker.stop()
         await invalidation.stop()
         await bus.close()
         await queue.close()
-        log.info("timer worker stopped after firing %d timers", worker.fired)
+        log.info("timer worker stopped after firing %d timers; %d deliveries sent", worker.fired, delivery.sent)
     return 0
 
 

@@ -28,6 +28,10 @@ RUNTIME_PRIVILEGES: dict[str, frozenset[str]] = {
         "complaint_attachments": "SELECT, INSERT",
         "timers": "SELECT, INSERT, UPDATE",
         "notifications": "SELECT, INSERT, UPDATE",
+        # delivery outbox (state, attempts), channel choices per account, case-event subscriptions
+        "deliveries": "SELECT, INSERT, UPDATE",
+        "channel_preferences": "SELECT, INSERT, UPDATE",
+        "event_subscriptions": "SELECT, INSERT, UPDATE",
         # kept by triggers on complaints and enterprises, which run as the writing role
         "complaint_facts": "SELECT, INSERT, UPDATE",
         "complaint_facts_source": "SELECT",  # view read by those triggers

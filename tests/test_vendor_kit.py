@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "plugins" / "vendor-examples"
 GUANGXI = EXAMPLES / "acme-guangxi-calendar"
 BROKEN = EXAMPLES / "broken-plugin"
+SMS = EXAMPLES / "acme-sms-gateway"
 VENDORS = {
+    "acme_sms_gateway": ("acme-sms-gateway", "1.0.0", "acme_sms_gateway", SMS),
     # entry point: (distribution, version, module, source directory)
     "acme_guangxi_calendar": ("acme-guangxi-calendar", "1.0.0", "acme_guangxi_calendar", GUANGXI),
     "broken_plugin": ("broken-plugin", "0.0.1", "broken_plugin", BROKEN),
@@ -67,6 +69,14 @@ def run(args: list[str], *, cwd: Path, path: list[str], env: dict[str, str] | No
 
 def pytest_run(args: list[str], *, cwd: Path, path: list[str]) -> subprocess.CompletedProcess:
     return run(["-m", "pytest", "-p", "no:cacheprovider", "-rfs", "-v", *args], cwd=cwd, path=path)
+
+
+def test_the_sms_gateway_example_passes_the_kit(tmp_path):
+    r = pytest_run(["--odr-plugin", "acme_sms_gateway"], cwd=SMS, path=vendor_path(tmp_path, "acme_sms_gateway"))
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    for check in ("entry_point", "plugin_info", "hooks", "families", "isolation", "config"):
+        assert f"pytest-odr::acme_sms_gateway::{check} PASSED" in out, out
 
 
 def test_the_guangxi_calendar_passes_the_kit_and_its_own_tests(tmp_path):

@@ -2,7 +2,8 @@
 
 Contract: :func:`route_handlers` returns the health check, the login (behind the per-address login
 rate limit, store ``rate_limit``) and the controllers of every core area (policy, notifications,
-complaints, deadlines, enterprises, policy replay, reports, evaluation, imports), public ones included. It
+complaints, deadlines, enterprises, policy replay, reports, evaluation, imports, notification channels
+and deliveries, the case-events feed), public ones included. It
 knows neither the console (``admin_ui``) nor the tenancy layer's endpoints (``tenants.api``): the
 composition root (:mod:`odr.app`) mounts those beside it.
 """
@@ -21,6 +22,7 @@ from core.enterprises.api import EnterpriseController, PublicEnterpriseControlle
 from core.evaluation.api import EvaluationController, PublicEvaluationController
 from core.imports.api import ImportController
 from core.notifications.api import NotificationController
+from core.notifications.delivery_api import ChannelPreferenceController, DeliveryController
 from core.policy_replay.api import PolicyReplayController
 from core.reports.api import CoverageTargetController, ReportController
 from core.settings import Settings
@@ -41,4 +43,5 @@ def route_handlers(settings: Settings) -> list:
         PolicyController, NotificationController, ComplaintController, PublicConsumerController, DeadlinesController,
         EnterpriseController, PublicEnterpriseController, PolicyReplayController, ReportController,
         CoverageTargetController, EvaluationController, PublicEvaluationController, ImportController,
+        ChannelPreferenceController, DeliveryController,
     ]

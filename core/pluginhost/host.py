@@ -36,6 +36,8 @@ BUILTIN_DISTRIBUTIONS = frozenset(
         "odr-classification-schemes",
         "odr-scoring-formulas",
         "odr-builtin-standing",
+        "odr-channel-email",
+        "odr-channel-webhook",
     }
 )
 
@@ -195,6 +197,21 @@ class PluginHost:
             except Exception as exc:
                 self._record_failure(impl.plugin_name, hook, exc)
         return out
+
+    def call_plugin(self, hook: str, *, plugin: str, scope: Scope, **kwargs: Any) -> Any:
+        """Call ``plugin``'s own implementation of ``hook`` (a delivery channel's send). Unlike the
+        other calls its exception is raised to the caller (after being counted), who decides what a
+        failure means (a retry); :class:`LookupError` when the plugin is not loaded or lacks the hook."""
+        impls = [i for i in self._impls(hook, {plugin})]
+        if not impls:
+            raise LookupError(f"plugin {plugin} is not loaded or has no {hook}")
+        kwargs["scope"] = scope
+        impl = impls[0]
+        try:
+            return impl.function(**{a: kwargs[a] for a in impl.argnames})
+        except Exception as exc:
+            self._record_failure(plugin, hook, exc)
+            raise
 
     def _record_failure(self, plugin: str, hook: str, exc: Exception) -> None:
         self.failures[(plugin, hook)] += 1

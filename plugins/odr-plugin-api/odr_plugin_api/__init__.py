@@ -7,6 +7,16 @@ entry point in the ``odr.plugins`` group, and it describes itself through ``odr_
 Everything a plugin may rely on is exported here; anything else in the platform may change.
 """
 
+from odr_plugin_api.channels import (
+    ChannelMessage,
+    ChannelReceipt,
+    DeliveryFailed,
+    SmsGatewayConfig,
+    SmsRequest,
+    sms_request,
+    verify_webhook,
+    webhook_signature,
+)
 from odr_plugin_api.markers import PROJECT_NAME, hookimpl, hookspec
 from odr_plugin_api.types import (
     ClassificationResult,
@@ -24,6 +34,14 @@ from odr_plugin_api.types import (
 
 __all__ = [
     "PROJECT_NAME",
+    "ChannelMessage",
+    "ChannelReceipt",
+    "DeliveryFailed",
+    "SmsGatewayConfig",
+    "SmsRequest",
+    "sms_request",
+    "verify_webhook",
+    "webhook_signature",
     "ClassificationResult",
     "DayInfo",
     "DeadlineClock",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from odr_plugin_api.channels import ChannelMessage, ChannelReceipt
 from odr_plugin_api.markers import hookspec
 from odr_plugin_api.types import (
     ClassificationResult,
@@ -76,3 +77,15 @@ def odr_notify(scope: Scope, kind: str, recipients: list[str], payload: dict) ->
     """Notification (family ``notification``): deliver a notice (deadline warning, breach, new case)
     to the given principal ids. All active implementations are called; personal data of consumers
     must not be put in ``payload`` by the platform, and plugins must not log it."""
+
+
+@hookspec(firstresult=True)
+def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt | None:
+    """Delivery channel (family ``channel``; e-mail, webhook, SMS gateway): send one queued
+    :class:`ChannelMessage` with this plugin's configuration for ``scope`` and return a
+    :class:`ChannelReceipt` once the receiver accepted it. Called from a delivery worker, never in a
+    request, and only on the one channel the delivery belongs to. Raise (preferably
+    :class:`DeliveryFailed` with a reason free of personal data) to have it retried with back-off;
+    after the configured number of attempts it is dead-lettered for the bureau. Deliveries are
+    at-least-once: pass ``message.idempotency_key`` on so the receiver can deduplicate. Must not log
+    ``message.address``."""

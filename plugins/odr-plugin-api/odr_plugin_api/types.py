@@ -22,6 +22,7 @@ class Family(str, enum.Enum):
     SCORING = "scoring"
     STANDING_CHECK = "standing_check"
     NOTIFICATION = "notification"
+    CHANNEL = "channel"
 
     @property
     def exclusive(self) -> bool:
@@ -44,6 +45,9 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
       as a conflicting choice.
     - ``classes`` (classification schemes) lists the class codes ``odr_classify_enterprise`` may
       return; empty means not declared (then the contract checks do not check the codes).
+    - ``address`` (delivery channels, family ``channel``): the recipient address the channel needs,
+      ``"email"`` or ``"phone"`` (taken from each account's channel preference), or ``""`` when the
+      plugin's own configuration names the endpoint (a webhook: one delivery per notification).
     """
 
     name: str
@@ -54,6 +58,7 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
     config: type | None = None
     default: bool = False
     classes: tuple[str, ...] = ()
+    address: str = ""
 
 
 class Scope(msgspec.Struct, frozen=True, kw_only=True):

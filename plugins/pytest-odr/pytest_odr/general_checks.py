@@ -120,6 +120,10 @@ def check_families(s: Subject) -> str | None:
         for f in sorted(declared - implemented, key=lambda f: f.value)
         if isinstance(f, Family)
     ]
+    if info.address not in ("", "email", "phone"):
+        problems.append(f"PluginInfo.address is {info.address!r}: use 'email', 'phone' or '' (a configured endpoint)")
+    if info.address and Family.CHANNEL not in declared:
+        problems.append("PluginInfo.address is set but the plugin is not a delivery channel")
     if info.classes and Family.CLASSIFICATION not in declared:
         problems.append("PluginInfo.classes is set but the plugin is not a classification scheme")
     if problems:

@@ -38,6 +38,7 @@ HOOK_FAMILY: dict[str, Family] = {
     "odr_score_enterprise": Family.SCORING,
     "odr_check_enterprise_standing": Family.STANDING_CHECK,
     "odr_notify": Family.NOTIFICATION,
+    "odr_channel_send": Family.CHANNEL,
 }
 
 

@@ -1,0 +1,92 @@
+"""Example vendor SMS gateway (channel family): posts a template send request to the vendor's HTTP API.
+
+Chinese SMS gateways send only pre-approved templates under a registered signature; the platform's
+``SmsGatewayConfig`` holds the signature and the kind -> template id map, this plugin adds the vendor's
+endpoint and credentials. The request body is JSON
+``{"app_key", "phone", "sign_name", "template_id", "params", "out_id"}`` signed with
+``X-Acme-Signature = HMAC-SHA256(app_secret, timestamp + "." + body)``; the gateway answers
+``{"code": "OK", "message_id": ...}`` or an error code. ``out_id`` is the delivery's idempotency key.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from typing import Annotated
+
+import msgspec
+
+from odr_plugin_api import (
+    ChannelMessage,
+    ChannelReceipt,
+    DeliveryFailed,
+    Family,
+    PluginInfo,
+    Scope,
+    SmsGatewayConfig,
+    hookimpl,
+    sms_request,
+    webhook_signature,
+)
+
+NAME = "acme_sms_gateway"
+VERSION = "1.0.0"
+
+
+class AcmeSmsConfig(SmsGatewayConfig, kw_only=True, forbid_unknown_fields=True):
+    endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] = "http://127.0.0.1:9/sms/send"
+    """The vendor's send API."""
+    app_key: str = ""
+    """Account key at the vendor."""
+    app_secret: str = ""
+    """Signing secret at the vendor."""
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
+    """How long to wait for the gateway."""
+
+
+class GatewayAnswer(msgspec.Struct, kw_only=True):
+    code: str
+    message_id: str = ""
+
+
+@hookimpl
+def odr_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        name=NAME,
+        version=VERSION,
+        title="Acme短信网关（示例） / Acme SMS gateway (example)",
+        description="SMS by template id and parameters through the Acme gateway's HTTP API (a vendor example).",
+        families=(Family.CHANNEL,),
+        config=AcmeSmsConfig,
+        address="phone",
+    )
+
+
+@hookimpl
+def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt:
+    cfg: AcmeSmsConfig = scope.config(NAME, AcmeSmsConfig())
+    request = sms_request(message, cfg)
+    if request is None:
+        return ChannelReceipt(status="skipped", detail=f"no SMS template for {message.kind}")
+    body = msgspec.json.encode({"app_key": cfg.app_key, **msgspec.to_builtins(request)})
+    timestamp = str(int(time.time()))
+    http = urllib.request.Request(cfg.endpoint, data=body, method="POST", headers={
+        "Content-Type": "application/json",
+        "X-Acme-Timestamp": timestamp,
+        "X-Acme-Signature": webhook_signature(cfg.app_secret, timestamp, body),
+    })
+    try:
+        with urllib.request.urlopen(http, timeout=cfg.timeout_seconds) as answer:
+            raw = answer.read()
+    except urllib.error.HTTPError as exc:
+        raise DeliveryFailed(f"HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise DeliveryFailed(f"gateway unreachable ({type(getattr(exc, 'reason', exc)).__name__})") from None
+    try:
+        result = msgspec.json.decode(raw, type=GatewayAnswer)
+    except msgspec.DecodeError:
+        raise DeliveryFailed("gateway answer unreadable") from None
+    if result.code != "OK":
+        raise DeliveryFailed(f"gateway code {result.code[:40]}")
+    return ChannelReceipt(status="sent", detail=result.message_id[:100])

@@ -100,7 +100,7 @@ async def connect(settings: Settings, url: str) -> None:
     the administration login's transactions (:mod:`core.db.admin`)."""
     global RUNTIME_LOGIN
     logins = await prepare_logins(url, app_role=settings.app_role, admin_role=settings.admin_role,
-                                  admin_url=settings.admin_database_url)
+                                  admin_url=settings.admin_database_url, statement_cache=settings.statement_cache)
     config: dict = {"dsn": logins.runtime}
     if not settings.statement_cache:
         config["statement_cache_size"] = 0

@@ -65,6 +65,9 @@ FAULTS = ("rollback", "savepoint", "commit", "leak")
 FAULTS_FAIL = {"rollback", "commit"}
 """faults whose request must fail and leave nothing; the others commit"""
 PASSWORD = "bench-password"
+ANSWER_TIMEOUT = 30.0
+"""seconds a request may wait for its answer; beyond, it counts as a connection error (a hung server
+shows up as errors, not as a hung run)"""
 UUID_RE = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -275,6 +278,7 @@ class Traffic:
         self.ids_read: dict[str, collections.Counter[str]] = {slug: collections.Counter() for slug in tenants}
         self.sent = 0
         self.n = 0
+        self.until = time.monotonic() + max(120.0, requests / 50)  # bounded in time too (50 requests/s at least)
         ops = {"intake": 30, "message": 8, "consumer-list": 12, "consumer-show": 10, "specialist-list": 12,
                "bureau-list": 12, "bureau-timeline": 10, "cross-province": 6}
         self.ops = list(ops)
@@ -287,12 +291,12 @@ class Traffic:
         conn = Connection("127.0.0.1", self.web.port)
         await conn.open()
         try:
-            while self.sent < self.total:
+            while self.sent < self.total and time.monotonic() < self.until:
                 slug = self.rng.choice(list(self.tenants))
                 op = self.rng.choices(self.ops, self.weights)[0]
                 try:
                     await getattr(self, "op_" + op.replace("-", "_"))(conn, slug)
-                except (ConnectionError, OSError) as exc:
+                except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
                     self.errors[f"connection {type(exc).__name__}"] += 1
                     conn.close()
                     conn = Connection("127.0.0.1", self.web.port)
@@ -302,7 +306,7 @@ class Traffic:
 
     async def send(self, conn: Connection, method: str, path: str, body: bytes, extra: bytes) -> tuple[int, bytes]:
         self.sent += 1
-        status, answer = await conn.send(method, path, body, extra)
+        status, answer = await asyncio.wait_for(conn.send(method, path, body, extra), ANSWER_TIMEOUT)
         if 200 <= status < 300:
             self.figures.acknowledged += 1
         return status, answer

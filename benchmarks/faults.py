@@ -441,13 +441,15 @@ async def main() -> int:
     parser.add_argument("--down", type=float, default=10, help="seconds the fault lasts")
     parser.add_argument("--queue-max", type=int, default=32, help="overload: ODR_INTAKE_QUEUE_MAX of the server")
     parser.add_argument("--requests", type=int, default=100_000, help="pgbouncer: requests per statement-cache setting")
+    parser.add_argument("--fault-rate", type=float, default=0.04, help="pgbouncer: share of complaints carrying an injected fault")
     parser.add_argument("--statement-cache", choices=["on", "off"], action="append",
                         help="pgbouncer: run only this setting (default: every setting, see fault_pgbouncer.settings_to_run)")
-    parser.add_argument("--tiny", action="store_true", help="8 clients, 10 s per scenario, a 2 s fault at 3 s; pgbouncer: 1,500 requests")
+    parser.add_argument("--tiny", action="store_true", help="8 clients, 10 s per scenario, a 2 s fault at 3 s; pgbouncer: 1,500 requests, 10 %% faults")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.tiny:
         args.clients, args.seconds, args.fault_at, args.down, args.queue_max, args.requests = 8, 10, 3, 2, 4, 1500
+        args.fault_rate = 0.1
     results = []
     bouncer_results = []
     for name in args.scenario or SCENARIOS:
@@ -455,7 +457,8 @@ async def main() -> int:
             from benchmarks import fault_pgbouncer
 
             caches = None if not args.statement_cache else [c == "on" for c in args.statement_cache]
-            bouncer_results = await fault_pgbouncer.scenario(requests=args.requests, clients=args.clients, caches=caches)
+            bouncer_results = await fault_pgbouncer.scenario(requests=args.requests, clients=args.clients, caches=caches,
+                                                                    fault_rate=args.fault_rate)
             if not args.json:
                 print(fault_pgbouncer.table(bouncer_results), flush=True)
             continue

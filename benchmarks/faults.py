@@ -458,9 +458,9 @@ async def main() -> int:
 
             caches = None if not args.statement_cache else [c == "on" for c in args.statement_cache]
             bouncer_results = await fault_pgbouncer.scenario(requests=args.requests, clients=args.clients, caches=caches,
-                                                                    fault_rate=args.fault_rate)
-            if not args.json:
-                print(fault_pgbouncer.table(bouncer_results), flush=True)
+                                                                    fault_rate=args.fault_rate,
+                                                                    report=None if args.json else
+                                                                    lambda f: print(fault_pgbouncer.table([f]), flush=True))
             continue
         results.append(await scenario(name, clients=args.clients, seconds=args.seconds, fault_at=args.fault_at,
                                       down=args.down, queue_max=args.queue_max))

@@ -590,15 +590,17 @@ def failed(f: PgbouncerFigures) -> bool:
 
 
 def table(results: list[PgbouncerFigures]) -> str:
-    rows = [("pgbouncer", "stmt cache", "tenants", "workers", "clients", "s", "sent", "acked", "reads checked",
+    rows = [("pgbouncer", "stmt cache", "tenants", "workers", "clients", "s", "sent", "acked", "writes acked", "reads checked",
              "wrong-schema rows", "cross-tenant reads", "cross-tenant ids", "decoys", "fault rows", "lost", "dup",
-             "half", "leftover/probes", "server conns", "injected", "errors")]
+             "half", "leftover/probes", "server conns", "unexpected errors", "server log errors", "injected", "errors")]
     for f in results:
         rows.append((f.pgbouncer, ("on" if f.statement_cache else "off") + ("" if f.supported else " (unsupported)"),
                      str(f.tenants), str(f.web_workers), str(f.clients), f"{f.seconds:g}", str(f.sent), str(f.acknowledged),
+                     str(f.writes_acknowledged),
                      str(f.reads_checked), str(f.wrong_schema_rows), str(f.cross_tenant_reads), str(f.cross_tenant_ids),
                      str(f.decoy_rows), str(f.fault_rows_present), str(f.lost), str(f.duplicated), str(f.half_written),
-                     f"{f.leftover_state_seen}/{f.probes}", str(f.server_connections),
+                     f"{f.leftover_state_seen}/{f.probes}", str(f.server_connections), str(f.unexpected_errors),
+                     str(f.server_errors),
                      ", ".join(f"{k}: {v}" for k, v in f.injected.items()) or "-",
                      ", ".join(f"{k}: {v}" for k, v in f.errors.items()) or "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

@@ -49,6 +49,8 @@ import collections
 import os
 import random
 import re
+import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -86,7 +88,8 @@ class PgbouncerFigures(msgspec.Struct, kw_only=True):
     acknowledged: int = 0
     """2xx answers"""
     reads_checked: int = 0
-    """2xx answers to reads, each scanned for other provinces' markers and complaint ids"""
+    """2xx answers (reads and the answers to writes), each scanned for other provinces' markers and
+    complaint ids"""
     writes_acknowledged: int = 0
     """complaints and messages acknowledged"""
     errors: dict[str, int] = {}
@@ -559,6 +562,7 @@ async def scenario(*, requests: int, clients: int, fault_rate: float = 0.04, see
     os.chmod(base, 0o755)
     pg = Postgres(base)
     bouncer = None
+    keep = True
     try:
         data_dir = str(base / "data")
         os.makedirs(data_dir)
@@ -574,11 +578,17 @@ async def scenario(*, requests: int, clients: int, fault_rate: float = 0.04, see
                                              requests=requests, clients=clients, fault_rate=fault_rate, seed=seed))
             if report is not None:
                 report(results[-1])
+        if not any(failed(f) for f in results):
+            keep = False  # the logs and the database of a failed run stay for inspection
         return results
     finally:
         if bouncer is not None:
             bouncer.stop()
         pg.close()
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+        else:
+            print(f"pgbouncer scenario: kept {base} (logs, database)", file=sys.stderr)
 
 
 def failed(f: PgbouncerFigures) -> bool:
@@ -590,7 +600,7 @@ def failed(f: PgbouncerFigures) -> bool:
 
 
 def table(results: list[PgbouncerFigures]) -> str:
-    rows = [("pgbouncer", "stmt cache", "tenants", "workers", "clients", "s", "sent", "acked", "writes acked", "reads checked",
+    rows = [("pgbouncer", "stmt cache", "tenants", "workers", "clients", "s", "sent", "acked", "writes acked", "2xx scanned",
              "wrong-schema rows", "cross-tenant reads", "cross-tenant ids", "decoys", "fault rows", "lost", "dup",
              "half", "leftover/probes", "server conns", "unexpected errors", "server log errors", "injected", "errors")]
     for f in results:

@@ -291,8 +291,10 @@ class Traffic:
         return Connection.head({"Authorization": f"Bearer {self.tokens[user]}", "Content-Type": content_type})
 
     async def client(self) -> None:
-        conn = Connection("127.0.0.1", self.web.port)
-        await conn.open()
+        conn = await self.reconnect()
+        if conn is None:
+            self.errors["connection refused: client gave up"] += 1
+            return
         try:
             while self.sent < self.total and time.monotonic() < self.until:
                 slug = self.rng.choice(list(self.tenants))
@@ -302,10 +304,24 @@ class Traffic:
                 except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
                     self.errors[f"connection {type(exc).__name__}"] += 1
                     conn.close()
-                    conn = Connection("127.0.0.1", self.web.port)
-                    await conn.open()
+                    conn = await self.reconnect()
+                    if conn is None:
+                        self.errors["connection refused: client gave up"] += 1
+                        return
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
+
+    async def reconnect(self) -> Connection | None:
+        """A new connection to the web server, or None when it no longer accepts any (it exited)."""
+        for _ in range(5):
+            conn = Connection("127.0.0.1", self.web.port)
+            try:
+                await conn.open()
+                return conn
+            except OSError:
+                await asyncio.sleep(0.5)
+        return None
 
     async def send(self, conn: Connection, method: str, path: str, body: bytes, extra: bytes) -> tuple[int, bytes]:
         self.sent += 1
@@ -503,7 +519,13 @@ async def one_setting(pg: Postgres, bouncer: Pgbouncer, data_dir: str, tenants: 
             for slug, info in tenants.items():
                 for user in [u for users in info["accounts"].values() for u in users]:
                     for _ in range(1 if supported else 20):  # the unsupported setting fails at random
-                        r = await http.post("/api/auth/login", json={"username": user, "password": PASSWORD})
+                        try:
+                            r = await http.post("/api/auth/login", json={"username": user, "password": PASSWORD})
+                        except httpx.TransportError:
+                            if supported:
+                                raise
+                            figures.errors["web server exited (see its log)"] = 1
+                            return figures
                         if r.status_code == 200:
                             tokens[user] = r.json()["token"]
                             break

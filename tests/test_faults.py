@@ -106,5 +106,6 @@ def test_pgbouncer_in_transaction_mode_keeps_every_row_and_read_in_its_province(
         assert f["errors"].get("404 cross-province (expected 403/404)", 0) > 0, f
         assert f["unexpected_errors"] == 0 and f["server_errors"] == 0, f
     unsupported = [f for f in results if not f["supported"]]
-    for f in unsupported:  # the statement cache on an old pgbouncer fails loudly (never silently mixes)
-        assert f["unexpected_errors"] > 0 or any(k.startswith("web server did not start") for k in f["errors"]), f
+    for f in unsupported:  # the statement cache on an old pgbouncer fails loudly (never silently mixes):
+        # the web server does not start, exits, refuses logins, or requests fail
+        assert f["errors"] and (f["unexpected_errors"] > 0 or f["sent"] == 0), f

@@ -32,7 +32,7 @@ from admin_ui.session import csrf_token
 from core.api.errors import Conflict, Forbidden, NotFound
 from core.auth.principal import BUREAU_ROLES, POLICY_ROLES, Principal, Role
 from core.complaints.batching import IntakeOverloaded
-from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable
+from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable, transaction_conflict
 from core.db.engine import TenantNotFound
 from core.deadlines.counting import TZ
 from core.enterprises.common import FieldError
@@ -288,7 +288,7 @@ def error_page(request: Request, exc: Exception) -> Response:
         detail = exc.detail if status < 500 else None
     elif isinstance(exc, FieldError):
         status, key, detail = exc.status_code, f"error.{exc.status_code}", str(exc)
-    elif database_unavailable(exc) or store_unavailable(exc) or isinstance(exc, IntakeOverloaded):
+    elif database_unavailable(exc) or store_unavailable(exc) or transaction_conflict(exc) or isinstance(exc, IntakeOverloaded):
         log.warning("database or store unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
         status, key, detail = 503, "error.503", None
     else:

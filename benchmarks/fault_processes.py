@@ -153,3 +153,85 @@ class Web:
         pattern = re.compile(r"^\S+ \S+ (ERROR|CRITICAL) |\[(ERROR|CRITICAL)\]")
         return [line for log in sorted(Path(self.data_dir).glob("*.log"))
                 for line in log.read_text(errors="replace").splitlines() if pattern.search(line)]
+
+
+def pgbouncer_binary() -> str | None:
+    """Debian's ``pgbouncer`` (in /usr/sbin, which is not on every user's PATH)."""
+    return shutil.which("pgbouncer") or next((p for p in ("/usr/sbin/pgbouncer",) if os.path.exists(p)), None)
+
+
+def pgbouncer_version(binary: str) -> tuple[int, int]:
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"PgBouncer (\d+)\.(\d+)", out)
+    if match is None:
+        raise SystemExit(f"cannot read the pgbouncer version from {out!r}")
+    return int(match[1]), int(match[2])
+
+
+class Pgbouncer:
+    """Debian's pgbouncer in transaction mode on a free loopback port, in front of the embedded
+    PostgreSQL's socket, with few server connections (``pool_size``) so that every server connection
+    serves many clients, workers and tenants in turn. ``auth_type = trust``: loopback only, and the
+    embedded server trusts its socket. Run as root, it runs as the embedded server's system user."""
+
+    def __init__(self, base: Path, pg: Postgres, *, pool_size: int = 4, max_prepared_statements: int = 0) -> None:
+        self.binary = pgbouncer_binary()
+        if self.binary is None:
+            raise SystemExit("pgbouncer is not installed (Debian: apt-get install pgbouncer)")
+        self.version = pgbouncer_version(self.binary)
+        self.port, self.dir = free_port(), base / "pgbouncer"
+        self.dir.mkdir()
+        socket_dir = urlsplit_host(pg.url)
+        users = ["postgres", "odr_app", "odr_admin"]
+        (self.dir / "userlist.txt").write_text("".join(f'"{u}" ""\n' for u in users))
+        lines = [
+            "[databases]", f"postgres = host={socket_dir} dbname=postgres", "",
+            "[pgbouncer]", "listen_addr = 127.0.0.1", f"listen_port = {self.port}", "unix_socket_dir =",
+            "pool_mode = transaction", "auth_type = trust", f"auth_file = {self.dir / 'userlist.txt'}",
+            "max_client_conn = 400", f"default_pool_size = {pool_size}", "reserve_pool_size = 0",
+            "ignore_startup_parameters = extra_float_digits", "query_wait_timeout = 60",
+            "idle_transaction_timeout = 60", "log_connections = 0", "log_disconnections = 0",
+        ]
+        if self.version >= (1, 21):
+            lines.append(f"max_prepared_statements = {max_prepared_statements}")
+        (self.dir / "pgbouncer.ini").write_text("\n".join(lines) + "\n")
+        self.user = pg.server.system_user if os.geteuid() == 0 else None
+        if self.user:
+            shutil.chown(self.dir, self.user)
+            for f in self.dir.iterdir():
+                shutil.chown(f, self.user)
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, user: str) -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> None:
+        command = [self.binary] + (["-u", self.user] if self.user else []) + [str(self.dir / "pgbouncer.ini")]
+        self.log = open(self.dir.parent / "pgbouncer.log", "ab")
+        self.proc = subprocess.Popen(command, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit("pgbouncer exited: " + (self.dir.parent / "pgbouncer.log").read_text()[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("pgbouncer did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def urlsplit_host(url: str) -> str:
+    """The socket directory (``host=``) of the embedded server's URL."""
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(url).query)["host"][0]

@@ -32,6 +32,12 @@ Scenarios:
               Intake must keep >= 99 % of its answers 2xx; when Valkey returns (empty), every timer made
               due fires exactly once (one event per timer id), none twice across the workers.
 
+  pgbouncer   tenant isolation through pgbouncer in transaction mode (``benchmarks/fault_pgbouncer.py``):
+              two web workers, three provinces interleaved, ``--requests`` requests of several roles,
+              rollbacks, savepoint errors, failed commits and session settings leaked at commit injected
+              inside tenant transactions by triggers; rows in the wrong schema and reads of another
+              province's data counted from the data; once per statement-cache setting.
+
 Prints one table of figures per scenario; ``--json`` prints them as JSON (the tests read that).
 """
 
@@ -55,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.fault_processes import Postgres, Valkey, Web  # noqa: E402
 from benchmarks.intake import prepare  # noqa: E402
-SCENARIOS = ["pg-restart", "kill-web", "kill-timer", "valkey-down", "overload"]
+SCENARIOS = ["pg-restart", "kill-web", "kill-timer", "valkey-down", "overload", "pgbouncer"]
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -434,21 +440,43 @@ async def main() -> int:
     parser.add_argument("--fault-at", type=float, default=20)
     parser.add_argument("--down", type=float, default=10, help="seconds the fault lasts")
     parser.add_argument("--queue-max", type=int, default=32, help="overload: ODR_INTAKE_QUEUE_MAX of the server")
-    parser.add_argument("--tiny", action="store_true", help="8 clients, 10 s per scenario, a 2 s fault at 3 s")
+    parser.add_argument("--requests", type=int, default=100_000, help="pgbouncer: requests per statement-cache setting")
+    parser.add_argument("--fault-rate", type=float, default=0.04, help="pgbouncer: share of complaints carrying an injected fault")
+    parser.add_argument("--statement-cache", choices=["on", "off"], action="append",
+                        help="pgbouncer: run only this setting (default: every setting, see fault_pgbouncer.settings_to_run)")
+    parser.add_argument("--tiny", action="store_true", help="8 clients, 10 s per scenario, a 2 s fault at 3 s; pgbouncer: 1,500 requests, 10 %% faults")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.tiny:
-        args.clients, args.seconds, args.fault_at, args.down, args.queue_max = 8, 10, 3, 2, 4
+        args.clients, args.seconds, args.fault_at, args.down, args.queue_max, args.requests = 8, 10, 3, 2, 4, 1500
+        args.fault_rate = 0.1
     results = []
+    bouncer_results = []
     for name in args.scenario or SCENARIOS:
+        if name == "pgbouncer":
+            from benchmarks import fault_pgbouncer
+
+            caches = None if not args.statement_cache else [c == "on" for c in args.statement_cache]
+            bouncer_results = await fault_pgbouncer.scenario(requests=args.requests, clients=args.clients, caches=caches,
+                                                                    fault_rate=args.fault_rate,
+                                                                    report=None if args.json else
+                                                                    lambda f: print(fault_pgbouncer.table([f]), flush=True))
+            continue
         results.append(await scenario(name, clients=args.clients, seconds=args.seconds, fault_at=args.fault_at,
                                       down=args.down, queue_max=args.queue_max))
         if not args.json:
             print(table(results[-1:]), flush=True)
     if args.json:
-        print(msgspec.json.encode(results).decode())
+        print(msgspec.json.encode(results + bouncer_results).decode())
     else:
-        print("\n" + table(results))
+        if results:
+            print("\n" + table(results))
+        if bouncer_results:
+            from benchmarks import fault_pgbouncer
+
+            print("\n" + fault_pgbouncer.table(bouncer_results))
+    if bouncer_results and any(fault_pgbouncer.failed(f) for f in bouncer_results):
+        return 1
     bad = [f.scenario for f in results if f.lost or f.duplicated or f.half_written or "500" in f.errors or f.server_errors
            or f.timers_fired < f.timers_due_in_fault or f.timers_fired_twice]
     return 1 if bad else 0

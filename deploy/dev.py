@@ -27,8 +27,9 @@ ECharts from the npm registry at the exact versions of ``admin_ui/package.json``
 checks each package against the integrity hash in ``admin_ui/package-lock.json``), copied into
 ``admin_ui/static/vendor/`` (gitignored). Without npm the console still works (every page works
 without JavaScript); a warning says what is missing. ``test`` also installs Debian's ``chromium`` (and
-a CJK font for readable screenshots) for the browser tests when it is missing and this runs as root
-with apt-get; otherwise those tests are skipped with that reason (and fail in CI).
+a CJK font for readable screenshots) for the browser tests and Debian's ``pgbouncer`` for the pgbouncer
+fault scenario when they are missing and this runs as root with apt-get; otherwise those tests are
+skipped with that reason (and fail in CI).
 """
 
 from __future__ import annotations
@@ -183,18 +184,25 @@ def ensure_vendor() -> None:
         shutil.copyfile(UI / "node_modules" / src, target / name)
 
 
-def ensure_chromium() -> None:
-    """Install Debian's chromium for the browser tests when missing (root with apt-get only)."""
-    if os.path.exists(os.environ.get("ODR_TEST_CHROMIUM", "/usr/bin/chromium")) or shutil.which("chromium"):
+def ensure_test_packages() -> None:
+    """Install the Debian packages the tests need when missing (root with apt-get only): chromium and a
+    CJK font for the browser tests, pgbouncer for the pgbouncer fault scenario (tests/test_faults.py)."""
+    missing = []
+    if not (os.path.exists(os.environ.get("ODR_TEST_CHROMIUM", "/usr/bin/chromium")) or shutil.which("chromium")):
+        missing += BROWSER_PACKAGES
+    if not (shutil.which("pgbouncer") or os.path.exists("/usr/sbin/pgbouncer")):
+        missing.append("pgbouncer")
+    if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print("note: chromium is not installed; the browser tests will be skipped (apt-get install chromium)", file=sys.stderr)
+        print(f"note: {', '.join(missing)} not installed; the tests that need them will be skipped "
+              f"(apt-get install {' '.join(missing)})", file=sys.stderr)
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.call(["apt-get", "update", "-qq"], env=env)
-    code = subprocess.call(["apt-get", "install", "-y", "-qq", *BROWSER_PACKAGES], env=env, stdout=subprocess.DEVNULL)
+    code = subprocess.call(["apt-get", "install", "-y", "-qq", *missing], env=env, stdout=subprocess.DEVNULL)
     if code:
-        print(f"warning: apt-get install {' '.join(BROWSER_PACKAGES)} failed ({code})", file=sys.stderr)
+        print(f"warning: apt-get install {' '.join(missing)} failed ({code})", file=sys.stderr)
 
 
 def lock() -> int:
@@ -233,7 +241,7 @@ def main() -> int:
         return 1
     ensure_vendor()
     if action == "test":
-        ensure_chromium()
+        ensure_test_packages()
     os.chdir(ROOT)
     if action == "run":
         args = [str(bin_dir / "odr"), *(rest or ["demo"])]

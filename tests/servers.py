@@ -94,6 +94,17 @@ def require_valkey_server() -> str:
     return binary
 
 
+def require_pgbouncer() -> str:
+    """The path of Debian's ``pgbouncer`` (in /usr/sbin); where it is missing the calling test is
+    skipped with that reason, except in CI (``CI=true``), where it fails."""
+    binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("pgbouncer is not installed (CI must install it: see .ci/run)")
+        pytest.skip("pgbouncer is not installed on this machine (apt: pgbouncer)")
+    return binary
+
+
 def start_valkey() -> tuple[str, subprocess.Popen]:
     binary = require_valkey_server()
     port = free_port()

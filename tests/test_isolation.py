@@ -116,3 +116,39 @@ async def test_several_workers_preparing_the_login_role_at_once(pg_url):
         )
     finally:
         await conn.close()
+
+
+async def test_a_commit_that_fails_gives_its_connection_back_to_the_pool(platform, pg_url):
+    """A COMMIT can fail (a deferred trigger or constraint, a serialization failure, a connection lost
+    at that moment). Each such transaction must still give its pooled connection back: more of them
+    than the pool holds, and the pool serves the next transaction at once (before the fix, piccolo's
+    transaction kept the connection, and the process hung once the pool was used up)."""
+    await onboard(small_manifest("isocommit"), host=platform.host)
+    conn = await asyncpg.connect(pg_url)  # the superuser installs the failing trigger
+    try:
+        await conn.execute("""
+            CREATE FUNCTION t_isocommit.fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $f$
+            BEGIN
+                PERFORM set_config('search_path', 'public', false);  -- a session setting, rolled back with it
+                RAISE EXCEPTION 'injected failure at commit' USING ERRCODE = 'serialization_failure';
+            END $f$;
+            CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT ON t_isocommit.notifications
+                DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.kind = 'fail-at-commit')
+                EXECUTE FUNCTION t_isocommit.fail_at_commit();""")
+    finally:
+        await conn.close()
+    try:
+        for _ in range(ENGINE.pool.get_max_size() + 2):
+            with pytest.raises(asyncpg.SerializationError, match="injected failure at commit"):
+                async with asyncio.timeout(10):
+                    async with tenant_transaction("isocommit") as tx:
+                        await tx.execute("INSERT INTO notifications (recipient, kind) VALUES ('x', 'fail-at-commit')")
+            assert ENGINE.current_transaction.get() is None
+        async with asyncio.timeout(10):
+            async with tenant_transaction("isocommit") as tx:
+                await tx.execute("INSERT INTO notifications (recipient, kind) VALUES ('x', 'kept')")
+                assert await tx.fetchval("SELECT count(*) FROM notifications WHERE kind = 'fail-at-commit'") == 0
+            row = (await ENGINE._run_in_pool("SELECT current_user AS u, current_setting('search_path') AS p"))[0]
+            assert "t_" not in row["p"] and row["p"] != "public"
+    finally:
+        await offboard("isocommit")

@@ -11,7 +11,7 @@ from litestar.exceptions import HTTPException
 
 from core.complaints.batching import IntakeOverloaded
 from core.db.admin import AdminLoginMissing
-from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable
+from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable, transaction_conflict
 from core.db.engine import TenantNotFound, WritesPaused
 from core.files import FileTooLarge
 from core.pluginhost.activations import ActivationConflict
@@ -114,6 +114,10 @@ def handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, IntakeOverloaded):
         return retry_later("too many complaints are being filed at this moment; nothing was written: retry "
                            "(with the same idempotency key)", exc.retry_after)
+    if transaction_conflict(exc):
+        log.warning("transaction conflict on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return retry_later("a concurrent change conflicted with this request; nothing was written: retry (with the "
+                           "same idempotency key)", RETRY_AFTER_SECONDS)
     for unavailable, what, detail in (
         (store_unavailable, "valkey", "the platform's shared store is not reachable right now; retry"),
         (database_unavailable, "database", "the database is not reachable right now; retry (with the same "

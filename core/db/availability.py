@@ -56,6 +56,23 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+_CONFLICT = (pg.SerializationError, pg.DeadlockDetectedError)  # SQLSTATE 40001, 40P01
+
+
+def transaction_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` (or what caused it) is a serialization failure or a deadlock (SQLSTATE
+    40001, 40P01): PostgreSQL rolled the transaction back because of concurrent ones; nothing of it
+    was written and the same request may simply be repeated. The HTTP layer answers 503 with
+    ``Retry-After``, like :func:`database_unavailable`, never 500."""
+    for _ in range(5):
+        if exc is None:
+            return False
+        if isinstance(exc, _CONFLICT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def store_unavailable(exc: BaseException) -> bool:
     """True when ``exc`` says Valkey could not be reached or was lost."""
     try:

@@ -40,14 +40,65 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+class _Transaction(PostgresTransaction):
+    """Piccolo's transaction, with its pooled connection given back to the pool whatever fails.
+
+    Piccolo's own ``__aexit__`` releases the connection only after a successful COMMIT or ROLLBACK, and
+    its ``__aenter__`` not at all when BEGIN fails: each COMMIT that fails (a deferred constraint or
+    trigger, a serialization failure, a connection lost at that moment) would keep one connection out
+    of the pool for good, and after ``ODR_POOL_MAX`` of them every request of the process would wait
+    forever (found by the pgbouncer scenario of ``benchmarks/faults.py``, which fails COMMITs on purpose).
+    Here the connection is released (the pool then resets or, if broken, replaces it) and the task's
+    current transaction cleared in every case; the error still propagates."""
+
+    async def __aenter__(self) -> "_Transaction":
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            self.transaction = self.connection.transaction()
+            await self.begin()
+        except BaseException:
+            await self._give_back()
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type, exception, traceback) -> bool:
+        if self._parent:
+            return exception is None
+        try:
+            if exception:
+                if not self._rolled_back:
+                    await self.rollback()
+            elif not self._committed and not self._rolled_back:
+                await self.commit()
+        finally:
+            try:
+                await self._give_back()
+            finally:
+                self.engine.current_transaction.reset(self.context)
+        return exception is None
+
+    async def _give_back(self) -> None:
+        if self.engine.pool:
+            await self.engine.pool.release(self.connection)
+        else:
+            await self.connection.close()
+
+
 class _Engine(PostgresEngine):
-    """Piccolo's engine without its connect-at-construction checks (the DSN is known only at start)."""
+    """Piccolo's engine without its connect-at-construction checks (the DSN is known only at start),
+    whose transactions always give their connection back (:class:`_Transaction`)."""
 
     async def check_version(self) -> None:
         return None
 
     async def prep_database(self) -> None:
         return None
+
+    def transaction(self, allow_nested: bool = True) -> "_Transaction":
+        return _Transaction(engine=self, allow_nested=allow_nested)
 
 
 ENGINE = _Engine(config={}, extensions=(), log_queries=False)
@@ -106,7 +157,7 @@ async def connect(settings: Settings, url: str) -> None:
     the administration login's transactions (:mod:`core.db.admin`)."""
     global RUNTIME_LOGIN
     logins = await prepare_logins(url, app_role=settings.app_role, admin_role=settings.admin_role,
-                                  admin_url=settings.admin_database_url)
+                                  admin_url=settings.admin_database_url, statement_cache=settings.statement_cache)
     config: dict = {"dsn": logins.runtime}
     if not settings.statement_cache:
         config["statement_cache_size"] = 0
@@ -145,7 +196,7 @@ async def disconnect() -> None:
         ENGINE.pool = None
 
 
-class _TenantTransaction(PostgresTransaction):
+class _TenantTransaction(_Transaction):
     """A piccolo transaction on ``pool`` (the tenant's cluster's) whose BEGIN also sets the tenant's
     search_path and role, in one round trip (a simple-protocol script; ``role`` is a validated
     identifier, see :func:`tenant_role`). On a cluster other than the primary, a companion transaction
@@ -219,17 +270,8 @@ class _TenantTransaction(PostgresTransaction):
         await conn.execute(f"{verb};\n{_reset_sql(conn)}")
         _RESET_DONE[conn] = conn._protocol.queries_count
 
-    async def __aexit__(self, exception_type, exception, traceback) -> bool:
-        try:
-            if exception:
-                if not self._rolled_back:
-                    await self.rollback()
-            elif not self._committed and not self._rolled_back:
-                await self.commit()
-        finally:
-            await self._pool.release(self.connection)
-            self.engine.current_transaction.reset(self.context)
-        return exception is None
+    async def _give_back(self) -> None:
+        await self._pool.release(self.connection)
 
 
 class WritesPaused(RuntimeError):

@@ -59,9 +59,13 @@ async def server_is_modern(conn: asyncpg.Connection) -> bool:
     return bool(await conn.fetchval("SELECT current_setting('server_version_num')::int >= 160000"))
 
 
-async def prepare_logins(url: str, *, app_role: str, admin_role: str, admin_url: str | None) -> Logins:
-    """Return the URLs the platform logs in with (see the module's contract)."""
-    conn = await asyncpg.connect(url)
+async def prepare_logins(url: str, *, app_role: str, admin_role: str, admin_url: str | None,
+                         statement_cache: bool = True) -> Logins:
+    """Return the URLs the platform logs in with (see the module's contract). ``statement_cache``
+    false (``ODR_STATEMENT_CACHE``): no named prepared statements, as behind pgbouncer in transaction
+    mode older than 1.21, where two processes starting at once would otherwise collide on the same
+    statement name on one server connection."""
+    conn = await asyncpg.connect(url, statement_cache_size=100 if statement_cache else 0)
     try:
         row = await conn.fetchrow("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
         if not row["rolsuper"]:

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from core.api.access import bureau_node, tenant_member
 from core.api.errors import NotFound
@@ -135,7 +135,7 @@ class DeliveryController(Controller):
     @get("/deliveries")
     async def list_deliveries(
         self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str],
-        delivery_state: Annotated[str | None, Parameter(query="state")] = None, before_id: FromQuery[int | None] = None, limit: FromQuery[int] = 50,
+        delivery_state: Annotated[str | None, QueryParameter(query="state")] = None, before_id: FromQuery[int | None] = None, limit: FromQuery[int] = 50,
     ) -> list[DeliveryView]:
         """Notification deliveries of the node's subtree, newest first; ``state=dead`` is the
         dead-letter list. Addresses are masked."""

@@ -135,7 +135,7 @@ class DeliveryController(Controller):
     @get("/deliveries")
     async def list_deliveries(
         self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str],
-        delivery_state: Annotated[str | None, QueryParameter(query="state")] = None, before_id: FromQuery[int | None] = None, limit: FromQuery[int] = 50,
+        delivery_state: Annotated[str | None, QueryParameter(name="state")] = None, before_id: FromQuery[int | None] = None, limit: FromQuery[int] = 50,
     ) -> list[DeliveryView]:
         """Notification deliveries of the node's subtree, newest first; ``state=dead`` is the
         dead-letter list. Addresses are masked."""

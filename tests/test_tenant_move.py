@@ -215,3 +215,95 @@ async def test_the_command_moves_prints_the_write_pause_and_drops_the_source(two
     dropped = await asyncio.to_thread(odr, "tenant", "drop-source", slug)
     assert dropped.returncode == 0 and '"dropped": true' in dropped.stdout
     await offboard(slug)
+
+
+# -- the events feed across a move --------------------------------------------------------------
+async def _next_xid(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))
+    finally:
+        await conn.close()
+
+
+async def _burn_xids(url: str, n: int) -> None:
+    """Advance a cluster's transaction counter by ``n`` (each autocommit statement is a transaction)."""
+    conn = await asyncpg.connect(url)
+    try:
+        for _ in range(n):
+            await conn.fetchval("SELECT pg_current_xact_id()")
+    finally:
+        await conn.close()
+
+
+async def test_the_events_feed_continues_after_a_move_to_a_cluster_whose_xids_are_behind(two_clusters, pg_url,
+                                                                                         second_pg_url):
+    """A feed reader's cursor taken on the source goes on working on the target, whose transaction ids
+    are far lower than the source's: every event comes out exactly once, in order, none skipped."""
+    from core.notifications.events_feed import parse_cursor, read_feed
+    from tests.complaint_helpers import active_unit
+
+    slug = "mvfeed"
+    await offboard(slug)
+    manifest = small_manifest(slug)
+    await onboard(manifest, host=two_clusters.host)
+    root = manifest.nodes[0].code
+    node = await two_clusters.node(slug, root)
+    path = "/".join(node.path)
+    unit = await active_unit(slug, root)
+
+    async def add_events(n: int, kind: str) -> None:
+        for i in range(n):  # one transaction each: several transaction ids
+            async with tenant_transaction(slug) as conn:
+                cid = await conn.fetchval(
+                    """INSERT INTO complaints (number, source, consumer_name, consumer_phone, enterprise_id, company_name,
+                           odr_unit, node_code, node_path, subject, description, state)
+                       VALUES ($1, 'consumer', '王五', '13900001111', $2, '测试电商', true, $3, $4, '退货', '退货被拒',
+                               'with_enterprise') RETURNING id""",
+                    f"F{uuid.uuid4().hex[:12].upper()}", uuid.UUID(unit["id"]), root, path)
+                await conn.execute(
+                    """INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code)
+                       VALUES ($1, $2, 'tests', 'consumer', $3)""", cid, f"{kind}-{i}", root)
+
+    seen: list[tuple[int, str]] = []  # (event id, kind) in the order handed out
+    cursors: list[str] = []
+
+    async def read_all(after: str) -> str:
+        while True:
+            async with tenant_transaction(slug) as conn:
+                page = await read_feed(conn, node_path=node.path, after=parse_cursor(after), limit=3)
+            seen.extend((e.id, e.kind) for e in page.events)
+            cursors.extend(e.cursor for e in page.events)
+            after = page.next
+            if not page.more:
+                return after
+
+    # the source's transaction counter well ahead of the target's (the bad case of a move)
+    margin = 3000
+    behind = await _next_xid(pg_url) - await _next_xid(second_pg_url)
+    if behind < margin:
+        await _burn_xids(pg_url, margin - behind)
+    await add_events(4, "before")
+    cursor = await read_all("0")
+    assert [k for _, k in seen if k.startswith("before")] == [f"before-{i}" for i in range(4)]
+    await add_events(3, "unread")  # written on the source, not yet read
+    report = await move_tenant(slug, "second")
+    assert report.state == "done" and all(t.equal for t in report.tables)
+    assert report.feed_shift > 0  # the target's clock was advanced above the copied keys
+    assert (await clusters.placement(slug)).cluster == "second"
+    assert await _next_xid(second_pg_url) + 1000 < await _next_xid(pg_url)  # the target's xids are behind
+    await add_events(5, "after")  # written on the target
+    await read_all(cursor)
+    async with tenant_transaction(slug) as conn:
+        everything = [(r["id"], r["kind"]) for r in await conn.fetch(
+            "SELECT e.id, e.kind FROM complaint_events e JOIN complaints c ON c.id = e.complaint_id"
+            " WHERE c.node_path = $1 OR c.node_path LIKE $2 ORDER BY e.id", path, path + "/%")]
+    ids = [i for i, _ in seen]
+    assert len(ids) == len(set(ids))  # nothing twice
+    assert sorted(seen) == everything  # nothing lost: every event of the tenant, once
+    kinds = [k for _, k in seen]
+    assert kinds[-12:] == [f"before-{i}" for i in range(4)] + [f"unread-{i}" for i in range(3)] + \
+        [f"after-{i}" for i in range(5)]  # in the order written
+    assert len(cursors) == len(set(cursors))
+    await drop_source(slug)
+    await offboard(slug)

@@ -22,6 +22,7 @@ from core.db.admin import admin_transaction, owner_role
 from core.db.clusters import placement
 from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
 from core.db.migrations import Migration, apply_pending, discover, latest, revert
+from core.notifications.feed_clock import advance_feed_clock
 from core.db.shared_schema import migrate_shared
 from tenants.roles import apply_runtime_grants, runtime_grants_match
 
@@ -95,11 +96,14 @@ async def revert_tenant_migration(conn: asyncpg.Connection, slug: str, migration
 
 
 async def migrate_tenant(slug: str, package: str = TENANT_MIGRATIONS) -> TenantMigration:
-    """Migrate one tenant to the newest migration of ``package`` (a migrations package name)."""
+    """Migrate one tenant to the newest migration of ``package`` (a migrations package name), then
+    advance its events-feed clock if its schema came from another cluster (a restored dump; a no-op
+    otherwise, see :mod:`core.notifications.feed_clock`)."""
     migrations = discover(package)
     try:
         async with admin_transaction((await placement(slug)).cluster) as conn:
             applied = await apply_tenant_migrations(conn, slug, migrations)
+            await advance_feed_clock(conn, tenant_role(slug))
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         async with platform_transaction() as conn:

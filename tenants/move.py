@@ -16,7 +16,11 @@ Contract (the steps, each recorded in ``odr.tenant_moves`` so an interrupted mov
    cached placement is behind cannot write either) and a SHARE lock on every table waits for the
    transactions that wrote to finish. Then wait until the target has caught up: the row count and an
    order-independent checksum of every table equal on both sides; sequences are set on the target to
-   the source's values; the placement is flipped and the pause lifted in one registry transaction.
+   the source's values; the events feed's clock is advanced on the target above every copied order
+   key (:func:`core.notifications.feed_clock.advance_feed_clock`: the copied keys count the source's
+   transaction ids, which the target's may be far behind; functions are not replicated, so this is
+   done here, as the schema's owner, while nothing writes); the placement is flipped and the pause
+   lifted in one registry transaction.
 3. **switched** — the subscription and publication are dropped; the source schema stays (its runtime
    role without USAGE, so nothing reads it by mistake) until ``odr tenant drop-source``. **done**.
 
@@ -39,6 +43,7 @@ from core.db import clusters
 from core.db.admin import admin_transaction, owner_role
 from core.db.engine import tenant_role
 from core.db.migrations import discover
+from core.notifications.feed_clock import advance_feed_clock
 from tenants.migrate import TENANT_MIGRATIONS, apply_tenant_migrations
 from tenants.onboarding import drop_schema_and_roles
 from tenants.roles import SCHEMA_RELATIONS, apply_runtime_grants, create_roles
@@ -67,6 +72,8 @@ class MoveReport(msgspec.Struct, frozen=True, kw_only=True):
     tables: list[TableCheck] = []
     rows: int = 0
     sequences: dict[str, int] = {}
+    feed_shift: int = 0
+    """The target's events-feed clock shift after the switch (see :mod:`core.notifications.feed_clock`)."""
     copy_seconds: float = 0.0
     catch_up_seconds: float = 0.0
     write_pause_ms: float = 0.0
@@ -190,6 +197,7 @@ async def move_tenant(slug: str, target: str, *, publish: Publish | None = None,
     src_url, dst_url = await clusters.superuser_url(source), await clusters.superuser_url(target)
     src, dst = await _connect(src_url), await _connect(dst_url)
     copy_seconds = catch_up = pause_ms = 0.0
+    feed_shift = 0
     checks: list[TableCheck] = []
     sequences: dict[str, int] = {}
     try:
@@ -238,6 +246,8 @@ async def move_tenant(slug: str, target: str, *, publish: Publish | None = None,
                 row = await src.fetchrow(f"SELECT last_value, is_called FROM {schema}.{seq}")
                 await dst.execute("SELECT setval($1, $2, $3)", f"{schema}.{seq}", row["last_value"], row["is_called"])
                 sequences[seq] = row["last_value"]
+            async with dst.transaction():
+                _, feed_shift = await advance_feed_clock(dst, schema)
             async with admin_transaction() as conn:
                 await conn.execute("UPDATE odr.tenants SET cluster = $2, writes_paused_at = NULL WHERE slug = $1", slug, target)
                 await conn.execute(
@@ -259,7 +269,7 @@ async def move_tenant(slug: str, target: str, *, publish: Publish | None = None,
             await src.execute(f"REVOKE USAGE ON SCHEMA {schema} FROM {schema}")
             rows = sum(c.rows for c in checks)
             report = MoveReport(tenant=slug, source=source, target=target, state="done", tables=checks, rows=rows,
-                                sequences=sequences, copy_seconds=round(copy_seconds, 3),
+                                sequences=sequences, feed_shift=feed_shift, copy_seconds=round(copy_seconds, 3),
                                 catch_up_seconds=round(catch_up, 3), write_pause_ms=round(pause_ms, 1), resumed=resumed)
             await _set_state(move["id"], "done", report=msgspec.json.encode(report).decode())
             log.info("tenant %s moved from %s to %s (write pause %.0f ms)", slug, source, target, pause_ms)

@@ -215,3 +215,148 @@ async def test_the_command_moves_prints_the_write_pause_and_drops_the_source(two
     dropped = await asyncio.to_thread(odr, "tenant", "drop-source", slug)
     assert dropped.returncode == 0 and '"dropped": true' in dropped.stdout
     await offboard(slug)
+
+
+# -- the events feed across a move or a restore ---------------------------------------------------
+async def _next_xid(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT pg_snapshot_xmax(pg_current_snapshot())::text"))
+    finally:
+        await conn.close()
+
+
+async def _put_source_ahead(source_url: str, target_url: str, margin: int = 3000) -> None:
+    """Advance the source cluster's transaction counter until it is ``margin`` ahead of the target's
+    (each autocommit statement of a throwaway connection is a transaction): the bad case of a move."""
+    behind = await _next_xid(source_url) - await _next_xid(target_url)
+    conn = await asyncpg.connect(source_url)
+    try:
+        for _ in range(margin - behind):
+            await conn.fetchval("SELECT pg_current_xact_id()")
+    finally:
+        await conn.close()
+
+
+class _FeedTenant:
+    """A small tenant with complaints and events at its root node, and a feed reader that records
+    every event handed out."""
+
+    def __init__(self, platform, slug: str) -> None:
+        self.platform, self.slug = platform, slug
+        self.seen: list[tuple[int, str]] = []  # (event id, kind) in the order handed out
+        self.cursors: list[str] = []
+
+    async def onboard(self) -> None:
+        from tests.complaint_helpers import active_unit
+
+        await offboard(self.slug)
+        manifest = small_manifest(self.slug)
+        await onboard(manifest, host=self.platform.host)
+        self.root = manifest.nodes[0].code
+        self.node = await self.platform.node(self.slug, self.root)
+        self.path = "/".join(self.node.path)
+        self.unit = (await active_unit(self.slug, self.root))["id"]
+
+    async def add_events(self, n: int, kind: str) -> None:
+        for i in range(n):  # one transaction each: several transaction ids
+            async with tenant_transaction(self.slug) as conn:
+                cid = await conn.fetchval(
+                    """INSERT INTO complaints (number, source, consumer_name, consumer_phone, enterprise_id, company_name,
+                           odr_unit, node_code, node_path, subject, description, state)
+                       VALUES ($1, 'consumer', '王五', '13900001111', $2, '测试电商', true, $3, $4, '退货', '退货被拒',
+                               'with_enterprise') RETURNING id""",
+                    f"F{uuid.uuid4().hex[:12].upper()}", uuid.UUID(self.unit), self.root, self.path)
+                await conn.execute(
+                    """INSERT INTO complaint_events (complaint_id, kind, actor_id, actor_role, node_code)
+                       VALUES ($1, $2, 'tests', 'consumer', $3)""", cid, f"{kind}-{i}", self.root)
+
+    async def read_all(self, after: str) -> str:
+        from core.notifications.events_feed import parse_cursor, read_feed
+
+        while True:
+            async with tenant_transaction(self.slug) as conn:
+                page = await read_feed(conn, node_path=self.node.path, after=parse_cursor(after), limit=3)
+            self.seen.extend((e.id, e.kind) for e in page.events)
+            self.cursors.extend(e.cursor for e in page.events)
+            after = page.next
+            if not page.more:
+                return after
+
+    async def assert_every_event_once_in_order(self, kinds: list[str]) -> None:
+        async with tenant_transaction(self.slug) as conn:
+            everything = [(r["id"], r["kind"]) for r in await conn.fetch(
+                "SELECT e.id, e.kind FROM complaint_events e JOIN complaints c ON c.id = e.complaint_id"
+                " WHERE c.node_path = $1 OR c.node_path LIKE $2 ORDER BY e.id", self.path, self.path + "/%")]
+        ids = [i for i, _ in self.seen]
+        assert len(ids) == len(set(ids)) and len(self.cursors) == len(set(self.cursors))  # nothing twice
+        assert sorted(self.seen) == everything  # nothing lost: every event of the subtree, once
+        assert [k for _, k in self.seen][-len(kinds):] == kinds  # in the order written
+
+
+async def test_the_events_feed_continues_after_a_move_to_a_cluster_whose_xids_are_behind(two_clusters, pg_url,
+                                                                                         second_pg_url):
+    """A feed reader's cursor taken on the source goes on working on the target, whose transaction ids
+    are far lower than the source's: every event comes out exactly once, in order, none skipped."""
+    t = _FeedTenant(two_clusters, "mvfeed")
+    await t.onboard()
+    await _put_source_ahead(pg_url, second_pg_url)
+    await t.add_events(4, "before")
+    cursor = await t.read_all("0")
+    assert [k for _, k in t.seen if k.startswith("before")] == [f"before-{i}" for i in range(4)]
+    await t.add_events(3, "unread")  # written on the source, not yet read
+    report = await move_tenant(t.slug, "second")
+    assert report.state == "done" and all(c.equal for c in report.tables)
+    assert report.feed_shift > 0  # the target's clock was advanced above the copied keys
+    assert (await clusters.placement(t.slug)).cluster == "second"
+    assert await _next_xid(second_pg_url) + 1000 < await _next_xid(pg_url)  # the target's xids are behind
+    await t.add_events(5, "after")  # written on the target
+    await t.read_all(cursor)
+    await t.assert_every_event_once_in_order(
+        [f"before-{i}" for i in range(4)] + [f"unread-{i}" for i in range(3)] + [f"after-{i}" for i in range(5)])
+    await drop_source(t.slug)
+    await offboard(t.slug)
+
+
+async def test_the_events_feed_continues_after_a_restore_onto_another_server(two_clusters, pg_url, second_pg,
+                                                                             second_pg_url, tmp_path):
+    """``pg_dump`` of a tenant schema restored on a server whose transaction ids are behind, then
+    ``odr migrate``: the reader's cursor from before goes on, every event once, in order."""
+    import subprocess
+    from pathlib import Path
+
+    from core.db.admin import admin_transaction
+    from tenants.migrate import migrate_tenant
+    from tenants.onboarding import drop_schema_and_roles
+    from tenants.roles import create_roles
+
+    t = _FeedTenant(two_clusters, "rsfeed")
+    await t.onboard()
+    await _put_source_ahead(pg_url, second_pg_url)
+    await t.add_events(3, "before")
+    cursor = await t.read_all("0")
+    await t.add_events(2, "unread")
+    dump, bin_path = tmp_path / "t_rsfeed.dump", Path(second_pg.bin_path)
+    subprocess.run([str(bin_path / "pg_dump"), "-Fc", "-n", "t_rsfeed", "-f", str(dump), "-d", pg_url], check=True,
+                   capture_output=True, timeout=60)
+    async with admin_transaction("second") as conn:  # the roles first, as deploy/README's restore says
+        await drop_schema_and_roles(conn, t.slug)
+        await create_roles(conn, t.slug, runtime_login=await clusters.runtime_login("second"))
+    subprocess.run([str(bin_path / "pg_restore"), "--exit-on-error", "-d", second_pg_url, str(dump)], check=True,
+                   capture_output=True, timeout=60)
+    from core.db.admin import admin_transaction as primary_admin
+
+    async with primary_admin() as conn:  # the province now lives on the other server
+        await conn.execute("UPDATE odr.tenants SET cluster = 'second' WHERE slug = $1", t.slug)
+        await drop_schema_and_roles(conn, t.slug)
+    clusters.forget_placement(t.slug)
+    async with tenant_transaction(t.slug) as conn:  # restored as is: the clock is behind the keys
+        assert await conn.fetchval("SELECT feed_clock() < max(feed_key) FROM complaint_events")
+    assert (await migrate_tenant(t.slug)).ok
+    async with tenant_transaction(t.slug) as conn:
+        assert await conn.fetchval("SELECT feed_clock() > max(feed_key) FROM complaint_events")
+    await t.add_events(4, "after")
+    await t.read_all(cursor)
+    await t.assert_every_event_once_in_order(
+        [f"before-{i}" for i in range(3)] + [f"unread-{i}" for i in range(2)] + [f"after-{i}" for i in range(4)])
+    await offboard(t.slug)

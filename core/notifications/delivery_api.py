@@ -95,7 +95,7 @@ class Subscription(msgspec.Struct, kw_only=True):
 
 async def _subscription(conn, node_code: str) -> Subscription | None:
     row = await conn.fetchrow(
-        """SELECT s.id::text, s.node_code, s.channel, s.active, s.cursor_txid::text AS txid, s.cursor_id, s.created_by,
+        """SELECT s.id::text, s.node_code, s.channel, s.active, s.cursor_key, s.cursor_id, s.created_by,
                   s.created_at, s.updated_at,
                   (SELECT count(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 'pending') AS pending,
                   (SELECT count(*) FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 'dead') AS dead
@@ -103,7 +103,7 @@ async def _subscription(conn, node_code: str) -> Subscription | None:
     if row is None:
         return None
     return Subscription(id=row["id"], node_code=row["node_code"], channel=row["channel"], active=row["active"],
-                        cursor=format_cursor(int(row["txid"]), row["cursor_id"]), pending_batches=row["pending"],
+                        cursor=format_cursor(row["cursor_key"], row["cursor_id"]), pending_batches=row["pending"],
                         dead_batches=row["dead"], created_by=row["created_by"], created_at=row["created_at"],
                         updated_at=row["updated_at"])
 
@@ -195,17 +195,17 @@ class DeliveryController(Controller):
         async with tenant_transaction(tenant) as conn:
             if data.start == "now":
                 start = await conn.fetchrow(
-                    """SELECT txid::text AS txid, id FROM complaint_events
-                       WHERE txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid DESC, id DESC LIMIT 1""")
-                txid, last = (start["txid"], start["id"]) if start else ("0", 0)
+                    """SELECT feed_key, id FROM complaint_events
+                       WHERE feed_key < feed_horizon() ORDER BY feed_key DESC, id DESC LIMIT 1""")
+                key, last = (start["feed_key"], start["id"]) if start else (0, 0)
             else:
-                txid, last = "0", 0
+                key, last = 0, 0
             await conn.execute(
-                """INSERT INTO event_subscriptions (node_code, channel, active, cursor_txid, cursor_id, created_by)
-                   VALUES ($1, $2, $3, $4::text::xid8, $5, $6)
+                """INSERT INTO event_subscriptions (node_code, channel, active, cursor_key, cursor_id, created_by)
+                   VALUES ($1, $2, $3, $4, $5, $6)
                    ON CONFLICT (node_code) DO UPDATE SET channel = EXCLUDED.channel, active = EXCLUDED.active,
                        updated_at = now()""",
-                n.code, data.channel, data.active, txid, last, principal.id)
+                n.code, data.channel, data.active, key, last, principal.id)
             return await _subscription(conn, n.code)
 
     @delete("/event-subscription", status_code=200)

@@ -2,13 +2,18 @@
 
 Why a cursor never skips an event: event ids come from a sequence, and a transaction that took a lower
 id may commit after one that took a higher id, so "everything after id N" could miss the late one.
-Each event records the id of the transaction that inserted it (``txid``, xid8, tenant migration 0009).
-The feed is ordered by ``(txid, id)`` and returns only events whose transaction is older than the
-oldest transaction still running (``txid < pg_snapshot_xmin(pg_current_snapshot())``): every such
-transaction has ended, so no event can ever appear before a cursor already handed out. The price: an
-event shows up only once every transaction that started before its own has ended (normally
-milliseconds; a long-running transaction holds the feed back while it runs). The cursor is the
-opaque string ``"<txid>-<id>"`` of the last event returned; ``"0"`` (or none) starts at the beginning.
+Each event records an order key (``feed_key``, tenant migration 0009): ``feed_clock()`` of the
+inserting transaction, its transaction id plus the schema's shift (:mod:`core.notifications.feed_clock`).
+The feed is ordered by ``(feed_key, id)`` and returns only events below ``feed_horizon()``, the oldest
+transaction still running plus the same shift: every transaction below it has ended, so no event can
+ever appear before a cursor already handed out. The shift is raised when the schema lands on another
+cluster (``odr tenant move``; ``odr migrate`` after a restore), so keys stay monotonic per tenant and a
+cursor survives a move. The price: an event shows up only once every transaction that started before
+its own has ended (normally milliseconds; a long-running transaction holds the feed back while it runs).
+
+The cursor is opaque to clients: the string ``"<feed_key>-<id>"`` of the last event returned (two
+decimal numbers; the key is not a transaction id of any server); ``"0"`` (or none) starts at the
+beginning. Clients store it and send it back unchanged.
 
 What an event carries (no consumer's personal data unmasked, as for the bureau role outside the
 handling node): the event's kind, time, node and actor role, whitelisted parts of its change (state,
@@ -78,12 +83,12 @@ class FeedPage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def parse_cursor(raw: str | None) -> tuple[int, int]:
-    """``(txid, id)`` of a cursor; ValueError naming ``after`` when malformed."""
+    """``(feed_key, id)`` of a cursor; ValueError naming ``after`` when malformed."""
     if raw is None or raw in ("", "0"):
         return 0, 0
     match = CURSOR_RE.match(raw)
     if match is None:
-        raise ValueError("after: a cursor from a previous page (\"<txid>-<id>\") or 0")
+        raise ValueError("after: a cursor from a previous page (\"<key>-<id>\") or 0")
     return int(match.group(1)), int(match.group(2))
 
 
@@ -92,21 +97,21 @@ def subtree_like(path: str) -> str:
     return path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
 
 
-def format_cursor(txid: int, event_id: int) -> str:
-    return f"{txid}-{event_id}" if (txid or event_id) else "0"
+def format_cursor(key: int, event_id: int) -> str:
+    return f"{key}-{event_id}" if (key or event_id) else "0"
 
 
 FEED_SQL = """
-SELECT e.txid::text AS txid, e.id, e.kind, e.at, e.node_code, e.actor_role, e.after,
+SELECT e.feed_key, e.id, e.kind, e.at, e.node_code, e.actor_role, e.after,
        c.id::text AS c_id, c.number, c.state, c.source, c.node_code AS c_node, c.enterprise_id::text AS enterprise_id,
        c.company_name, c.subject, c.category, c.amount_claimed::float8 AS amount_claimed,
        c.amount_recovered::float8 AS amount_recovered, c.settled, c.consumer_name, c.consumer_phone,
        c.contact_due, c.close_due, c.closed_at, c.breaches, c.created_at AS c_created
 FROM complaint_events e JOIN complaints c ON c.id = e.complaint_id
-WHERE (e.txid, e.id) > ($1::text::xid8, $2::bigint)
-  AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
+WHERE (e.feed_key, e.id) > ($1::bigint, $2::bigint)
+  AND e.feed_key < feed_horizon()
   AND (c.node_path = $3 OR c.node_path LIKE $4)
-ORDER BY e.txid, e.id
+ORDER BY e.feed_key, e.id
 LIMIT $5
 """
 
@@ -117,7 +122,7 @@ def _event(row: asyncpg.Record) -> FeedEvent:
         after = msgspec.json.decode(after)
     change = {k: after[k] for k in CHANGE_KEYS if isinstance(after, dict) and k in after}
     return FeedEvent(
-        cursor=format_cursor(int(row["txid"]), row["id"]),
+        cursor=format_cursor(row["feed_key"], row["id"]),
         id=row["id"],
         kind=row["kind"],
         at=row["at"],
@@ -143,7 +148,7 @@ async def read_feed(conn: asyncpg.Connection, *, node_path: tuple[str, ...], aft
         raise ValueError(f"limit: must be between 1 and {MAX_LIMIT}")
     path = "/".join(node_path)
     like = subtree_like(path)
-    rows = await conn.fetch(FEED_SQL, str(after[0]), after[1], path, like, limit)
+    rows = await conn.fetch(FEED_SQL, after[0], after[1], path, like, limit)
     events = [_event(r) for r in rows]
     nxt = events[-1].cursor if events else format_cursor(*after)
     return FeedPage(events=events, next=nxt, more=len(events) == limit)

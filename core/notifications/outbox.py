@@ -30,7 +30,7 @@ import asyncpg
 import msgspec
 
 from core.notifications import texts
-from core.notifications.events_feed import read_feed, subtree_like
+from core.notifications.events_feed import parse_cursor, read_feed, subtree_like
 from odr_plugin_api import ChannelMessage, Family
 
 MAX_BACKOFF_SECONDS = 6 * 3600.0
@@ -164,7 +164,7 @@ async def expand_subscriptions(platform, conn: asyncpg.Connection, tenant: str, 
     """Queue the next case-events batch of every active subscription whose previous batch is not
     pending (so batches of one subscription arrive in order). Returns how many batches were queued."""
     subs = await conn.fetch(
-        """SELECT s.id, s.node_code, s.channel, s.cursor_txid::text AS cursor_txid, s.cursor_id
+        """SELECT s.id, s.node_code, s.channel, s.cursor_key, s.cursor_id
            FROM event_subscriptions s
            WHERE s.active AND NOT EXISTS (
                SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id AND d.state = 'pending')
@@ -177,7 +177,7 @@ async def expand_subscriptions(platform, conn: asyncpg.Connection, tenant: str, 
         node = nodes.get(sub["node_code"])
         if node is None:
             continue
-        page = await read_feed(conn, node_path=node.path, after=(int(sub["cursor_txid"]), sub["cursor_id"]), limit=limit)
+        page = await read_feed(conn, node_path=node.path, after=(sub["cursor_key"], sub["cursor_id"]), limit=limit)
         if not page.events:
             continue
         first = page.events[0].cursor
@@ -188,10 +188,10 @@ async def expand_subscriptions(platform, conn: asyncpg.Connection, tenant: str, 
                            payload=payload, created_at=None)
         await conn.execute(INSERT_DELIVERY, key, None, sub["id"], sub["channel"], node.code, recipient, None,
                            "case_events", msgspec.json.encode(message).decode())
-        txid, _, last_id = page.next.partition("-")
+        key, last_id = parse_cursor(page.next)
         await conn.execute(
-            "UPDATE event_subscriptions SET cursor_txid = $2::text::xid8, cursor_id = $3, updated_at = now() WHERE id = $1",
-            sub["id"], txid, int(last_id))
+            "UPDATE event_subscriptions SET cursor_key = $2, cursor_id = $3, updated_at = now() WHERE id = $1",
+            sub["id"], key, last_id)
         queued += 1
     return queued
 

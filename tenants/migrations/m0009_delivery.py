@@ -12,10 +12,14 @@
   tenant schema.
 - ``event_subscriptions``: a bureau node's subscription to the case events of its subtree, delivered
   in batches through a channel (the signed webhook) from its cursor.
-- ``complaint_events.txid``: the inserting transaction's id (``pg_current_xact_id()``, xid8). The
-  events feed orders by ``(txid, id)`` and returns only events of transactions older than the oldest
-  one still running (``pg_snapshot_xmin``), so a cursor never skips an event committed late. Events
-  recorded before this migration get the migration's own transaction id (their order stays by id).
+- ``complaint_events.feed_key``: the events feed's order key, ``feed_clock()`` of the inserting
+  transaction (its transaction id plus the schema's shift, bigint). The feed orders by
+  ``(feed_key, id)`` and returns only events below ``feed_horizon()`` (the oldest transaction still
+  running, plus the same shift), so a cursor never skips an event committed late. Both functions are
+  created here with shift 0; ``odr tenant move`` and ``odr migrate`` raise the shift when the schema
+  arrives on a cluster whose transaction ids are behind its keys
+  (:mod:`core.notifications.feed_clock`), so the key stays monotonic per tenant across clusters.
+  Events recorded before this migration get the migration's own key (their order stays by id).
 """
 
 from core.db.migrations import sql_migration
@@ -35,7 +39,7 @@ forwards = sql_migration(
         node_code text NOT NULL UNIQUE REFERENCES jurisdictions(code),
         channel text NOT NULL DEFAULT 'odr_webhook',
         active boolean NOT NULL DEFAULT true,
-        cursor_txid xid8 NOT NULL DEFAULT '0',
+        cursor_key bigint NOT NULL DEFAULT 0,
         cursor_id bigint NOT NULL DEFAULT 0,
         created_by text NOT NULL,
         created_at timestamptz NOT NULL DEFAULT now(),
@@ -81,6 +85,15 @@ forwards = sql_migration(
     """,
     "CREATE INDEX channel_preferences_enterprise_idx ON channel_preferences (enterprise_id) WHERE enterprise_id IS NOT NULL",
     "CREATE INDEX channel_preferences_node_idx ON channel_preferences (node_code) WHERE node_code IS NOT NULL",
-    "ALTER TABLE complaint_events ADD COLUMN txid xid8 NOT NULL DEFAULT pg_current_xact_id()",
-    "CREATE INDEX complaint_events_feed_idx ON complaint_events (txid, id)",
+    # the same definitions as core.notifications.feed_clock.FUNCTIONS with shift 0
+    """
+    CREATE FUNCTION feed_clock() RETURNS bigint LANGUAGE sql VOLATILE
+        AS $$ SELECT pg_catalog.pg_current_xact_id()::text::bigint + 0 $$
+    """,
+    """
+    CREATE FUNCTION feed_horizon() RETURNS bigint LANGUAGE sql STABLE
+        AS $$ SELECT pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot())::text::bigint + 0 $$
+    """,
+    "ALTER TABLE complaint_events ADD COLUMN feed_key bigint NOT NULL DEFAULT feed_clock()",
+    "CREATE INDEX complaint_events_feed_idx ON complaint_events (feed_key, id)",
 )

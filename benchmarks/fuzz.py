@@ -32,6 +32,7 @@ import asyncio
 import collections
 import json
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -421,6 +422,7 @@ def main() -> int:
             web.stop()
         valkey.kill()
         pg.close()
+        shutil.rmtree(base_dir, ignore_errors=True)
     print(table(results))
     for f in results:
         for example in f.examples[:15]:

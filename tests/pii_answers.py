@@ -110,3 +110,53 @@ class Lookup:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(5)
+
+
+def principal_of(authorization: str | None) -> dict | None:
+    """The principal a bearer token carries (its ``extras.p``, as the API reads it; the signature was
+    checked by the API that answered), or None."""
+    import base64
+    import json
+
+    if not authorization or not authorization.lower().startswith("bearer "):
+        return None
+    try:
+        payload = authorization.split(" ", 1)[1].split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return claims["extras"]["p"]
+    except (IndexError, KeyError, ValueError):
+        return None
+
+
+class AnswerScan:
+    """An httpx response hook that judges every answer of an ``httpx.AsyncClient`` at the moment it
+    arrives (who handles a case changes as it moves): ``async with AnswerScan(client, url) as scan:``,
+    then ``scan.findings`` (empty when nothing leaked) and ``scan.answers`` (how many were judged)."""
+
+    def __init__(self, client: Any, url: str) -> None:
+        self.client, self.url = client, url
+        self.answers = 0
+        self.findings: list[str] = []
+        self.conn: asyncpg.Connection | None = None
+
+    async def _judge(self, response: Any) -> None:
+        await response.aread()
+        request = response.request
+        try:
+            sent = request.content.decode(errors="replace")
+        except Exception:  # a streamed body (multipart form) is not kept: nothing of it is excused
+            sent = ""
+        principal = principal_of(request.headers.get("authorization"))
+        found = await findings(self.conn, principal, response.text, sent=sent + " " + str(request.url))
+        self.answers += 1
+        who = (principal or {}).get("username") or (principal or {}).get("role") or "anonymous"
+        self.findings += [f"{request.method} {request.url.path} to {who}: {f}" for f in found]
+
+    async def __aenter__(self) -> "AnswerScan":
+        self.conn = await asyncpg.connect(self.url)
+        self.client.event_hooks["response"].append(self._judge)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.client.event_hooks["response"].remove(self._judge)
+        await self.conn.close()

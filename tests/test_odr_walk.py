@@ -6,10 +6,12 @@ ODR; the timeline shows every step. Then the unit is revoked and its specialists
 from __future__ import annotations
 
 import pytest
+import pytest_asyncio
 
 from core.auth import tokens
 from tests.complaint_helpers import consumer
 from tests.conftest import login
+from tests.pii_answers import AnswerScan
 from tests.test_enterprises import application, credit_code
 
 PROVINCES = {
@@ -20,8 +22,14 @@ PROVINCES = {
 }
 
 
+@pytest_asyncio.fixture
+async def answers(client, pg_url):
+    async with AnswerScan(client, pg_url) as scan:
+        yield scan
+
+
 @pytest.mark.parametrize("tenant", sorted(PROVINCES))
-async def test_walk(client, demo, tenant, monkeypatch):
+async def test_walk(client, demo, tenant, monkeypatch, answers):
     district, officer, office, head = PROVINCES[tenant]
     code = credit_code()
     data, files = application(code, node_code=district)
@@ -82,3 +90,6 @@ async def test_walk(client, demo, tenant, monkeypatch):
     assert r.status_code == 200, r.text
     monkeypatch.setattr(tokens, "INACTIVE_REFRESH", 0.0)
     assert (await client.get(f"/api/tenants/{tenant}/complaints", headers=spec)).status_code == 401
+
+    # nobody got a consumer's phone or address of a case they did not handle at that moment
+    assert answers.answers >= 20 and answers.findings == [], (answers.answers, answers.findings)

@@ -1,7 +1,7 @@
 """Bad input at scale and personal data in answers (issue 12, scenarios 6 and 7), counted per role.
 
   .venv/bin/python benchmarks/fuzz.py              # full run: every phase, 100 examples per operation
-  .venv/bin/python benchmarks/fuzz.py --tiny       # bounded, fixed seed, derandomized; the test suite runs it
+  .venv/bin/python benchmarks/fuzz.py --tiny       # bounded (~1 min), derandomized; the test suite runs it
   .venv/bin/python benchmarks/fuzz.py --json       # figures as JSON on the last line (the tests read that)
 
 A real platform (``odr serve``, granian) on its own embedded PostgreSQL and ``valkey-server``, with the
@@ -33,6 +33,7 @@ import collections
 import json
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -62,6 +63,9 @@ ROLES = {  # role label -> (username or None, tenant the fuzz mostly targets)
     "consumer": ("sh-consumer", "shanghai"),
     "anonymous": (None, "shanghai"),
 }
+TINY_COVERAGE_ROLES = {"provincial admin", "district officer", "consumer"}
+"""With ``--tiny`` the coverage phase (every boundary and negative value of every parameter and field, ~2,000
+requests a role) runs for these roles only; the others run examples, fuzzing and stateful sequences."""
 FIELD_STATUSES = {400, 413, 422}
 """Answers that say the request itself is wrong: each must name the field (see :func:`judge`)."""
 
@@ -76,6 +80,8 @@ class RoleFigures(msgspec.Struct, kw_only=True):
     statuses: dict[str, int] = {}
     engine_errors: int = 0
     seconds: float = 0.0
+    phases: dict[str, list[float]] = {}
+    """phase -> [requests, seconds]"""
     examples: list[str] = []
 
 
@@ -292,10 +298,10 @@ async def principals(base: str) -> dict[str, tuple[str | None, dict | None]]:
 
 
 def config_for(base: str, token_: str | None, tenant: str, ids: dict[str, list[str]], *, tiny: bool,
-               seed: int) -> Any:
+               seed: int, coverage: bool = True) -> Any:
     import schemathesis
 
-    examples = 3 if tiny else 100
+    examples = 1 if tiny else 100
     dictionaries = {
         "tenants": {"values": [tenant] + [t for t in TENANTS if t != tenant]},
         "nodes": {"values": ["310116", "310116-01", "310000", "310115", "320205", "350102"]},
@@ -319,13 +325,15 @@ def config_for(base: str, token_: str | None, tenant: str, ids: dict[str, list[s
         "warnings": False,
         "headers": {"Authorization": f"Bearer {token_}"} if token_ else {},
         "dictionaries": dictionaries,
+        # the live notification stream never ends: its answer is what arrived within a second
+        "operations": [{"include-path": "/api/tenants/{tenant}/notifications/stream", "request-timeout": 1}],
         "parameters": parameters,
         "generation": {"mode": "all", "max-examples": examples, "deterministic": tiny, "no-shrink": True,
                        "database": "none"},
         "checks": {"enabled": False, "odr_answer_recorded": {"enabled": True}},
         "phases": {
             "examples": {"enabled": True},
-            "coverage": {"enabled": True},
+            "coverage": {"enabled": coverage},
             "fuzzing": {"enabled": True},
             "stateful": {"enabled": True, "max-steps": 6 if tiny else 20},
         },
@@ -342,11 +350,18 @@ def run_role(base: str, role: str, token_: str | None, principal: dict | None, t
 
     figures = RoleFigures(role=role)
     RECORDER.start(figures, principal)
-    config = config_for(base, token_, tenant, ids, tiny=tiny, seed=seed)
+    config = config_for(base, token_, tenant, ids, tiny=tiny, seed=seed,
+                        coverage=not tiny or role in TINY_COVERAGE_ROLES)
     schema = schemathesis.openapi.from_url(base + "/schema/openapi.json", config=config)
     started = time.monotonic()
     stream = schemathesis.engine.from_schema(schema).execute()
+    phase_start: tuple[float, int] = (started, 0)
     for event in stream:
+        if isinstance(event, events.PhaseStarted):
+            phase_start = (time.monotonic(), figures.requests)
+        elif isinstance(event, events.PhaseFinished) and figures.requests > phase_start[1]:
+            figures.phases[event.phase.name.value] = [figures.requests - phase_start[1],
+                                                      round(time.monotonic() - phase_start[0], 1)]
         if isinstance(event, events.NonFatalError):
             figures.engine_errors += 1
             Recorder._example(figures, f"engine error: {event.label}: {event.info.message[:300]}")
@@ -381,7 +396,8 @@ def table(results: list[RoleFigures]) -> str:
 def main() -> int:
     global RECORDER
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tiny", action="store_true", help="bounded: 3 examples per operation, derandomized")
+    parser.add_argument("--tiny", action="store_true", help="bounded: 1 example per operation and phase, derandomized, "
+                                                            "the coverage phase for three roles")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     parser.add_argument("--seed", type=int, default=12315)
     parser.add_argument("--roles", default="", help="comma-separated role labels (default: all)")
@@ -390,6 +406,7 @@ def main() -> int:
     max_seconds = args.max_seconds_per_role or (60 if args.tiny else 1800)
     wanted = [r.strip() for r in args.roles.split(",") if r.strip()] or list(ROLES)
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: still stop the servers (finally below)
     base_dir = Path(tempfile.mkdtemp(prefix="odr-fuzz-"))
     pg = Postgres(base_dir)
     valkey = Valkey(base_dir)
@@ -413,7 +430,8 @@ def main() -> int:
             token_, principal = logins[role]
             results.append(run_role(web.base, role, token_, principal, ROLES[role][1], ids, tiny=args.tiny,
                                     seed=args.seed, max_seconds=max_seconds))
-            print(f"{role}: {results[-1].requests} requests in {results[-1].seconds} s", file=sys.stderr)
+            print(f"{role}: {results[-1].requests} requests in {results[-1].seconds} s {results[-1].phases}",
+                  file=sys.stderr, flush=True)
         server_log_errors = [line for line in web.server_errors()]
     finally:
         if lookup is not None:

@@ -37,3 +37,27 @@ def test_every_operation_as_every_role_answers_bad_input_with_a_named_field_and_
     statuses = {s for f in roles.values() for s in f["statuses"]}
     assert {"200", "201", "400", "401", "403", "404"} <= statuses, statuses
     assert figures["server_log_errors"] == 0
+
+
+async def test_the_defects_the_fuzz_found_stay_fixed(client, demo):
+    """What the first fuzz runs found, each answered in one place (core/api/errors.py, activations)."""
+    from tests.conftest import login
+
+    # a body that is not JSON, or not a form: 400 naming the body (was: no field)
+    r = await client.post("/public/shanghai/consumers", content=b"\x00", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["field"] == "body", r.text
+    r = await client.post("/public/shanghai/odr-applications", content=b"--x\r\nnonsense",
+                          headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400 and r.json()["field"] == "body", r.text
+    # a query parameter is named as the client writes it (was: the handler's argument, unit_class)
+    r = await client.get("/public/shanghai/odr-units", params={"class": "X" * 41})
+    assert r.status_code == 400 and r.json()["field"] == "class", r.text
+    # a service's ValueError names its field (was: only in the text)
+    r = await client.get("/public/shanghai/odr-check")
+    assert r.status_code == 400 and r.json()["field"] == "credit_code", r.text
+    # a node cannot switch off its only calendar (was: every deadline there answered 503 afterwards)
+    r = await client.put("/api/tenants/shanghai/policy/310116-02/plugins/odr_builtin_calendar", json={"active": False},
+                         headers=await login(client, "js-officer"))
+    assert r.status_code == 409 and "calendar: no plugin would be active" in r.json()["detail"], r.text
+    r = await client.get("/api/tenants/shanghai/calendar/310116-02/2000-01-01", headers=await login(client, "js-officer"))
+    assert r.status_code == 200 and r.json()["provisional"] is True, r.text

@@ -64,6 +64,12 @@ def _wire_name(request: Request | None, key: str, source: str | None) -> str:
     return key
 
 
+def named_problem(status: int, exc: Exception) -> Response:
+    """A service's error whose message starts with the field it is about (``"office: not an office"``)."""
+    field = _FIELD_PREFIX.match(str(exc))
+    return problem(status, str(exc), **({"field": field.group(1)} if field else {}))
+
+
 def http_problem(exc: HTTPException, request: Request | None = None) -> Response:
     """Litestar's own errors; request validation names each offending field in ``detail``."""
     extra = exc.extra if isinstance(exc.extra, list) else []
@@ -82,6 +88,9 @@ def http_problem(exc: HTTPException, request: Request | None = None) -> Response
     elif exc.status_code == 400 and (param := _PARAM.search(str(detail))):
         fields = [param.group(1)]
         detail = f"{param.group(1)}: {detail}"
+    elif exc.status_code == 413 and not extra:
+        fields = ["body"]
+        detail = f"body: {detail}"
     elif exc.status_code == 400 and not extra and "Validation failed" not in str(detail):
         fields = ["body"]
         detail = (f"body: not a valid form: {detail}" if "multipart" in str(detail).lower() or "form" in str(detail).lower()
@@ -131,12 +140,11 @@ def handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return http_problem(exc, request)
     if isinstance(exc, FileTooLarge):
-        return problem(413, str(exc))
+        return named_problem(413, exc)
     if isinstance(exc, Conflict):
         return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, ValueError):
-        field = _FIELD_PREFIX.match(str(exc))
-        return problem(400, str(exc), **({"field": field.group(1)} if field else {}))
+        return named_problem(400, exc)
     if isinstance(exc, IntakeOverloaded):
         return retry_later("too many complaints are being filed at this moment; nothing was written: retry "
                            "(with the same idempotency key)", exc.retry_after)

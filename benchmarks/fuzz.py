@@ -16,7 +16,7 @@ time (so the fuzz reaches past "not found"), and from anything else the rest of 
 Every answer is judged by :func:`judge` (the rule, stated there):
 
 - ``5xx``: any answer >= 500 (503 with Retry-After included: nothing is down during the run);
-- ``unnamed``: a 400, 413 or 422 whose JSON body does not name, in ``field``, a parameter or body field
+- ``unnamed``: a 4xx other than 401, 403, 404, 405, 409, 429 whose JSON body does not name, in ``field``, a parameter or body field
   of the operation (or ``body`` for a body that is not the right shape at all);
 - ``pii``: a consumer's mobile number or address (:mod:`tests.pii_answers`) in an answer to a
   principal that does not handle every complaint it belongs to (decided from the complaint rows).
@@ -66,8 +66,9 @@ ROLES = {  # role label -> (username or None, tenant the fuzz mostly targets)
 TINY_COVERAGE_ROLES = {"provincial admin", "district officer", "consumer"}
 """With ``--tiny`` the coverage phase (every boundary and negative value of every parameter and field, ~2,000
 requests a role) runs for these roles only; the others run examples, fuzzing and stateful sequences."""
-FIELD_STATUSES = {400, 413, 422}
-"""Answers that say the request itself is wrong: each must name the field (see :func:`judge`)."""
+STATE_STATUSES = {401, 403, 404, 405, 409, 429}
+"""4xx answers about who, what may be done, what exists, the method, the state or the rate: no field
+needed. Every other 4xx (400, 413, 415, 422, ...) says the request itself is wrong (see :func:`judge`)."""
 
 
 class RoleFigures(msgspec.Struct, kw_only=True):
@@ -121,16 +122,16 @@ def judge(status: int, body: bytes, operation: Any) -> str | None:
     """The rule for an answer: None when it is fine, else what is wrong with it.
 
     - no answer is 5xx (nothing is down while the fuzz runs, so not even a 503);
-    - 400, 413 and 422 say the request itself is wrong: the JSON body must carry ``field`` naming the
-      offending parameter (path, query, header, cookie) or body field of the operation (its first
-      segment, for ``items[2].amount``-style paths), or ``body`` when the body as a whole is not what the
-      operation takes (not JSON, not an object, not a form);
     - 401 (who you are), 403 (what you may do), 404 (what exists, for you), 405 (method), 409 (the
-      state of the case), 429 (rate) are answers about state, not about a field: no field needed.
+      state of the case), 429 (rate) are answers about state, not about a field: no field needed;
+    - every other 4xx (400, 413, 415, 422, ...) says the request itself is wrong: the JSON body must
+      carry ``field`` naming the offending parameter (path, query, header, cookie) or body field of the
+      operation (its first segment, for ``items[2].amount``-style paths), or ``body`` when the body as a
+      whole is not what the operation takes (not JSON, not an object, not a form).
     """
     if status >= 500:
         return f"{status}"
-    if status not in FIELD_STATUSES:
+    if status < 400 or status in STATE_STATUSES:
         return None
     try:
         data = json.loads(body)
@@ -378,6 +379,21 @@ def run_role(base: str, role: str, token_: str | None, principal: dict | None, t
 # --- the whole run --------------------------------------------------------------------------------
 
 
+def personal_data_in_logs(data_dir: Path) -> tuple[int, list[str]]:
+    """Lines of the server's logs (at INFO) holding a mobile number or a consumer address that the
+    tests, the demo or this fuzz filed (masked in what is returned)."""
+    from tests.pii_scan import PHONE, known_addresses, mask
+
+    addresses = known_addresses() | {address for _, address, _, _ in SEED_COMPLAINTS}
+    lines, found = 0, []
+    for log in sorted(data_dir.glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            lines += 1
+            if PHONE.search(line) or any(a in line for a in addresses):
+                found.append(f"{log.name}: {mask(line)[:200]}")
+    return lines, found
+
+
 def table(results: list[RoleFigures]) -> str:
     head = f"{'role':<22} {'operations':>10} {'requests':>9} {'5xx':>5} {'4xx w/o field':>13} {'PII':>5} {'s':>7}"
     rows = [head, "-" * len(head)]
@@ -417,7 +433,7 @@ def main() -> int:
         data_dir = str(base_dir / "data")
         Path(data_dir).mkdir()
         unit_id = asyncio.run(prepare_platform(pg.url, data_dir))
-        web = Web(pg.url, data_dir, {"ODR_VALKEY_URL": valkey.url})
+        web = Web(pg.url, data_dir, {"ODR_VALKEY_URL": valkey.url, "ODR_LOG_LEVEL": "INFO"})
         web.start()
         asyncio.run(web.wait_ready())
         ids = asyncio.run(seed_cases(web.base, unit_id))
@@ -433,6 +449,7 @@ def main() -> int:
             print(f"{role}: {results[-1].requests} requests in {results[-1].seconds} s {results[-1].phases}",
                   file=sys.stderr, flush=True)
         server_log_errors = [line for line in web.server_errors()]
+        log_lines, log_pii = personal_data_in_logs(Path(data_dir))
     finally:
         if lookup is not None:
             lookup.close()
@@ -445,12 +462,16 @@ def main() -> int:
     for f in results:
         for example in f.examples[:15]:
             print(f"  [{f.role}] {example}")
-    print(f"server log errors: {len(server_log_errors)}")
+    print(f"server log errors: {len(server_log_errors)}; server log lines scanned for personal data: {log_lines}, "
+          f"found: {len(log_pii)}")
+    for line in log_pii[:10]:
+        print("  " + line[:300])
     for line in server_log_errors[:10]:
         print("  " + line[:300])
     if args.json:
         print(json.dumps({"roles": [msgspec.to_builtins(f) for f in results],
-                          "server_log_errors": len(server_log_errors)}, ensure_ascii=False))
+                          "server_log_errors": len(server_log_errors), "log_lines": log_lines,
+                          "log_pii": len(log_pii)}, ensure_ascii=False))
     return 0
 
 

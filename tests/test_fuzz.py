@@ -37,6 +37,7 @@ def test_every_operation_as_every_role_answers_bad_input_with_a_named_field_and_
     statuses = {s for f in roles.values() for s in f["statuses"]}
     assert {"200", "201", "400", "401", "403", "404"} <= statuses, statuses
     assert figures["server_log_errors"] == 0
+    assert figures["log_lines"] > 0 and figures["log_pii"] == 0  # the server logged, and no personal data
 
 
 async def test_the_defects_the_fuzz_found_stay_fixed(client, demo):

@@ -61,7 +61,7 @@ def _handles(principal: dict | None, row: dict) -> bool:
 async def findings(conn: asyncpg.Connection, principal: dict | None, body: str, *, sent: str = "") -> list[str]:
     """What of ``body`` (an answer to ``principal``; None: anonymous) is a consumer's phone or address of
     a complaint the principal does not handle (each finding masked); ``sent``: the request's own text."""
-    body = _RANDOM.sub(" ", body)
+    body = _RANDOM.sub(" ", body).replace("\x00", "")  # PostgreSQL text holds no NUL (an echo of fuzzed input may)
     phones = sorted({p for p in PHONE.findall(body) if p not in sent})
     if not phones and len(body) < MIN_ADDRESS:
         return []

@@ -62,3 +62,23 @@ async def test_the_defects_the_fuzz_found_stay_fixed(client, demo):
     assert r.status_code == 409 and "calendar: no plugin would be active" in r.json()["detail"], r.text
     r = await client.get("/api/tenants/shanghai/calendar/310116-02/2000-01-01", headers=await login(client, "js-officer"))
     assert r.status_code == 200 and r.json()["provisional"] is True, r.text
+    # out-of-range numbers are refused at the door, named (were: 500 from the database)
+    officer = await login(client, "js-officer")
+    for url, field in (("/api/tenants/shanghai/complaints?offset=-1", "offset"),
+                       ("/api/tenants/shanghai/complaints?limit=-5", "limit"),
+                       ("/api/tenants/shanghai/notifications?before_id=99999999999999999999", "before_id")):
+        r = await client.get(url, headers=officer)
+        assert r.status_code == 400 and r.json()["field"] == field, (url, r.text)
+    r = await client.post("/api/tenants/shanghai/notifications/99999999999999999999/read", headers=officer)
+    assert r.status_code == 400 and r.json()["field"] == "notification_id", r.text
+    r = await client.delete("/api/tenants/shanghai/coverage-targets/310116/99999999999", headers=officer)
+    assert r.status_code == 400 and r.json()["field"] == "year", r.text
+    # an unknown key at the top of a plugin's configuration names the configuration (was: no field)
+    r = await client.put("/api/tenants/shanghai/policy/310116/plugins/odr_national_score",
+                         json={"active": True, "config": {"}": 1}}, headers=officer)
+    assert r.status_code == 400 and r.json()["field"] == "config", r.text
+    # a manifest's node error names the field path (was: the node's code in the middle of it)
+    r = await client.post("/api/platform/tenants", headers=await login(client, "operator"), json={
+        "slug": "fuzzland", "name": "x", "name_en": "x",
+        "nodes": [{"code": "1", "name": "a", "name_en": "a", "level": "city", "parent": None}]})
+    assert r.status_code == 400 and r.json()["field"] == "nodes[0].parent", r.text

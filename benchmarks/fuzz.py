@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -156,11 +156,13 @@ class Recorder:
         self.lookup = lookup
         self.role: RoleFigures | None = None
         self.principal: dict | None = None
+        self.authorization: str | None = None
         self.operations: set[str] = set()
         self.lock = threading.Lock()
 
-    def start(self, figures: RoleFigures, principal: dict | None) -> None:
+    def start(self, figures: RoleFigures, token_: str | None, principal: dict | None) -> None:
         self.role, self.principal, self.operations = figures, principal, set()
+        self.authorization = f"Bearer {token_}" if token_ else None
 
     def record(self, response: Any, case: Any) -> None:
         fig = self.role
@@ -184,8 +186,12 @@ class Recorder:
                 else:
                     fig.unnamed_4xx += 1
                 self._example(fig, f"{verdict}: {request.method} {request.url} {sent[:200]!r} -> {body[:300]!r}")
-        findings = self.lookup.findings(self.principal, body.decode(errors="replace"),
-                                        sent=sent + " " + str(request.url))
+        # the answer went to the role only if the request carried its token (the coverage phase drops
+        # or spoils it on purpose: then it went to an anonymous caller)
+        to = self.principal if self.authorization and request.headers.get("Authorization") == self.authorization \
+            else None
+        findings = self.lookup.findings(to, body.decode(errors="replace"),
+                                        sent=sent + " " + urllib.parse.unquote(str(request.url)))
         if findings:
             with self.lock:
                 fig.pii += len(findings)
@@ -350,7 +356,7 @@ def run_role(base: str, role: str, token_: str | None, principal: dict | None, t
     from schemathesis.engine import events
 
     figures = RoleFigures(role=role)
-    RECORDER.start(figures, principal)
+    RECORDER.start(figures, token_, principal)
     config = config_for(base, token_, tenant, ids, tiny=tiny, seed=seed,
                         coverage=not tiny or role in TINY_COVERAGE_ROLES)
     schema = schemathesis.openapi.from_url(base + "/schema/openapi.json", config=config)

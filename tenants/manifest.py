@@ -57,19 +57,21 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         seen: dict[str, NodeSpec] = {}
         roots = 0
         for i, node in enumerate(self.nodes):
-            where = f"nodes[{i}] ({node.code})"
+            where = f"nodes[{i}]"  # the field first (the API's 400 names it), then which node
             if node.code in seen:
-                raise ValueError(f"{where}.code: duplicate code")
+                raise ValueError(f"{where}.code: duplicate code {node.code!r}")
             if node.parent is None:
                 roots += 1
                 if node.level != "province":
-                    raise ValueError(f"{where}.parent: only the province node has no parent")
+                    raise ValueError(f"{where}.parent: only the province node has no parent (node {node.code!r})")
             else:
                 parent = seen.get(node.parent)
                 if parent is None:
-                    raise ValueError(f"{where}.parent: unknown parent {node.parent!r} (parents come first)")
+                    raise ValueError(f"{where}.parent: unknown parent {node.parent!r} of node {node.code!r} "
+                                     "(parents come first)")
                 if LEVELS.index(node.level) <= LEVELS.index(parent.level):
-                    raise ValueError(f"{where}.level: a {node.level} cannot sit under a {parent.level}")
+                    raise ValueError(f"{where}.level: a {node.level} cannot sit under a {parent.level} "
+                                     f"(node {node.code!r})")
             seen[node.code] = node
         if roots != 1:
             raise ValueError("nodes: exactly one province node (without parent) is required")

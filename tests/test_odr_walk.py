@@ -6,10 +6,12 @@ ODR; the timeline shows every step. Then the unit is revoked and its specialists
 from __future__ import annotations
 
 import pytest
+import pytest_asyncio
 
 from core.auth import tokens
 from tests.complaint_helpers import consumer
 from tests.conftest import login
+from tests.pii_answers import AnswerScan
 from tests.test_enterprises import application, credit_code
 
 PROVINCES = {
@@ -20,9 +22,17 @@ PROVINCES = {
 }
 
 
+@pytest_asyncio.fixture
+async def answers(client, pg_url):
+    async with AnswerScan(client, pg_url) as scan:
+        yield scan
+
+
 @pytest.mark.parametrize("tenant", sorted(PROVINCES))
-async def test_walk(client, demo, tenant, monkeypatch):
+async def test_walk(client, demo, tenant, monkeypatch, answers):
     await walk(client, tenant, *PROVINCES[tenant], monkeypatch=monkeypatch)
+    # nobody got a consumer's phone or address of a case they did not handle at that moment
+    assert answers.answers >= 20 and answers.findings == [], (answers.answers, answers.findings)
 
 
 async def walk(client, tenant: str, district: str, officer: str, office: str, head: str, *, monkeypatch) -> None:

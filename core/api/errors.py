@@ -1,4 +1,13 @@
-"""Map domain errors to clear 4xx/5xx answers that name the field or the problem."""
+"""Map domain errors to clear 4xx/5xx answers that name the field or the problem.
+
+The rule (checked for every operation by the fuzz, ``benchmarks/fuzz.py``): an answer that says the
+request itself is wrong (400, 413, 422) carries ``field``, the offending parameter as the client writes
+it (a query parameter's wire name, e.g. ``class``, not the handler's argument) or body field (a dotted
+path for nested ones), or ``body`` when the body as a whole is not what the operation takes (not JSON,
+not a form). A ``ValueError`` raised by a service names its field by starting with ``"field: "``. 401,
+403, 404, 405, 409 and 429 are answers about identity, rights, existence, method, state or rate: they
+name no field. Nothing the client sends answers 5xx.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +30,7 @@ log = logging.getLogger(__name__)
 _PARAM = re.compile(r"(?:query|path|header|cookie) parameter '([^']+)'")
 _MISSING = re.compile(r"missing required field `([^`]+)`")
 _AT = re.compile(r" - at `\$\.?(.*)`$")
+_FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w.\[\]-]*): ")
 
 
 def problem(status: int, detail: str, **extra) -> Response:
@@ -40,13 +50,35 @@ def validation_problem(exc: msgspec.ValidationError, prefix: str = "") -> Respon
     return problem(400, f"{field}: {detail}" if field else detail, field=field)
 
 
-def http_problem(exc: HTTPException) -> Response:
+def _wire_name(request: Request | None, key: str, source: str | None) -> str:
+    """The name the client used for the handler argument ``key`` (``QueryParameter(name="class")``,
+    ``Parameter(query="class")``)."""
+    try:
+        kwarg = request.route_handler.parsed_fn_signature.parameters[key].kwarg_definition
+    except (AttributeError, KeyError, TypeError):
+        return key
+    for attribute in (source if source in ("query", "header", "cookie") else None, "name", "query", "header", "cookie"):
+        alias = getattr(kwarg, attribute, None) if attribute else None
+        if isinstance(alias, str) and alias:
+            return alias
+    return key
+
+
+def named_problem(status: int, exc: Exception) -> Response:
+    """A service's error whose message starts with the field it is about (``"office: not an office"``)."""
+    field = _FIELD_PREFIX.match(str(exc))
+    return problem(status, str(exc), **({"field": field.group(1)} if field else {}))
+
+
+def http_problem(exc: HTTPException, request: Request | None = None) -> Response:
     """Litestar's own errors; request validation names each offending field in ``detail``."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     for e in extra:
         if isinstance(e, dict) and e.get("key") == "data":
             missing = _MISSING.search(str(e.get("message", "")))
             e["key"] = missing.group(1) if missing else "body"
+        elif isinstance(e, dict) and e.get("key"):
+            e["key"] = _wire_name(request, str(e["key"]), e.get("source"))
     fields = [e.get("key") for e in extra if isinstance(e, dict) and e.get("key")]
     detail = exc.detail
     if fields:
@@ -56,8 +88,13 @@ def http_problem(exc: HTTPException) -> Response:
     elif exc.status_code == 400 and (param := _PARAM.search(str(detail))):
         fields = [param.group(1)]
         detail = f"{param.group(1)}: {detail}"
+    elif exc.status_code == 413 and not extra:
+        fields = ["body"]
+        detail = f"body: {detail}"
     elif exc.status_code == 400 and not extra and "Validation failed" not in str(detail):
-        detail = f"request body is not valid JSON: {detail}"
+        fields = ["body"]
+        detail = (f"body: not a valid form: {detail}" if "multipart" in str(detail).lower() or "form" in str(detail).lower()
+                  else f"body: not valid JSON: {detail}")
     elif extra:
         detail = "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in extra)
     body = {"field": fields[0]} if fields else {}
@@ -101,13 +138,13 @@ def handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, PluginUnavailable):
         return problem(503, f"policy plugin unavailable for {exc.hook}; the bureau has been told", failed=exc.failed)
     if isinstance(exc, HTTPException):
-        return http_problem(exc)
+        return http_problem(exc, request)
     if isinstance(exc, FileTooLarge):
-        return problem(413, str(exc))
+        return named_problem(413, exc)
     if isinstance(exc, Conflict):
         return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, ValueError):
-        return problem(400, str(exc))
+        return named_problem(400, exc)
     if isinstance(exc, WritesPaused) or isinstance(exc.__cause__, WritesPaused):
         return retry_later("this province's data is being moved to another database server; nothing was written: "
                            "retry in a moment (with the same idempotency key)", WritesPaused.retry_after)

@@ -72,7 +72,9 @@ class PolicyController(Controller):
                     node_paths=node_paths,
                 )
         except msgspec.ValidationError as exc:
-            raise msgspec.ValidationError(f"{exc}".replace("- at `$", "- at `$.config")) from None
+            message = str(exc)  # msgspec names no path for the config object itself: then it is ``config``
+            raise msgspec.ValidationError(message.replace("- at `$", "- at `$.config") if " - at `$" in message
+                                          else f"{message} - at `$.config`") from None
         platform.forget_activations(tenant)
         invalidation = getattr(request.app.state, "policy_invalidation", None)
         if invalidation is not None:  # every other process forgets too (Valkey pub/sub; TTL otherwise)

@@ -60,7 +60,8 @@ class ComplaintController(Controller):
     async def list_(
         self, request: Request[Principal, Any, Any], tenant: FromPath[str],
         state_filter: Annotated[str | None, QueryParameter(name="state")] = None,
-        limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 100, offset: Annotated[int, msgspec.Meta(ge=0)] = 0,
+        limit: Annotated[int, QueryParameter(name="limit", ge=1, le=500)] = 100,
+        offset: Annotated[int, QueryParameter(name="offset", ge=0, le=1_000_000)] = 0,
     ) -> list[ComplaintView]:
         """The complaints the caller may see (consumer: own; specialist: their enterprise's; bureau: subtree)."""
         platform, principal = await tenant_member(request, tenant)

@@ -8,11 +8,11 @@ A node's notifications are shared by the users of that node (reading one marks i
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator
 
 import msgspec
 from litestar import Controller, Request, get, post
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, PathParameter, QueryParameter
 from litestar.response import ServerSentEvent
 from litestar.response.sse import ServerSentEventMessage
 
@@ -25,6 +25,8 @@ from core.runtime import Platform
 
 KEEPALIVE_SECONDS = 15.0
 REPLAY_LIMIT = 200
+ID_MAX = 2**63 - 1
+"""Largest id PostgreSQL's bigint holds: a larger one in a request is a 400 naming it, never a 500."""
 _COLUMNS = "id, recipient, kind, complaint_id::text, enterprise_id::text, payload, created_at, read_at"
 
 
@@ -66,16 +68,14 @@ class NotificationController(Controller):
         self,
         request: Request[Principal, Any, Any],
         tenant: FromPath[str],
-        before_id: FromQuery[int | None] = None,
-        after_id: FromQuery[int | None] = None,
+        before_id: Annotated[int | None, QueryParameter(name="before_id", ge=0, le=ID_MAX)] = None,
+        after_id: Annotated[int | None, QueryParameter(name="after_id", ge=0, le=ID_MAX)] = None,
         unread: FromQuery[bool] = False,
-        limit: FromQuery[int] = 50,
+        limit: Annotated[int, QueryParameter(name="limit", ge=1, le=200)] = 50,
     ) -> list[Notice]:
         """The caller's notifications, newest first (``before_id`` pages back; ``after_id`` gives the
         ones newer than that id, oldest first)."""
         platform, principal = await tenant_member(request, tenant)
-        if not 1 <= limit <= 200:
-            raise ValueError("limit: must be between 1 and 200")
         recipients = await visible_recipients(platform, principal)
         order = "ASC" if after_id is not None else "DESC"
         async with tenant_transaction(tenant) as conn:
@@ -94,7 +94,8 @@ class NotificationController(Controller):
 
     @post("/{notification_id:int}/read", status_code=200)
     async def mark_read(
-        self, request: Request[Principal, Any, Any], tenant: FromPath[str], notification_id: FromPath[int]
+        self, request: Request[Principal, Any, Any], tenant: FromPath[str],
+        notification_id: Annotated[int, PathParameter(ge=1, le=ID_MAX)],
     ) -> Notice:
         """Mark one of the caller's notifications read (idempotent); 404 if it is not theirs."""
         platform, principal = await tenant_member(request, tenant)

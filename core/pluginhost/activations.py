@@ -1,8 +1,10 @@
 """Plugin activation per tenant and jurisdiction node, with inheritance, and the effective policy.
 
 Rules:
-- Defaults are active everywhere unless a node deactivates them (then the next implementation, or a
-  clear 503, answers). Any other plugin is active only where a node, or an ancestor, activates it.
+- Defaults are active everywhere unless a node deactivates them, which it may only while another plugin
+  of the family stays active there and everywhere below (a node left without a calendar, a deadline
+  policy or a standing check could not take a complaint: such a save is refused, 409, naming the family).
+  Any other plugin is active only where a node, or an ancestor, activates it.
 - The record nearest the node wins (node overrides city overrides province).
 - For an exclusive family at most one non-default plugin may be active at any node; a save that would
   break this anywhere in the node's subtree is refused with the conflicting plugins named.
@@ -97,6 +99,16 @@ def conflicts(host: PluginHost, active: frozenset[str]) -> list[str]:
     return out
 
 
+def uncovered(host: PluginHost, active: frozenset[str]) -> list[str]:
+    """Messages for every family that has a built-in default but no active plugin in ``active``."""
+    out = []
+    for family in sorted({f for i in host.infos.values() if i.default for f in i.families}, key=lambda f: f.value):
+        if not any(n in host.infos and family in host.infos[n].families for n in active):
+            defaults = sorted(n for n, i in host.infos.items() if i.default and family in i.families)
+            out.append(f"{family.value}: no plugin would be active (keep {', '.join(defaults)} or activate another first)")
+    return out
+
+
 def make_scope(host: PluginHost, policy: EffectivePolicy) -> Scope:
     configs = {}
     for c in policy.choices:
@@ -185,8 +197,10 @@ async def save_activation(
     prefix = node_paths[node_code]
     touched = {node_code} | {a.node_code for a in activations if node_paths.get(a.node_code, ())[: len(prefix)] == prefix}
     for code in sorted(touched):
-        problems = conflicts(host, effective_policy(host, tenant, node_paths[code], activations).active)
-        if problems:
-            where = "" if code == node_code else f" at node {code}"
+        active_there = effective_policy(host, tenant, node_paths[code], activations).active
+        where = "" if code == node_code else f" at node {code}"
+        if problems := conflicts(host, active_there):
             raise ActivationConflict("; ".join(problems) + where + ". Deactivate the other plugin first.")
+        if problems := uncovered(host, active_there):
+            raise ActivationConflict("; ".join(problems) + where + ".")
     return Activation(node_code=node_code, plugin=plugin, active=active, config=stored, updated_by=actor)

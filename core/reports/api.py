@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, put
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from core.api.access import bureau_node, tenant_member
 from core.api.errors import NotFound
@@ -245,7 +245,8 @@ class CoverageTargetController(Controller):
 
     @delete("/{node_code:str}/{year:int}", status_code=204)
     async def delete_target(
-        self, request: Request[Principal, Any, Any], tenant: FromPath[str], node_code: FromPath[str], year: FromPath[int]
+        self, request: Request[Principal, Any, Any], tenant: FromPath[str], node_code: FromPath[str],
+        year: Annotated[int, PathParameter(ge=2018, le=2100)],
     ) -> None:
         """Remove a node's target for a year (same callers as setting it); 404 when there is none."""
         platform, principal = await tenant_member(request, tenant)

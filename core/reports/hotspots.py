@@ -63,7 +63,7 @@ def periods(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.d
     until = until or today()
     since = since or until - dt.timedelta(days=DEFAULT_DAYS - 1)
     if since > until:
-        raise ValueError(f"since ({since}) is after until ({until}; default today)")
+        raise ValueError(f"since: {since} is after until ({until}; default today)")
     days = (until - since).days + 1
     return since - dt.timedelta(days=days), since - dt.timedelta(days=1), since, until
 

@@ -143,6 +143,9 @@ def handle(request: Request, exc: Exception) -> Response:
         return named_problem(413, exc)
     if isinstance(exc, Conflict):
         return problem(409, str(exc), allowed=exc.allowed)
+    if isinstance(exc, UnicodeDecodeError):  # a form part without a file name is decoded as text (Litestar's parser)
+        return problem(400, "body: a form field is not valid text (a file must be sent as a file part, with a file name)",
+                       field="body")
     if isinstance(exc, ValueError):
         return named_problem(400, exc)
     if isinstance(exc, WritesPaused) or isinstance(exc.__cause__, WritesPaused):

@@ -9,6 +9,7 @@ and city bureaus get 403.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -23,6 +24,13 @@ from core.auth.principal import Principal
 from core.imports import service
 from core.imports.mapping import ColumnMapping, mapping_from_dict, mapping_from_toml, mapping_to_toml
 from core.imports.reading import MAX_BYTES
+
+@dataclass
+class UploadForm:
+    """The upload's form: ``file``, the export."""
+
+    file: UploadFile | None = None
+
 
 class MappingText(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A mapping as TOML text (what the console edits)."""
@@ -68,12 +76,13 @@ class ImportController(Controller):
     @post("/", request_max_body_size=MAX_BYTES + 1024 * 1024, status_code=201)
     async def upload(
         self, request: Request[Principal, Any, Any], tenant: FromPath[str],
-        data: Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)],
+        data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> service.ImportFile:
         """Upload a 12315 case export (``multipart/form-data``, field ``file``: ``.csv`` in UTF-8 or GB 18030,
         or ``.xlsx``; at most 64 MiB). Kept for its preview, dry run and import."""
         platform, principal = await tenant_member(request, tenant)
-        upload = data.get("file")
+        service.require_importer(principal, await platform.nodes(tenant))
+        upload = data.file
         if not isinstance(upload, UploadFile):
             raise ValueError("file: a file upload is required")
         return await service.store_file(tenant, principal, platform, upload.filename or "", await upload.read())

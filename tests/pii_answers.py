@@ -39,13 +39,25 @@ _COLUMNS = ("id, consumer_account_id, enterprise_id, entered_odr_at, state, node
 async def _complaints(conn: asyncpg.Connection, phones: list[str], text: str) -> list[dict]:
     """Complaints of every province whose consumer phone is one of ``phones`` or whose address is in ``text``."""
     found = []
-    for tenant in await conn.fetch("SELECT slug, schema_name FROM odr.tenants ORDER BY slug"):
-        rows = await conn.fetch(
-            f"""SELECT {_COLUMNS} FROM "{tenant['schema_name']}".complaints
-                WHERE consumer_phone = ANY($1::text[])
-                   OR (length(consumer_address) >= {MIN_ADDRESS} AND strpos($2, consumer_address) > 0)""",
-            phones, text)
-        found += [{**dict(r), "tenant": tenant["slug"]} for r in rows]
+    others: dict[str, asyncpg.Connection] = {}
+    try:
+        for tenant in await conn.fetch(
+                """SELECT t.slug, t.schema_name, c.url FROM odr.tenants t JOIN odr.clusters c ON c.name = t.cluster
+                   ORDER BY t.slug"""):
+            where = conn
+            if tenant["url"] is not None:  # a province on another cluster: read it there (its registered URL)
+                if tenant["url"] not in others:
+                    others[tenant["url"]] = await asyncpg.connect(tenant["url"])
+                where = others[tenant["url"]]
+            rows = await where.fetch(
+                f"""SELECT {_COLUMNS} FROM "{tenant['schema_name']}".complaints
+                    WHERE consumer_phone = ANY($1::text[])
+                       OR (length(consumer_address) >= {MIN_ADDRESS} AND strpos($2, consumer_address) > 0)""",
+                phones, text)
+            found += [{**dict(r), "tenant": tenant["slug"]} for r in rows]
+    finally:
+        for other in others.values():
+            await other.close()
     return found
 
 

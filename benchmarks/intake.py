@@ -99,7 +99,10 @@ def self_cpu() -> float:
 
 
 def free_port() -> int:
+    """A free loopback port. SO_REUSEADDR lets the kernel offer a port whose last connection is still in
+    TIME_WAIT (the servers started on it set it too): a load test just before may leave thousands."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 

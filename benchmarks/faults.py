@@ -332,7 +332,7 @@ async def overload(web: Web, token: str, load: Load, figures: Figures, *, second
     procs = [await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "benchmarks" / "overload_client.py"), "--port", str(web.port), "--token", token,
         "--body", body, "--prefix", f"fault-{load.run}-o{i}-", "--rate", str(figures.offered_rate / processes),
-        "--seconds", str(seconds), "--start-at", str(start_at), "--max-connections", str(max(64, 2048 // processes)),
+        "--seconds", str(seconds), "--start-at", str(start_at), "--max-connections", str(max(64, 512 // processes)),
         stdout=asyncio.subprocess.PIPE) for i in range(processes)]
     rss = asyncio.create_task(watch_rss(web, figures, until=time.monotonic() + 2.0 + seconds))
     outs = await asyncio.gather(*(p.communicate() for p in procs))
@@ -372,7 +372,7 @@ def overload_report(f: Figures) -> str:
         f"  sustainable rate (closed loop, {f.clients} clients): {f.sustainable_rate:g} intakes/s",
         f"  offered open-loop: {f.offered_rate:g}/s asked, {f.achieved_rate:g}/s sent by {f.client_processes} client "
         f"processes for {f.seconds:g} s = {ratio:.1f}x the sustainable rate (client lag p99 {f.client_lag_p99_ms:g} ms, "
-        f"{f.not_offered} arrivals not sent for want of a connection)",
+        f"{f.not_offered} arrivals not sent: no free connection of 512, or the client more than 1 s behind)",
         f"  answers: {', '.join(f'{k}: {v}' for k, v in f.answers.items())}; 503 without Retry-After: {f.retry_after_missing}",
         f"  latency of acknowledged intakes p50/p99/max: {'/'.join(f'{v:g}' for v in f.latency_ms.values())} ms",
         f"  web server peak RSS: {f.server_rss_mb} MB",

@@ -3,8 +3,8 @@
 Offers complaints on a paced arrival schedule, ``--rate`` per second from the wall-clock moment
 ``--start-at`` for ``--seconds``, whatever the server answers: each arrival is one new complaint under
 its own idempotency key (``--prefix`` + a number), sent once on a free keep-alive connection (a new one
-is opened when none is free, up to ``--max-connections``; an arrival finding none is counted as
-``not offered``). Prints one JSON object: every key sent, the keys acknowledged (201/200), answers by
+is opened when none is free, up to ``--max-connections``; an arrival finding none, or due more than
+``--max-lag`` s ago when the client gets to it, is counted as ``not offered``: no bursts to catch up). Prints one JSON object: every key sent, the keys acknowledged (201/200), answers by
 status (and 503s without ``Retry-After``), latencies of acknowledged intakes (ms, from the request's write) and how late the client sent
 (ms behind the schedule).
 """
@@ -99,7 +99,8 @@ async def run(args) -> dict:
             await asyncio.sleep(due - now)
             now = time.monotonic()
         lag.append((now - due) * 1000)
-        if not idle and opened >= args.max_connections:
+        if now - due > args.max_lag or (not idle and opened >= args.max_connections):
+            # never a burst to catch up (a starved client would offer in spikes); counted, not sent
             not_offered += 1
             continue
         key = f"{args.prefix}{i:07d}"
@@ -130,7 +131,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--start-at", type=float, required=True, help="wall-clock time (time.time()) of the first arrival")
     parser.add_argument("--max-connections", type=int, default=1000)
-    parser.add_argument("--timeout", type=float, default=30.0)
+    parser.add_argument("--timeout", type=float, default=15.0)
+    parser.add_argument("--max-lag", type=float, default=1.0, help="seconds behind the schedule beyond which an arrival is skipped")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args))))
 

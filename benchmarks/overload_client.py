@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import sys
 import time
@@ -74,7 +75,7 @@ async def run(args) -> dict:
             opened -= 1
             return
         except OSError as exc:
-            name = f"connection: {type(exc).__name__}"
+            name = f"connection: {type(exc).__name__}" + (f" {errno.errorcode.get(exc.errno, exc.errno)}" if exc.errno else "")
             statuses[name] = statuses.get(name, 0) + 1
             if conn is not None:
                 conn.close()

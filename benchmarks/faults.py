@@ -22,10 +22,14 @@ Scenarios:
   kill-timer  with two timer workers, the contact deadlines and warnings of every complaint filed so far
               are made due at once, and one worker is SIGKILLed while they fire, then started again:
               every one fires exactly once (one event per timer id), none is left unfired.
-  overload    8x the clients of the other scenarios (one client process offers what it can) against a
-              small intake queue (ODR_INTAKE_QUEUE_MAX): beyond it intake answers 503 with Retry-After at
-              once, so the latency of what is acknowledged stays bounded and memory flat; then a normal
-              load shows full recovery.
+  overload    the sustainable intake rate measured first (``--calibrate`` s, closed loop, ``--clients``),
+              then ``--overload-factor`` (10) x that rate offered open-loop (a paced arrival schedule, one
+              new complaint per arrival, sent once whatever the answer) by ``--client-processes``
+              processes (benchmarks/overload_client.py) for ``--seconds``, against a small intake queue
+              (ODR_INTAKE_QUEUE_MAX) and an age limit (ODR_INTAKE_MAX_WAIT_MS): beyond them intake
+              answers 503 with Retry-After, nothing written, so the latency of what is acknowledged stays
+              bounded and memory flat; then a normal load shows full recovery. Prints the rates and the
+              ratio actually achieved (on a small machine the clients compete with the server for CPU).
   valkey-down Valkey (rate limits, live notifications, the timer queue) killed under load, with two
               timer workers running; while it is away, contact deadlines and their warnings of filed
               complaints are made due (their rows' due moments moved to now: PostgreSQL is the record).
@@ -103,6 +107,20 @@ class Figures(msgspec.Struct, kw_only=True):
     """overload: 2xx share of a normal load right after it"""
     server_errors: int = 0
     """ERROR lines and tracebacks in the web server's log"""
+    sustainable_rate: float | None = None
+    """overload: intakes acknowledged per second by a short closed-loop run (``clients`` clients)"""
+    offered_rate: float | None = None
+    """overload: the open-loop arrival rate asked for (``--overload-factor`` x the sustainable rate)"""
+    achieved_rate: float | None = None
+    """overload: complaints actually sent per second by the open-loop client processes"""
+    client_processes: int = 0
+    answers: dict[str, int] = {}
+    """overload: answers of the open-loop phase by status"""
+    not_offered: int = 0
+    """overload: arrivals the clients could not send (no free connection within their limit)"""
+    client_lag_p99_ms: float | None = None
+    """overload: how late the client processes sent, behind their schedule (99th percentile of the worst process)"""
+    server_settings: dict[str, str] = {}
 
 
 class Load:
@@ -295,7 +313,79 @@ async def wait_fired(url: str, timers: set[str], figures: Figures, *, since: flo
         await conn.close()
 
 
-async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float, queue_max: int = 32) -> Figures:
+def latency_figures(latencies_ms: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies_ms)
+    return {"p50": round(ordered[len(ordered) // 2], 1), "p99": round(ordered[int(len(ordered) * 0.99)], 1),
+            "max": round(ordered[-1], 1)} if ordered else {}
+
+
+async def overload(web: Web, token: str, load: Load, figures: Figures, *, seconds: float, factor: float,
+                   processes: int) -> None:
+    """Offer ``factor`` x the sustainable rate open-loop for ``seconds`` from ``processes`` client
+    processes (benchmarks/overload_client.py), each recording every key it sent and which were
+    acknowledged; merge them into ``load`` (so that lost / duplicated are counted from the tables) and
+    fill the overload figures (answers, latency of acknowledged intakes, the web server's peak RSS)."""
+    figures.offered_rate = round(factor * figures.sustainable_rate, 1)
+    figures.client_processes = processes
+    start_at = time.time() + 2.0  # the processes start (imports) before the first arrival
+    body = msgspec.json.encode(load.body).decode()
+    procs = [await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "benchmarks" / "overload_client.py"), "--port", str(web.port), "--token", token,
+        "--body", body, "--prefix", f"fault-{load.run}-o{i}-", "--rate", str(figures.offered_rate / processes),
+        "--seconds", str(seconds), "--start-at", str(start_at), "--max-connections", str(max(64, 512 // processes)),
+        stdout=asyncio.subprocess.PIPE) for i in range(processes)]
+    rss = asyncio.create_task(watch_rss(web, figures, until=time.monotonic() + 2.0 + seconds))
+    outs = await asyncio.gather(*(p.communicate() for p in procs))
+    await rss
+    answers: collections.Counter[str] = collections.Counter()
+    latencies: list[float] = []
+    sent = 0
+    offered_seconds = 0.0
+    lag = 0.0
+    now = time.monotonic()
+    for out, _ in outs:
+        r = msgspec.json.decode(out)
+        load.sent.extend(r["sent"])
+        load.acked.update((k, now) for k in r["acked"])
+        answers.update(r["statuses"])
+        latencies.extend(r["latencies"])
+        sent += len(r["sent"])
+        figures.not_offered += r["not_offered"]
+        figures.retry_after_missing += r["retry_after_missing"]
+        offered_seconds = max(offered_seconds, r["offered_seconds"])
+        lag = max(lag, r["lag_p99_ms"])
+    figures.requests += sent
+    figures.answers = dict(sorted(answers.items()))
+    load.errors.update({k: v for k, v in answers.items() if k not in ("200", "201")})
+    load.ok += answers.get("201", 0) + answers.get("200", 0)
+    figures.latency_ms = latency_figures(latencies)
+    figures.achieved_rate = round(sent / offered_seconds, 1) if offered_seconds else None
+    figures.client_lag_p99_ms = round(lag, 1)
+
+
+def overload_report(f: Figures) -> str:
+    ratio = f.achieved_rate / f.sustainable_rate if f.achieved_rate and f.sustainable_rate else 0.0
+    return "\n".join([
+        f"overload ({os.cpu_count()} cores; the client processes compete with the server for them, so the "
+        f"server had less CPU than in the closed-loop measurement)",
+        f"  server settings: {', '.join(f'{k}={v}' for k, v in f.server_settings.items())}",
+        f"  sustainable rate (closed loop, {f.clients} clients): {f.sustainable_rate:g} intakes/s",
+        f"  offered open-loop: {f.offered_rate:g}/s asked, {f.achieved_rate:g}/s sent by {f.client_processes} client "
+        f"processes for {f.seconds:g} s = {ratio:.1f}x the sustainable rate (client lag p99 {f.client_lag_p99_ms:g} ms, "
+        f"{f.not_offered} arrivals not sent: no free connection of 512, or the client more than 1 s behind)",
+        f"  answers: {', '.join(f'{k}: {v}' for k, v in f.answers.items())}; 503 without Retry-After: {f.retry_after_missing}",
+        f"  latency of acknowledged intakes p50/p99/max: {'/'.join(f'{v:g}' for v in f.latency_ms.values())} ms",
+        f"  web server peak RSS: {f.server_rss_mb} MB",
+        f"  lost / duplicated / half-written: {f.lost} / {f.duplicated} / {f.half_written} "
+        f"({f.acknowledged} acknowledged, {f.present} present, {f.unacknowledged_present} present but never acknowledged)",
+        f"  recovery: a normal load right after: {f.after_success:.2%} of answers 2xx, first acknowledgement "
+        f"{f.recovery_seconds} s after the overload",
+    ])
+
+
+async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float, queue_max: int = 32,
+                   max_wait_ms: float = 2000, max_inflight: int = 0, factor: float = 10.0, client_processes: int = 3,
+                   calibrate: float = 10.0, after_seconds: float = 5.0) -> Figures:
     base = Path(tempfile.mkdtemp(prefix=f"odr-faults-{name}-"))
     figures = Figures(scenario=name, clients=clients, seconds=seconds)
     pg = Postgres(base)
@@ -306,8 +396,9 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         prepared = await prepare(pg.url, data_dir)
         extra = {}
         if name == "overload":
-            extra = {"ODR_INTAKE_QUEUE_MAX": str(queue_max)}
-            figures.clients = clients * 8
+            extra = {"ODR_INTAKE_QUEUE_MAX": str(queue_max), "ODR_INTAKE_MAX_WAIT_MS": str(max_wait_ms),
+                     "ODR_WEB_MAX_INFLIGHT": str(max_inflight)}
+            figures.server_settings = extra
         if name in ("valkey-down", "kill-timer"):
             valkey = Valkey(base)
             valkey.start()
@@ -321,23 +412,26 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
             token = r.json()["token"]
         first_pid = web.proc.pid
         started = time.monotonic()
-        load = Load(web, token, prepared["enterprise_id"], figures, until=started + seconds)
-        tasks = [asyncio.create_task(load.client()) for _ in range(figures.clients)]
         if name == "overload":
-            rss = asyncio.create_task(watch_rss(web, figures, until=started + seconds))
-            await asyncio.gather(*tasks, rss)
+            load = Load(web, token, prepared["enterprise_id"], figures, until=started + calibrate)
+            await asyncio.gather(*(load.client() for _ in range(clients)))
+            figures.sustainable_rate = round(len(load.acked) / (time.monotonic() - started), 1)
+            await overload(web, token, load, figures, seconds=seconds, factor=factor, processes=client_processes)
             fault_end = time.monotonic()
-            calm = Figures(scenario="after", clients=clients, seconds=3)
-            after = Load(web, token, prepared["enterprise_id"], calm, until=time.monotonic() + 3)
+            calm = Figures(scenario="after", clients=clients, seconds=after_seconds)
+            after = Load(web, token, prepared["enterprise_id"], calm, until=time.monotonic() + after_seconds)
             after.run, after.next = load.run, load.next + 1_000_000  # the same run, other keys
             await asyncio.gather(*(after.client() for _ in range(clients)))
             answered = after.ok + sum(after.errors.values())
             figures.after_success = round(after.ok / answered, 4) if answered else None
             load.acked.update(after.acked)
             load.sent.extend(after.sent)
+            load.errors.update({f"after {k}": v for k, v in after.errors.items()})
             figures.requests += calm.requests
             tasks = []
-            await asyncio.sleep(0)
+        else:
+            load = Load(web, token, prepared["enterprise_id"], figures, until=started + seconds)
+            tasks = [asyncio.create_task(load.client()) for _ in range(figures.clients)]
         health: collections.Counter[str] = collections.Counter()
         stop = asyncio.Event()
         if name != "overload":
@@ -395,7 +489,7 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         after = [t for t in load.acked.values() if t >= fault_end]
         figures.recovery_seconds = round(min(after) - fault_end, 2) if after else None
         figures.web_restarted = web.proc.pid != first_pid or web.proc.poll() is not None
-        if load.latencies:
+        if load.latencies and name != "overload":  # overload: the open-loop phase's, set by overload()
             ordered = sorted(load.latencies)
             figures.latency_ms = {"p50": round(ordered[len(ordered) // 2] * 1000, 1),
                                   "p99": round(ordered[int(len(ordered) * 0.99)] * 1000, 1),
@@ -440,6 +534,11 @@ async def main() -> int:
     parser.add_argument("--fault-at", type=float, default=20)
     parser.add_argument("--down", type=float, default=10, help="seconds the fault lasts")
     parser.add_argument("--queue-max", type=int, default=32, help="overload: ODR_INTAKE_QUEUE_MAX of the server")
+    parser.add_argument("--max-wait-ms", type=float, default=2000, help="overload: ODR_INTAKE_MAX_WAIT_MS of the server")
+    parser.add_argument("--max-inflight", type=int, default=128, help="overload: ODR_WEB_MAX_INFLIGHT of the server")
+    parser.add_argument("--overload-factor", type=float, default=10, help="overload: the offered rate, x the sustainable rate")
+    parser.add_argument("--client-processes", type=int, default=3, help="overload: open-loop client processes")
+    parser.add_argument("--calibrate", type=float, default=10, help="overload: seconds of the closed-loop run measuring the sustainable rate")
     parser.add_argument("--requests", type=int, default=100_000, help="pgbouncer: requests per statement-cache setting")
     parser.add_argument("--fault-rate", type=float, default=0.04, help="pgbouncer: share of complaints carrying an injected fault")
     parser.add_argument("--statement-cache", choices=["on", "off"], action="append",
@@ -450,6 +549,7 @@ async def main() -> int:
     if args.tiny:
         args.clients, args.seconds, args.fault_at, args.down, args.queue_max, args.requests = 8, 10, 3, 2, 4, 1500
         args.fault_rate = 0.1
+        args.calibrate, args.client_processes = 3, 2
     results = []
     bouncer_results = []
     for name in args.scenario or SCENARIOS:
@@ -463,9 +563,14 @@ async def main() -> int:
                                                                     lambda f: print(fault_pgbouncer.table([f]), flush=True))
             continue
         results.append(await scenario(name, clients=args.clients, seconds=args.seconds, fault_at=args.fault_at,
-                                      down=args.down, queue_max=args.queue_max))
+                                      down=args.down, queue_max=args.queue_max, max_wait_ms=args.max_wait_ms,
+                                      max_inflight=args.max_inflight, factor=args.overload_factor,
+                                      client_processes=args.client_processes, calibrate=args.calibrate,
+                                      after_seconds=3 if args.tiny else 5))
         if not args.json:
             print(table(results[-1:]), flush=True)
+            if name == "overload":
+                print(overload_report(results[-1]), flush=True)
     if args.json:
         print(msgspec.json.encode(results + bouncer_results).decode())
     else:

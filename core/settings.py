@@ -56,6 +56,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """ODR_INTAKE_QUEUE_MAX: intakes of one tenant waiting for a group commit in one web process beyond
     which new ones are refused at once with 503 and Retry-After, nothing written (back-pressure under
     overload, so waiting stays bounded); 0: no limit."""
+    intake_max_wait_ms: float = 5000.0
+    """ODR_INTAKE_MAX_WAIT_MS: an intake that has waited longer than this since its request reached the
+    web process (for the event loop, for a group commit) before its batch starts is refused with 503 and
+    Retry-After, nothing written (back-pressure: bounds the latency of what is acknowledged); 0: no limit."""
+    web_max_inflight: int = 0
+    """ODR_WEB_MAX_INFLIGHT: HTTP requests one web process handles at once beyond which new ones are
+    answered 503 with Retry-After at once, before any work (``/health``, ``/ui/static`` and live
+    notification streams excepted); 0: no limit."""
     replica_max_lag_seconds: float = 30.0
     """ODR_REPLICA_MAX_LAG_SECONDS: reports and evaluation reads go to a read replica of the tenant's
     cluster (``odr cluster set-replicas``) only while its replay lag is below this; else to the primary."""

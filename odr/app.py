@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from litestar import Litestar
 from litestar.connection import ASGIConnection
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.security.jwt import JWTAuth, Token
 from litestar.stores.memory import MemoryStore
@@ -24,6 +25,7 @@ from litestar.stores.registry import StoreRegistry
 
 from admin_ui.app import ui_route_handlers
 from core.api import routes as core_routes
+from core.api.backpressure import InflightLimit
 from core.api.errors import EXCEPTION_HANDLERS
 from core.auth.principal import Principal
 from core.auth.lockout import STORE as LOCKOUT_STORE, LoginLockout
@@ -132,9 +134,14 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
             if hasattr(store, "__aexit__"):
                 await store.__aexit__(None, None, None)
 
+    def outermost_backpressure(app_config):
+        # after the authentication middleware is inserted, so that refusing under overload costs no work
+        app_config.middleware.insert(0, DefineMiddleware(InflightLimit, limit=settings.web_max_inflight))
+        return app_config
+
     app = Litestar(
         route_handlers=route_handlers(settings),
-        on_app_init=[jwt_auth.on_app_init],
+        on_app_init=[jwt_auth.on_app_init, outermost_backpressure],
         stores=stores,
         on_startup=[startup],
         on_shutdown=[shutdown],

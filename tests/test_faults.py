@@ -66,10 +66,13 @@ def test_valkey_down_keeps_intake_and_every_deadline_due_meanwhile_fires_exactly
 
 
 def test_overload_is_refused_with_503_beyond_the_queue_and_loses_nothing():
-    f = run_tiny("overload")  # 64 clients against ODR_INTAKE_QUEUE_MAX=4
+    # the sustainable rate measured closed-loop, then 10x it offered open-loop by two client processes
+    # against ODR_INTAKE_QUEUE_MAX=4, ODR_INTAKE_MAX_WAIT_MS=2000, ODR_WEB_MAX_INFLIGHT=128
+    f = run_tiny("overload")
     assert_nothing_acknowledged_was_lost(f)
-    assert f["errors"].get("503", 0) > 0 and f["retry_after_missing"] == 0, f  # back-pressure, told as 503
-    assert set(f["errors"]) == {"503"}, f
+    assert f["sustainable_rate"] > 0 and f["achieved_rate"] > 2 * f["sustainable_rate"], f  # really overloaded
+    assert f["answers"].get("503", 0) > 0 and f["retry_after_missing"] == 0, f  # back-pressure, told as 503
+    assert set(f["answers"]) <= {"201", "503", "timeout"}, f  # never 500, never a refused connection
     assert f["server_rss_mb"] is not None and f["server_rss_mb"] < 400, f
     assert f["after_success"] is not None and f["after_success"] >= 0.95, f  # a normal load right after: served
 

@@ -248,3 +248,44 @@ def test_complaint_ids_are_time_ordered_version_7_uuids():
     assert stamps == sorted(stamps)
     assert abs(stamps[-1] - time.time_ns() // 1_000_000) < 5_000
 
+
+
+async def test_intakes_that_waited_too_long_are_refused_before_their_batch_and_nothing_of_them_is_written(demo, use_batcher):
+    """Age limit (ODR_INTAKE_MAX_WAIT_MS): while a batch is held up, the intakes queued behind it grow
+    older than the limit and are refused with IntakeOverloaded (503) when they would join a batch;
+    counted from the table: every refused key absent, every acknowledged one complete."""
+    b = use_batcher(max_batch=4, max_inflight=1, max_wait=0.3)
+    unit = await active_unit(TENANT, "310116")
+    who = person()
+    await warm(demo, unit, who)
+    run = uuid.uuid4().hex[:8]
+    keys = [f"age-{run}-{i}" for i in range(20)]
+    async with tenant_transaction(TENANT) as blocker:
+        # the first batch's INSERT waits for this lock; the others queue behind it
+        await blocker.execute("LOCK TABLE complaints IN EXCLUSIVE MODE")
+        tasks = [asyncio.create_task(service.intake(demo, TENANT, who, complaint(unit, k))) for k in keys]
+        await asyncio.sleep(0.6)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    refused = [k for k, r in zip(keys, results) if isinstance(r, batching.IntakeOverloaded)]
+    filed = {k: r for k, r in zip(keys, results) if not isinstance(r, BaseException)}
+    assert len(refused) + len(filed) == len(keys), results
+    # the held batch (up to max_batch, as many as had arrived) committed; everything behind it was refused
+    assert 1 <= len(filed) <= 4 and b.expired == len(refused) == len(keys) - len(filed), results
+    assert all(r.created for r in filed.values())
+    async with tenant_transaction(TENANT) as conn:
+        stored = {r["k"].split(":", 1)[1] for r in await conn.fetch(
+            "SELECT idempotency_key AS k FROM complaints WHERE idempotency_key LIKE $1", f"{who.id}:age-{run}-%")}
+    assert stored == set(filed)  # every acknowledged intake present, nothing of a refused one
+    assert set((await full_work({r.complaint.id for r in filed.values()})).values()) == {(1, 4, 1)}
+    # a request that already waited too long (for the event loop) before reaching the queue: refused at once
+    token = batching.arrived_at.set(time.monotonic() - 1.0)
+    try:
+        with pytest.raises(batching.IntakeOverloaded):
+            await service.intake(demo, TENANT, who, complaint(unit, f"late-{run}"))
+    finally:
+        batching.arrived_at.reset(token)
+    async with tenant_transaction(TENANT) as conn:
+        assert await conn.fetchval("SELECT count(*) FROM complaints WHERE idempotency_key = $1", f"{who.id}:late-{run}") == 0
+    # and once the load is gone, intake works at once
+    again = await asyncio.gather(*(service.intake(demo, TENANT, who, complaint(unit, f"after-{run}-{i}")) for i in range(3)))
+    assert all(r.created for r in again)

@@ -19,6 +19,10 @@ Contract (see :func:`core.complaints.service.intake`, the only user):
   collection window.
 - Back-pressure: when ``max_queue`` intakes of a tenant already wait (``ODR_INTAKE_QUEUE_MAX``), a new
   one is refused at once with :class:`IntakeOverloaded`, before anything is written; waiting is bounded.
+- Age limit: an intake that has waited longer than ``max_wait`` (``ODR_INTAKE_MAX_WAIT_MS``) when it would
+  join a batch is refused the same way (never once its batch has started: a refused intake is never
+  written). Its age counts from :data:`arrived_at` when the HTTP layer set it (the moment the request
+  reached the application, so time spent waiting for the event loop counts too), else from submission.
 """
 
 from __future__ import annotations
@@ -86,6 +90,10 @@ class IntakeRow(msgspec.Struct, kw_only=True):
 
 
 Outcome = tuple[Literal["created", "existing"], Any] | None
+
+arrived_at: contextvars.ContextVar[float | None] = contextvars.ContextVar("odr_request_arrived_at", default=None)
+"""``time.monotonic()`` when the current HTTP request reached the application (set by
+:class:`core.api.backpressure.InflightLimit`); the start of an intake's age."""
 
 
 class IntakeOverloaded(Exception):
@@ -185,11 +193,12 @@ FROM ins LEFT JOIN nt ON nt.complaint_id = ins.id
 
 
 class _Item:
-    __slots__ = ("row", "future", "id", "followers")
+    __slots__ = ("row", "future", "id", "followers", "since")
 
-    def __init__(self, row: IntakeRow, future: asyncio.Future) -> None:
+    def __init__(self, row: IntakeRow, future: asyncio.Future, since: float) -> None:
         self.row = row
         self.future = future
+        self.since = since
         self.id: uuid.UUID | None = None
         self.followers: list[_Item] = []
 
@@ -204,7 +213,7 @@ class IntakeBatcher:
 
     def __init__(
         self, returning: str, *, existing_columns: str | None = None, max_batch: int = 64, max_inflight: int = 2,
-        window: float = 0.0, max_queue: int = 0,
+        window: float = 0.0, max_queue: int = 0, max_wait: float = 0.0,
     ) -> None:
         """``returning``: the columns of each complaint filed; ``existing_columns`` (default: the same)
         those of a complaint found by its idempotency key."""
@@ -216,6 +225,7 @@ class IntakeBatcher:
         self.max_inflight = max_inflight
         self.window = window
         self.max_queue = max_queue
+        self.max_wait = max_wait
         self._pending: dict[str, list[_Item]] = {}
         self._inflight: dict[str, int] = {}
         self._scheduled: set[str] = set()
@@ -224,16 +234,24 @@ class IntakeBatcher:
         self.items = 0
         self.fallbacks = 0
         self.refused = 0
+        self.expired = 0
 
     async def submit(self, tenant: str, row: IntakeRow) -> Outcome:
         """The outcome of ``row`` (see the module contract); raises :class:`IntakeOverloaded` at once when
-        ``max_queue`` intakes of ``tenant`` are already waiting."""
+        ``max_queue`` intakes of ``tenant`` are already waiting, and at once or later (before its batch
+        starts, nothing written) when it has waited longer than ``max_wait``."""
         loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        since = arrived_at.get()
+        since = now if since is None else min(since, now)
+        if self.max_wait and now - since > self.max_wait:
+            self.expired += 1
+            raise IntakeOverloaded(tenant)
         queue = self._pending.setdefault(tenant, [])
         if self.max_queue and len(queue) >= self.max_queue:
             self.refused += 1
             raise IntakeOverloaded(tenant)
-        item = _Item(row, loop.create_future())
+        item = _Item(row, loop.create_future(), since)
         queue.append(item)
         if tenant not in self._scheduled:
             self._scheduled.add(tenant)
@@ -247,6 +265,8 @@ class IntakeBatcher:
         self._scheduled.discard(tenant)
         pending = self._pending.get(tenant)
         while pending and self._inflight.get(tenant, 0) < self.max_inflight:
+            if self.max_wait:
+                self._expire(pending)
             items = [it for it in pending[: self.max_batch] if not it.future.done()]  # drop cancelled callers
             del pending[: self.max_batch]
             if not items:
@@ -258,6 +278,21 @@ class IntakeBatcher:
             task.add_done_callback(self._tasks.discard)
         if not pending:
             self._pending.pop(tenant, None)
+
+    def _expire(self, pending: list[_Item]) -> None:
+        """Refuse (IntakeOverloaded) the waiting intakes older than ``max_wait``: none of them is in a
+        batch yet, so nothing of theirs is written."""
+        limit = time.monotonic() - self.max_wait
+        if not any(it.since < limit for it in pending):
+            return
+        keep = []
+        for it in pending:
+            if it.since >= limit:
+                keep.append(it)
+            elif not it.future.done():
+                self.expired += 1
+                it.future.set_exception(IntakeOverloaded("intake waited too long"))
+        pending[:] = keep
 
     async def _run(self, tenant: str, items: list[_Item]) -> None:
         try:
@@ -340,5 +375,6 @@ def batcher(returning: str, settings, *, existing_columns: str | None = None) ->
             max_inflight=settings.intake_batch_inflight,
             window=settings.intake_batch_window_ms / 1000,
             max_queue=settings.intake_queue_max,
+            max_wait=settings.intake_max_wait_ms / 1000,
         )
     return b

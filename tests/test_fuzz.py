@@ -84,3 +84,24 @@ async def test_the_defects_the_fuzz_found_stay_fixed(client, demo):
         "slug": "fuzzland", "name": "x", "name_en": "x",
         "nodes": [{"code": "1", "name": "a", "name_en": "a", "level": "city", "parent": None}]})
     assert r.status_code == 400 and r.json()["field"] == "nodes[0].parent", r.text
+
+
+async def test_the_defects_the_fuzz_found_on_the_merged_tree_stay_fixed(client, demo):
+    """Found by the full fuzz once imports, deliveries and the events feed were in (issue 15)."""
+    from tests.conftest import login
+
+    admin = await login(client, "sh-admin")
+    # a delivery id beyond bigint: 400 naming it (was: 500 from the database)
+    r = await client.post("/api/tenants/shanghai/nodes/310115/deliveries/175399027981376605349066183802880/retry",
+                          headers=admin)
+    assert r.status_code == 400 and r.json()["field"] == "delivery_id", r.text
+    r = await client.get("/api/tenants/shanghai/nodes/310115/deliveries?before_id=99999999999999999999", headers=admin)
+    assert r.status_code == 400 and r.json()["field"] == "before_id", r.text
+    # an unknown key at the top of an import mapping names the body (was: no field)
+    r = await client.put("/api/tenants/shanghai/imports/mapping", json={"qx": 1}, headers=admin)
+    assert r.status_code == 400 and r.json()["field"] == "body", r.text
+    # an import upload whose file part is not a file: 400 naming the body (was: a decode error, no field)
+    r = await client.post("/api/tenants/shanghai/imports",
+                          headers={**admin, "Content-Type": "multipart/form-data; boundary=x"},
+                          content=b'--x\r\nContent-Disposition: form-data; name="file"\r\n\r\n\x89PNG\r\n--x--\r\n')
+    assert r.status_code == 400 and r.json()["field"] == "body", r.text

@@ -45,7 +45,8 @@ def retry_later(detail: str, seconds: int) -> Response:
 def validation_problem(exc: msgspec.ValidationError, prefix: str = "") -> Response:
     message = str(exc)
     match = _AT.search(message)
-    field = (prefix + (match.group(1) if match else "")).strip(".") or None
+    # no path: the body as a whole is wrong (e.g. an unknown key at its top level)
+    field = (prefix + (match.group(1) if match else "")).strip(".") or "body"
     detail = _AT.sub("", message)
     return problem(400, f"{field}: {detail}" if field else detail, field=field)
 

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 
 from core.api.access import bureau_node, tenant_member
 from core.api.errors import NotFound
@@ -28,6 +28,7 @@ from core.complaints.masking import mask_phone
 from core.db.engine import tenant_transaction
 from core.notifications import outbox, preferences
 from core.notifications.events_feed import FeedPage, format_cursor, parse_cursor, read_feed
+from core.notifications.api import ID_MAX
 from odr_plugin_api import Family
 
 STATES = ("pending", "delivered", "skipped", "dead")
@@ -135,7 +136,8 @@ class DeliveryController(Controller):
     @get("/deliveries")
     async def list_deliveries(
         self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str],
-        delivery_state: Annotated[str | None, QueryParameter(name="state")] = None, before_id: FromQuery[int | None] = None, limit: FromQuery[int] = 50,
+        delivery_state: Annotated[str | None, QueryParameter(name="state")] = None, before_id: Annotated[int | None, QueryParameter(name="before_id", ge=0, le=ID_MAX)] = None,
+        limit: Annotated[int, QueryParameter(name="limit", ge=1, le=200)] = 50,
     ) -> list[DeliveryView]:
         """Notification deliveries of the node's subtree, newest first; ``state=dead`` is the
         dead-letter list. Addresses are masked."""
@@ -151,7 +153,7 @@ class DeliveryController(Controller):
 
     @post("/deliveries/{delivery_id:int}/retry", status_code=200)
     async def retry(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str],
-                    delivery_id: FromPath[int]) -> DeliveryView:
+                    delivery_id: Annotated[int, PathParameter(ge=1, le=ID_MAX)]) -> DeliveryView:
         """Queue a dead-lettered delivery of the subtree again (its attempts start from zero)."""
         _, _, n = await bureau_node(request, tenant, node)
         async with tenant_transaction(tenant) as conn:

@@ -56,16 +56,21 @@ async def test_tenancy_benchmark_left_nothing_behind(platform):
         assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = 'bt_plain'") == 0
 
 
-def test_intake_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
-    """The intake benchmark on its own throw-away embedded PostgreSQL and a real server process."""
+def run_tiny(script: str, tmp_path, **env_extra: str) -> str:
+    """Run ``benchmarks/<script> --tiny`` on its own throw-away servers (no ODR_* settings of the test
+    session); its stdout, after asserting it exited 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
-    env.update({"PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(tmp_path)})
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "intake.py"), "--tiny"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
+    env.update({"PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(tmp_path), **env_extra})
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--tiny"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout
     assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr[-3000:]}"
+    return out
+
+
+def test_intake_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
+    """The intake benchmark on its own throw-away embedded PostgreSQL and a real server process."""
+    out = run_tiny("intake.py", tmp_path)
     for pattern in [
         rf"HTTP intake \(full work\) +{NUMBER} +{NUMBER} +{NUMBER}",
         rf"intake service, no HTTP +{NUMBER} +{NUMBER} +{NUMBER}",
@@ -83,14 +88,7 @@ def test_pages_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
     """The console's page-load benchmark in chromium, on its own embedded PostgreSQL and server process."""
     from tests.ui_browser import chromium_path
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
-    env.update({"PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(tmp_path), "ODR_TEST_CHROMIUM": chromium_path()})
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "pages.py"), "--tiny"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    out = proc.stdout
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr[-3000:]}"
+    out = run_tiny("pages.py", tmp_path, ODR_TEST_CHROMIUM=chromium_path())
     for page in ("public directory", "bureau work queue \\(open\\)", "complaint page", "policy page", "enterprise inbox",
                  "consumer: my complaints", "operator"):
         assert re.search(rf"{page} +{NUMBER} +{NUMBER} +{NUMBER}  (ok|OVER)", out), f"missing {page!r} in:\n{out}"
@@ -99,14 +97,7 @@ def test_pages_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
 
 def test_clusters_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
     """Intake with tenants on one cluster versus two, on two throw-away embedded servers."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ODR_")}
-    env.update({"PYTHONUNBUFFERED": "1", "XDG_RUNTIME_DIR": str(tmp_path)})
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "clusters.py"), "--tiny"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )
-    out = proc.stdout
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{out}\nstderr:\n{proc.stderr[-3000:]}"
+    out = run_tiny("clusters.py", tmp_path)
     for pattern in [
         rf"one cluster +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",
         rf"two clusters +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}",

@@ -145,8 +145,6 @@ class DeliveryController(Controller):
         state = delivery_state
         if state is not None and state not in STATES:
             raise ValueError(f"state: one of {', '.join(STATES)}")
-        if not 1 <= limit <= 200:
-            raise ValueError("limit: must be between 1 and 200")
         async with tenant_transaction(tenant) as conn:
             rows = await outbox.list_deliveries(conn, node_path=n.path, state=state, before_id=before_id, limit=limit)
         return [delivery_view(d) for d in rows]

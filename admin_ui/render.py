@@ -28,7 +28,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Permissio
 from litestar.response import Redirect
 
 from admin_ui import i18n
-from admin_ui.session import csrf_token
+from admin_ui.session import MAY_IMPORT, csrf_token
 from core.api.errors import Conflict, Forbidden, NotFound
 from core.auth.principal import BUREAU_ROLES, POLICY_ROLES, Principal, Role
 from core.complaints.batching import IntakeOverloaded
@@ -169,8 +169,9 @@ ENV.globals.update(field_def=field_def)
 
 
 # -- navigation ------------------------------------------------------------------------------------
-def navigation(principal: Principal | None, tenant: str | None) -> list[dict]:
-    """The menu of a role: (label key, href)."""
+def navigation(principal: Principal | None, tenant: str | None, *, imports: bool = False) -> list[dict]:
+    """The menu of a role: (label key, href). ``imports``: the principal may import 12315 exports
+    (:func:`core.imports.service.may_import`, set by the session middleware), so the link is shown."""
     if principal is None:
         items = []
         if tenant:
@@ -185,6 +186,7 @@ def navigation(principal: Principal | None, tenant: str | None) -> list[dict]:
         items = [("nav.queue", "/ui/bureau")]
         if principal.role in POLICY_ROLES:
             items.append(("nav.applications", "/ui/bureau/applications"))
+        if imports:
             items.append(("nav.imports", "/ui/bureau/imports"))
         items += [("nav.units", "/ui/bureau/units"), ("nav.liaisons", "/ui/bureau/liaison-changes"),
                   ("nav.policy", "/ui/policy"), ("nav.evaluation", "/ui/evaluation"),
@@ -224,7 +226,7 @@ def render(request: Request, template: str, **context: Any) -> str:
     principal = principal_of(request)
     tenant = context.get("tenant") or (principal.tenant if principal else None)
     done = request.query_params.get("done")
-    nav = navigation(principal, tenant)
+    nav = navigation(principal, tenant, imports=bool(request.scope.get(MAY_IMPORT)))
 
     def t(key: str, **values: Any) -> str:
         return i18n.t(key, lang, **values)

@@ -8,7 +8,9 @@ Contract:
 - :class:`SessionMiddleware` (on the /ui router only) sets ``scope["user"]`` to the
   :class:`~core.auth.principal.Principal` of a valid cookie, else None. The checks are the API's: the
   signature and expiry of the JWT and the deactivated-account list (``core.auth.tokens.INACTIVE``), so
-  a revoked unit's specialists are logged out of the console as they are refused by the API.
+  a revoked unit's specialists are logged out of the console as they are refused by the API. It also
+  sets ``scope["odr_may_import"]`` from the import endpoints' own rule
+  (:func:`core.imports.service.may_import`), so the menu links the imports only for those allowed.
 - CSRF: Litestar's :class:`~litestar.middleware.csrf.CSRFMiddleware` (signed double-submit cookie
   ``odr_csrf``), scoped to the /ui router: every unsafe request must carry the token in the form field
   ``_csrf_token`` or the header ``x-csrftoken``; pages render it with :func:`csrf_token`.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from typing import Any
 
@@ -33,6 +36,9 @@ from litestar.utils.scope.state import ScopeState
 
 from core.auth.principal import Principal
 from core.auth.tokens import INACTIVE
+from core.imports.service import IMPORT_ROLES, may_import
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "odr_session"
 CSRF_COOKIE = "odr_csrf"
@@ -100,6 +106,22 @@ async def principal_from_cookie(app: Any, raw: str) -> Principal | None:
     return principal
 
 
+MAY_IMPORT = "odr_may_import"
+"""Scope key: whether the signed-in principal may import 12315 exports (the menu shows the link only then)."""
+
+
+async def _may_import(app: Any, principal: Principal | None) -> bool:
+    """:func:`core.imports.service.may_import` for the menu (the jurisdiction tree is cached per process)."""
+    if principal is None or principal.role not in IMPORT_ROLES or not principal.tenant:
+        return False
+    try:
+        nodes = await app.state.platform.nodes(principal.tenant)
+    except Exception as exc:  # the page itself reports an unavailable database; the menu just leaves the link out
+        log.warning("jurisdictions unavailable for the menu: %s", type(exc).__name__)
+        return False
+    return may_import(principal, nodes)
+
+
 class SessionMiddleware(MiddlewareProtocol):
     """Sets ``scope["user"]`` (a Principal or None) from the session cookie, for the /ui router."""
 
@@ -111,6 +133,7 @@ class SessionMiddleware(MiddlewareProtocol):
             raw = ASGIConnection(scope).cookies.get(SESSION_COOKIE)
             scope["user"] = await principal_from_cookie(scope["litestar_app"], raw) if raw else None
             scope["auth"] = None
+            scope[MAY_IMPORT] = await _may_import(scope["litestar_app"], scope["user"])
         await self.app(scope, receive, send)
 
 

@@ -134,5 +134,10 @@ async def test_bad_files_mapping_roles_and_csrf(app, units):
     assert r.status_code == 403  # no CSRF token
     district = await signed_in(app, account(SLUG, "district"))
     assert (await district.get("/ui/bureau/imports")).status_code == 403
+    # the menu links the imports exactly for those the import endpoints allow
+    assert 'href="/ui/bureau/imports"' in (await officer.get("/ui/bureau")).text  # province admin
+    district_queue = await district.get("/ui/bureau")
+    assert district_queue.status_code == 200 and 'href="/ui/bureau/applications"' in district_queue.text
+    assert 'href="/ui/bureau/imports"' not in district_queue.text
     office = await signed_in(app, account(SLUG, "office"))
     assert (await office.get("/ui/bureau/imports")).status_code == 403

@@ -95,13 +95,22 @@ Progress = Callable[[ImportReport], Any]
 AfterCommit = Callable[[list], Awaitable[None]]
 
 
-def require_importer(principal: Principal, nodes: dict[str, Node]) -> Node:
-    """The principal's node if they may import (a province admin, or a bureau officer of a province or
-    city node); :class:`Forbidden` otherwise."""
+IMPORT_ROLES = frozenset({Role.PROVINCE_ADMIN, Role.BUREAU_OFFICER})
+IMPORT_LEVELS = frozenset({"province", "city"})
+
+
+def may_import(principal: Principal, nodes: dict[str, Node]) -> bool:
+    """The import rule: a province admin, or a bureau officer, of a province or city node (district
+    officers and office heads may not). The API, the console's pages and its menu all ask this."""
     node = nodes.get(principal.node or "")
-    if node is None or principal.role not in (Role.PROVINCE_ADMIN, Role.BUREAU_OFFICER) or node.level not in ("province", "city"):
+    return node is not None and principal.role in IMPORT_ROLES and node.level in IMPORT_LEVELS
+
+
+def require_importer(principal: Principal, nodes: dict[str, Node]) -> Node:
+    """The principal's node if they may import (:func:`may_import`); :class:`Forbidden` otherwise."""
+    if not may_import(principal, nodes):
         raise Forbidden("imports are for the provincial admin and city bureaus")
-    return node
+    return nodes[principal.node or ""]
 
 
 def cli_principal(tenant: str, nodes: dict[str, Node]) -> Principal:

@@ -5,6 +5,10 @@ Contract:
   property, with its widget (number, checkbox, select, text, lines, json), constraints (min, max,
   step, length, pattern) for the browser, the value in force and the default. Input names are
   ``cfg.<property>``.
+- A secret property (``"writeOnly": true`` in the schema, ``odr_plugin_api.Secret``) is a password
+  input that never carries a value: the field says only whether a secret is set (``set``). Submitted
+  empty it is left out of the configuration (the service keeps the value in force); its ``clear``
+  checkbox (``cfg.<property>.clear``) sends ``""``.
 - :func:`parse` turns a submitted form back into the configuration dict, converting each value to its
   schema type; values that cannot be converted give ``{property: message}`` errors. The plugin's own
   validation (``PluginHost.decode_config``, run by the service on save) stays the authority: its
@@ -47,6 +51,8 @@ def _shape(prop: dict, defs: dict) -> tuple[dict, bool]:
 
 
 def _widget(prop: dict) -> str:
+    if prop.get("writeOnly") or prop.get("format") == "password":
+        return "secret"
     if "enum" in prop:
         return "select"
     kind = prop.get("type")
@@ -73,6 +79,9 @@ def fields(schema: dict | None, current: dict | None) -> list[dict]:
         prop, nullable = _shape(raw, defs)
         widget = _widget(prop)
         value = (current or {}).get(name, prop.get("default"))
+        secret_set = False
+        if widget == "secret":  # never rendered: only whether one is set (the API shows it masked)
+            secret_set, value = value not in (None, ""), ""
         if widget == "lines":
             shown: Any = "\n".join(str(v) for v in (value or []))
         elif widget == "json":
@@ -84,7 +93,8 @@ def fields(schema: dict | None, current: dict | None) -> list[dict]:
             "input": PREFIX + name,
             "widget": widget,
             "value": shown,
-            "default": prop.get("default"),
+            "set": secret_set,
+            "default": None if widget == "secret" else prop.get("default"),
             "options": [str(v) for v in prop.get("enum", [])],
             "min": prop.get("minimum", prop.get("exclusiveMinimum")),
             "max": prop.get("maximum", prop.get("exclusiveMaximum")),
@@ -109,6 +119,12 @@ def parse(schema: dict | None, form: dict[str, Any]) -> tuple[dict | None, dict[
         raw = form.get(f["input"])
         if f["widget"] == "checkbox":
             config[f["name"]] = str(raw or "").lower() in ("on", "true", "1", "yes")
+            continue
+        if f["widget"] == "secret":  # kept unless replaced (a new value) or cleared (the checkbox)
+            if isinstance(raw, str) and raw != "":
+                config[f["name"]] = raw
+            elif str(form.get(f["input"] + ".clear", "")).lower() in ("on", "true", "1", "yes"):
+                config[f["name"]] = ""
             continue
         text = raw.strip() if isinstance(raw, str) else ""
         if text == "":

@@ -19,8 +19,9 @@ _NOT_ALLOWED = "installed but not on the allow-list (ODR_PLUGINS_ALLOW): never l
 
 def show_plugin(host, name: str) -> int:
     """Print one plugin as JSON: its entry point and distribution, whether it is allowed and loaded, and
-    for a loaded one its info, configuration (JSON schema, defaults) and the hooks it implements. A
+    for a loaded one its info, configuration (JSON schema, defaults; secret fields masked) and the hooks it implements. A
     plugin not on the allow-list is never loaded, so only what its distribution metadata says is shown."""
+    from odr_plugin_api.secrets import mask_config
     from odr_plugin_api.types import config_schema
 
     d = host.discovered.get(name)
@@ -44,7 +45,7 @@ def show_plugin(host, name: str) -> int:
         out["config"] = None if info.config is None else {
             "type": info.config.__name__,
             "schema": config_schema(info.config),
-            "default": msgspec.to_builtins(info.config()),
+            "default": mask_config(info.config, msgspec.to_builtins(info.config())),
         }
         plugin = host.pm.get_plugin(name)
         out["hooks"] = sorted(

@@ -2,8 +2,10 @@
 
 Every log record that any code of this process writes while the suite runs (the root logger at INFO
 or lower; the message, its arguments and any traceback, formatted) is scanned for a mainland mobile
-number (11 digits, 13x-19x, not part of a longer number) and for each consumer address the tests and
-the demo file complaints with. A finding fails the session (exit status 1) and is reported masked.
+number (11 digits, 13x-19x, not part of a longer number), for each consumer address the tests and
+the demo file complaints with, and for each plugin secret the tests configure (a string constant of
+the tests whose name ends in ``SECRET``, e.g. a webhook's signing key: secrets are never logged). A
+finding fails the session (exit status 1) and is reported masked.
 The summary line says how many records were scanned.
 
 Not covered here: logs of the subprocesses some tests start (the console server, the fault
@@ -23,6 +25,7 @@ PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 """Ids are random, not data: eleven digits inside one may look like a mobile number."""
 _ADDRESS_IN_SOURCE = re.compile(r"consumer_address[\"']?\s*[:=]\s*\"([^\"]{6,})\"")
+_SECRET_IN_SOURCE = re.compile(r"^[A-Z_]*SECRET\w*\s*=\s*\"([^\"]{8,})\"", re.MULTILINE)
 
 
 def known_addresses() -> set[str]:
@@ -34,14 +37,23 @@ def known_addresses() -> set[str]:
     return found
 
 
+def known_secrets() -> set[str]:
+    """Plugin secrets the tests configure (module constants named ``*SECRET*`` in tests/)."""
+    found: set[str] = set()
+    for path in (ROOT / "tests").rglob("*.py"):
+        found.update(_SECRET_IN_SOURCE.findall(path.read_text(errors="replace")))
+    return found
+
+
 def mask(text: str) -> str:
     return PHONE.sub(lambda m: m.group(0)[:3] + "****" + m.group(0)[-4:], text)
 
 
 class Scanner(logging.Handler):
-    def __init__(self, addresses: set[str]) -> None:
+    def __init__(self, addresses: set[str], secrets: set[str] = frozenset()) -> None:
         super().__init__(logging.INFO)
         self.addresses = sorted(addresses)
+        self.secrets = sorted(secrets)
         self.records = 0
         self.findings: list[str] = []
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
@@ -56,7 +68,10 @@ class Scanner(logging.Handler):
         if PHONE.search(UUID.sub("<id>", text)):
             what.append("phone number")
         what += [f"address {a[:4]}…" for a in self.addresses if a in text]
+        what += [f"plugin secret {s[:3]}…" for s in self.secrets if s in text]
         if what:
+            for secret in self.secrets:
+                text = text.replace(secret, "********")
             self.findings.append(f"{record.name} {record.levelname}: {', '.join(what)}: {mask(text)[:160]}")
 
 
@@ -75,7 +90,7 @@ def attach() -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global SCANNER
-    SCANNER = Scanner(known_addresses())
+    SCANNER = Scanner(known_addresses(), known_secrets())
     attach()
 
 
@@ -94,7 +109,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     logging.getLogger().removeHandler(SCANNER)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     line = (f"personal data in logs: {SCANNER.records} records scanned for phone numbers and "
-            f"{len(SCANNER.addresses)} consumer addresses, {len(SCANNER.findings)} found")
+            f"{len(SCANNER.addresses)} consumer addresses, {len(SCANNER.secrets)} plugin secrets,"
+            f" {len(SCANNER.findings)} found")
     if reporter is not None:
         reporter.write_line(line)
         for finding in SCANNER.findings[:20]:

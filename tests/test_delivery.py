@@ -471,3 +471,114 @@ async def test_console_channel_choices_and_the_dead_letter_list_with_retry(demo,
     assert (row["state"], row["attempts"]) == ("pending", 0)
     specialist_view = await (await signed_in(app, "pd-office-head")).get("/ui/bureau/deliveries")
     assert "DCONSOLE1" not in specialist_view.text  # 310115-01 does not cover 310115's deliveries
+
+
+# -- write-only secrets in a channel's configuration ---------------------------------------------
+ZHUJING = "310116-01"
+FIRST_SECRET = "zhujing-first-webhook-secret"
+SECOND_SECRET = "zhujing-second-webhook-secret"
+
+
+async def _signed_request(receiver: HttpReceiver, node: str) -> tuple[str, bytes, str]:
+    """(timestamp, body, signature) of the webhook request that carries a new notification to ``node``."""
+    marker = f"S{uuid.uuid4().hex[:10]}"
+    async with tenant_transaction(T) as conn:
+        await conn.execute("""INSERT INTO notifications (recipient, kind, payload)
+                              VALUES ('node:' || $1, 'deadline_warning', jsonb_build_object('complaint_number', $2::text))""",
+                           node, marker)
+    got = await until(lambda: [r for r in receiver.received() if marker.encode() in r["body"]] or None, timeout=20,
+                      what="the webhook request")
+    headers = {k.lower(): v for k, v in got[0]["headers"].items()}
+    return headers[TIMESTAMP_HEADER.lower()], got[0]["body"], headers[SIGNATURE_HEADER.lower()]
+
+
+async def _stored_config(node: str) -> dict:
+    async with platform_transaction() as conn:
+        raw = await conn.fetchval("SELECT config FROM odr.plugin_activations WHERE tenant=$1 AND node_code=$2"
+                                  " AND plugin='odr_webhook'", T, node)
+    return msgspec.json.decode(raw)
+
+
+async def test_a_webhook_secret_is_write_only_and_signs_until_it_is_replaced(demo, client, channels, running):
+    """Set through the API, the secret is never read back (API as every bureau role that may read the
+    node, audit, OpenAPI, console form); saves without it, or with the configuration as read back,
+    keep signing with it; a new one (console) signs instead; cleared, it is empty; no audit row holds it."""
+    from odr.app import create_app
+    from odr_plugin_api import SECRET_MASK
+    from tests.console_helpers import TOKEN, signed_in
+
+    hook = HttpReceiver()
+    url = f"/api/tenants/{T}/policy/{ZHUJING}"
+    officer = await login(client, "js-officer")
+
+    def webhook(answer) -> dict:
+        return next(c for c in answer.json()["choices"] if c["plugin"] == "odr_webhook")
+
+    try:
+        r = await client.put(f"{url}/plugins/odr_webhook", json={"active": True, "config": {
+            "url": hook.url(), "secret": FIRST_SECRET}}, headers=officer)
+        assert r.status_code == 200 and FIRST_SECRET not in r.text, r.text
+        for who in ("sh-admin", "js-officer", "js-office-head"):  # every role that reads this node's policy
+            headers = await login(client, who)
+            r = await client.get(url, headers=headers)
+            assert r.status_code == 200 and FIRST_SECRET not in r.text
+            assert webhook(r)["config"]["secret"] == SECRET_MASK and webhook(r)["secrets"] == ["secret"]
+            assert webhook(r)["source"] == ZHUJING
+            audit = await client.get(f"{url}/audit", headers=headers)
+            assert audit.status_code == 200 and FIRST_SECRET not in audit.text
+        assert (await client.get(url, headers=await login(client, "sh-consumer"))).status_code in (403, 404)
+        openapi = (await client.get("/schema/openapi.json")).text
+        assert "are never shown" in openapi and "keeps the value in force" in openapi
+        assert verify_webhook(FIRST_SECRET, *await _signed_request(hook, ZHUJING))
+
+        # saved without the secret, then with the configuration as read back (masked): kept
+        r = await client.put(f"{url}/plugins/odr_webhook", json={"active": True, "config": {
+            "url": hook.url(), "timeout_seconds": 5}}, headers=officer)
+        assert r.status_code == 200 and webhook(r)["config"]["timeout_seconds"] == 5
+        as_read = {**webhook(r)["config"], "kinds": ["deadline_warning"]}
+        r = await client.put(f"{url}/plugins/odr_webhook", json={"active": True, "config": as_read}, headers=officer)
+        assert r.status_code == 200 and webhook(r)["config"]["secret"] == SECRET_MASK
+        assert (await _stored_config(ZHUJING))["secret"] == FIRST_SECRET
+        assert verify_webhook(FIRST_SECRET, *await _signed_request(hook, ZHUJING))
+        r = await client.put(f"{url}/plugins/odr_webhook", json={"active": True, "config": {"secret": "x" * 201}},
+                             headers=officer)
+        assert r.status_code == 400 and "config.secret" in r.text and "x" * 201 not in r.text
+
+        # the console: neither the form nor the read-only view holds it; empty keeps, a new one replaces
+        app = create_app(demo, manage_lifecycle=False)
+        head_page = await (await signed_in(app, "js-office-head")).get(f"/ui/policy?node={ZHUJING}")
+        assert head_page.status_code == 200 and FIRST_SECRET not in head_page.text and SECRET_MASK in head_page.text
+        console = await signed_in(app, "js-officer")
+        page = await console.get(f"/ui/policy?node={ZHUJING}")
+        assert page.status_code == 200 and FIRST_SECRET not in page.text
+        assert 'type="password" name="cfg.secret"' in page.text and 'data-secret="set"' in page.text
+        form = {"_csrf_token": TOKEN.search(page.text).group(1), "active": "on", "cfg.url": hook.url(),
+                "cfg.secret": "", "cfg.timeout_seconds": "4", "cfg.kinds": ""}
+        action = f"/ui/policy/{ZHUJING}/plugins/odr_webhook"
+        assert (await console.post(action, data=form)).status_code == 303
+        stored = await _stored_config(ZHUJING)
+        assert stored["secret"] == FIRST_SECRET and stored["timeout_seconds"] == 4
+        refused = await console.post(action, data={**form, "cfg.secret": SECOND_SECRET, "cfg.url": "ftp://nope"})
+        assert refused.status_code == 400 and 'id="cfg-odr_webhook-url-err"' in refused.text
+        assert SECOND_SECRET not in refused.text and (await _stored_config(ZHUJING))["secret"] == FIRST_SECRET
+        assert (await console.post(action, data={**form, "cfg.secret": SECOND_SECRET})).status_code == 303
+        signed = await _signed_request(hook, ZHUJING)
+        assert verify_webhook(SECOND_SECRET, *signed) and not verify_webhook(FIRST_SECRET, *signed)
+
+        # cleared with the form's checkbox
+        assert (await console.post(action, data={**form, "cfg.secret.clear": "on"})).status_code == 303
+        assert (await _stored_config(ZHUJING))["secret"] == ""
+        assert webhook(await client.get(url, headers=officer))["config"]["secret"] == ""
+
+        # the audit: no row holds either secret; the three changes of it are named
+        async with platform_transaction() as conn:
+            rows = await conn.fetch("SELECT old::text AS old, new::text AS new FROM odr.plugin_activation_audit"
+                                    " WHERE tenant=$1 AND plugin='odr_webhook'", T)
+        assert rows and not any(s in (r["old"] or "") + r["new"] for r in rows for s in (FIRST_SECRET, SECOND_SECRET))
+        audit = (await client.get(f"{url}/audit", headers=officer)).json()
+        changed = [a for a in audit if a["node_code"] == ZHUJING and a["plugin"] == "odr_webhook"
+                   and a["new"].get("secrets_changed") == ["secret"]]
+        assert len(changed) == 3, audit[:8]
+    finally:
+        await activate(demo, ZHUJING, "odr_webhook", None, active=False)
+        hook.close()

@@ -21,3 +21,13 @@ def test_a_logged_phone_number_or_address_is_found():
     assert len(found) == 2, found
     assert "phone number" in found[0] and "137****1111" in found[0] and "13700001111" not in found[0]
     assert "address" in found[1]
+
+
+def test_a_logged_plugin_secret_is_found_and_reported_masked():
+    scanner = pii_scan.SCANNER
+    assert scanner is not None and "test-webhook-secret" in scanner.secrets
+    before = len(scanner.findings)
+    logging.getLogger("tests.pii_probe").warning("webhook configured with %s", "test-webhook-secret")
+    found = scanner.findings[before:]
+    del scanner.findings[before:]
+    assert len(found) == 1 and "plugin secret" in found[0] and "test-webhook-secret" not in found[0], found

@@ -1,9 +1,12 @@
-"""Jurisdictions and plugin policy per node: effective policy with sources, toggles, audit."""
+"""Jurisdictions and plugin policy per node: effective policy with sources, toggles, audit.
+
+Secret configuration fields (``odr_plugin_api.Secret``) are write-only: every answer here shows them
+as ``SECRET_MASK`` when set and ``""`` when empty (:func:`core.pluginhost.activations.masked_policy`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get, put
@@ -13,14 +16,16 @@ from core.api.access import bureau_node, tenant_member
 from core.api.errors import Forbidden
 from core.auth.principal import POLICY_ROLES, Principal, Role
 from core.db.engine import platform_transaction
-from core.pluginhost.activations import EffectivePolicy, save_activation
+from core.pluginhost.activations import SHOWN_CONFIG, EffectivePolicy, masked_audit_config, masked_policy, save_activation
 from core.runtime import Node
-from odr_plugin_api import DayInfo
+from odr_plugin_api import SECRET_MASK, DayInfo
 
 
 class ActivationChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     active: bool
-    config: dict[str, Any] | None = None
+    config: Annotated[dict[str, Any] | None, msgspec.Meta(description=(
+        "The plugin's configuration (validated against its config Struct; missing fields take their defaults)."
+        f" A secret field left out or sent as {SECRET_MASK!r} keeps the value in force; '' clears it."))] = None
 
 
 class AuditEntry(msgspec.Struct, kw_only=True):
@@ -28,8 +33,11 @@ class AuditEntry(msgspec.Struct, kw_only=True):
     plugin: str
     actor: str
     at: dt.datetime
-    old: dict | None
-    new: dict | None
+    old: Annotated[dict | None, msgspec.Meta(description=(
+        "`{active, config}` before the change; secret fields as " f"{SECRET_MASK!r} (set) or '' (empty), never a value"))]
+    new: Annotated[dict | None, msgspec.Meta(description=(
+        "`{active, config, secrets_changed?}` after it: secrets masked the same way; `secrets_changed` names the"
+        " secret fields whose value changed"))]
 
 
 class PolicyController(Controller):
@@ -49,7 +57,7 @@ class PolicyController(Controller):
     async def effective(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str]) -> EffectivePolicy:
         """Every plugin's state at ``node`` and where it comes from (``default`` or a node code)."""
         platform, _, n = await bureau_node(request, tenant, node)
-        return await platform.policy(tenant, n.code)
+        return masked_policy(platform.host, await platform.policy(tenant, n.code))
 
     @put("/policy/{node:str}/plugins/{plugin:str}")
     async def change(
@@ -79,7 +87,7 @@ class PolicyController(Controller):
         invalidation = getattr(request.app.state, "policy_invalidation", None)
         if invalidation is not None:  # every other process forgets too (Valkey pub/sub; TTL otherwise)
             await invalidation.publish(tenant)
-        return await platform.policy(tenant, n.code)
+        return masked_policy(platform.host, await platform.policy(tenant, n.code))
 
     @get("/policy/{node:str}/audit")
     async def audit(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str]) -> list[AuditEntry]:
@@ -93,10 +101,13 @@ class PolicyController(Controller):
                 tenant,
                 codes,
             )
+        host = platform.host
         return [
-            AuditEntry(
-                **{**dict(r), "old": msgspec.json.decode(r["old"]) if r["old"] else None, "new": msgspec.json.decode(r["new"]) if r["new"] else None}
-            )
+            AuditEntry(**{
+                **dict(r),
+                "old": masked_audit_config(host, r["plugin"], msgspec.json.decode(r["old"]) if r["old"] else None),
+                "new": masked_audit_config(host, r["plugin"], msgspec.json.decode(r["new"]) if r["new"] else None),
+            })
             for r in rows
         ]
 

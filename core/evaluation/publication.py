@@ -32,7 +32,7 @@ async def publish(platform: Platform, tenant: str, principal: Principal, evaluat
         if row["published_at"] is None:
             await conn.execute("UPDATE evaluations SET published_at = now(), published_by = $2 WHERE id = $1",
                                eid, principal.id)
-        return await load_evaluation(conn, eid)
+        return await load_evaluation(conn, eid, platform.host)
 
 
 _PUBLISHED_SQL = """SELECT e.id, p.label, p.kind, p.starts_on, p.ends_on, e.published_at, e.units, e.scored

@@ -17,7 +17,9 @@ from core.evaluation import schemas as S
 from core.evaluation.access import parse_id, require_bureau
 from core.evaluation.periods import PERIOD_COLUMNS, period_of
 from core.evaluation.sql import CLASS_SUMMARY_SQL
+from core.pluginhost.host import PluginHost
 from core.runtime import Node, Platform
+from odr_plugin_api.secrets import mask_config
 
 
 RESULT_READ = """enterprise_id, name, credit_code, node_code, enterprise_class, handled, with_feedback, settled,
@@ -27,7 +29,9 @@ RESULT_READ = """enterprise_id, name, credit_code, node_code, enterprise_class, 
     coalesce((indicators->>'untrue_feedback_findings')::int, 0) AS untrue_feedback_findings"""
 
 
-async def load_evaluation(conn, evaluation_id: uuid.UUID) -> S.Evaluation:
+async def load_evaluation(conn, evaluation_id: uuid.UUID, host: PluginHost) -> S.Evaluation:
+    """The run as shown: the configurations used per node with their secret fields masked (``host``
+    knows which fields are secret; the stored ones stay whole for a reproduction)."""
     row = await conn.fetchrow("SELECT * FROM evaluations WHERE id = $1", evaluation_id)
     if row is None:
         raise NotFound("evaluation not found")
@@ -42,9 +46,15 @@ async def load_evaluation(conn, evaluation_id: uuid.UUID) -> S.Evaluation:
         started_by=row["started_by"], started_at=row["started_at"], finished_at=row["finished_at"],
         units=row["units"], scored=row["scored"], published_at=row["published_at"],
         policies=[{"node_code": p["node_code"], "plugin": p["plugin"], "plugin_version": p["plugin_version"],
-                   "config": msgspec.json.decode(p["config"]) if p["config"] else None} for p in policies],
+                   "config": _shown_config(host, p["plugin"], p["config"])} for p in policies],
         classes=[S.ClassSummary(**dict(c)) for c in classes],
     )
+
+
+def _shown_config(host: PluginHost, plugin: str, raw: str | None) -> dict | None:
+    config = msgspec.json.decode(raw) if raw else None
+    info = host.infos.get(plugin)
+    return mask_config(info.config, config) if info is not None else config
 
 
 async def get_evaluation(platform: Platform, tenant: str, principal: Principal, evaluation_id: str) -> S.Evaluation:
@@ -52,7 +62,7 @@ async def get_evaluation(platform: Platform, tenant: str, principal: Principal, 
     eid = parse_id("evaluation", evaluation_id)
     await platform.tenant(tenant)
     async with tenant_transaction(tenant) as conn:
-        return await load_evaluation(conn, eid)
+        return await load_evaluation(conn, eid, platform.host)
 
 
 async def list_evaluations(platform: Platform, tenant: str, principal: Principal, period_id: str) -> list[dict]:

@@ -113,7 +113,7 @@ async def run_evaluation(
         )
         phases["storing"], clock = time.perf_counter() - clock, time.perf_counter()
         raised = await _propose_exits(conn, principal, period, evaluation_id, settings)
-        view = await load_evaluation(conn, evaluation_id)
+        view = await load_evaluation(conn, evaluation_id, platform.host)
         phases["proposals_and_summary"], clock = time.perf_counter() - clock, time.perf_counter()
     phases["commit"] = time.perf_counter() - clock
     view.proposals_raised = raised

@@ -10,19 +10,30 @@ Rules:
   break this anywhere in the node's subtree is refused with the conflicting plugins named.
 - Configuration is validated against the plugin's config Struct before save; the effective config is
   the nearest saved one, or the Struct's defaults.
+- Secret fields (``odr_plugin_api.Secret``) are write-only: a save that leaves one out, or sends
+  ``SECRET_MASK``, keeps the value in force at the node (its own record's or the inherited one); the
+  audit rows hold ``SECRET_MASK`` / ``""`` and the names of the secrets changed, never a value; what is
+  shown (:func:`masked_policy`, :func:`masked_audit_config`) is masked. The hooks get the real values
+  (:func:`make_scope`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import msgspec
 
 from core.pluginhost.host import PluginHost
-from odr_plugin_api import Scope
+from odr_plugin_api import SECRET_MASK, Scope
+from odr_plugin_api.secrets import changed_secrets, keep_secrets, mask_config, secret_fields
 from odr_plugin_api.types import EXCLUSIVE_FAMILIES
+
+SHOWN_CONFIG = (
+    f"The configuration in force (defaults filled in). Secret fields (listed in `secrets`) are never shown:"
+    f" {SECRET_MASK!r} when set, '' when empty."
+)
 
 
 class Activation(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,7 +53,9 @@ class EffectiveChoice(msgspec.Struct, frozen=True, kw_only=True):
     default: bool
     source: str
     """``"default"`` (nothing saved on the path) or the code of the node whose record decides."""
-    config: dict[str, Any] | None = None
+    config: Annotated[dict[str, Any] | None, msgspec.Meta(description=SHOWN_CONFIG)] = None
+    secrets: list[str] = []
+    """The write-only fields of the plugin's configuration (shown masked; left out of a save they keep their value)."""
 
 
 class EffectivePolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -82,9 +95,29 @@ def effective_policy(host: PluginHost, tenant: str, node_path: tuple[str, ...], 
                 default=info.default,
                 source=source,
                 config=msgspec.to_builtins(host.decode_config(name, config)) if info.config else None,
+                secrets=sorted(secret_fields(info.config)),
             )
         )
     return EffectivePolicy(tenant=tenant, node_path=node_path, choices=choices)
+
+
+def masked_policy(host: PluginHost, policy: EffectivePolicy) -> EffectivePolicy:
+    """``policy`` as it may be shown to anyone: every secret configuration field masked."""
+    return msgspec.structs.replace(policy, choices=[
+        msgspec.structs.replace(c, config=mask_config(host.infos[c.plugin].config, c.config)) if c.secrets else c
+        for c in policy.choices
+    ])
+
+
+def masked_audit_config(host: PluginHost, plugin: str, state: dict | None) -> dict | None:
+    """An audit row's ``old`` / ``new`` (``{"active", "config", ...}``) with secrets masked (rows written
+    before secrets were masked on save included; a plugin no longer loaded has its known names masked)."""
+    if not state or not isinstance(state.get("config"), dict):
+        return state
+    info = host.infos.get(plugin)
+    if info is not None:
+        return {**state, "config": mask_config(info.config, state["config"])}
+    return state
 
 
 def conflicts(host: PluginHost, active: frozenset[str]) -> list[str]:
@@ -140,6 +173,20 @@ def activations_from_rows(rows) -> list[Activation]:
     ]
 
 
+async def config_in_force(conn: asyncpg.Connection, *, tenant: str, plugin: str, path: tuple[str, ...]) -> dict | None:
+    """The stored configuration of ``plugin`` that decides at the node of ``path`` (its own record, else
+    the nearest ancestor's), or None when nothing is saved on the path."""
+    rows = await conn.fetch(
+        "SELECT node_code, config FROM odr.plugin_activations WHERE tenant=$1 AND plugin=$2 AND node_code = ANY($3)",
+        tenant, plugin, list(path),
+    )
+    by_node = {r["node_code"]: r["config"] for r in rows}
+    for code in reversed(path):
+        if code in by_node:
+            return msgspec.json.decode(by_node[code]) if by_node[code] else None
+    return None
+
+
 async def save_activation(
     conn: asyncpg.Connection,
     host: PluginHost,
@@ -161,8 +208,7 @@ async def save_activation(
         raise KeyError(f"plugin {plugin!r} is not installed and loaded")
     if node_code not in node_paths:
         raise KeyError(f"node {node_code!r} is not in this tenant's jurisdiction tree")
-    decoded = host.decode_config(plugin, config)
-    stored = msgspec.to_builtins(decoded) if decoded is not None else None
+    config_type = host.infos[plugin].config
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('odr-activation'), hashtext($1))", tenant)
     old = await conn.fetchrow(
         "SELECT active, config FROM odr.plugin_activations WHERE tenant=$1 AND node_code=$2 AND plugin=$3",
@@ -170,6 +216,13 @@ async def save_activation(
         node_code,
         plugin,
     )
+    in_force = None
+    if secret_fields(config_type):
+        in_force = await config_in_force(conn, tenant=tenant, plugin=plugin, path=node_paths[node_code])
+        if config is not None or active:
+            config = keep_secrets(config_type, config or {}, in_force)
+    decoded = host.decode_config(plugin, config)
+    stored = msgspec.to_builtins(decoded) if decoded is not None else None
     await conn.execute(
         """INSERT INTO odr.plugin_activations (tenant, node_code, plugin, active, config, updated_by, updated_at)
            VALUES ($1, $2, $3, $4, $5, $6, now())
@@ -183,14 +236,19 @@ async def save_activation(
         msgspec.json.encode(stored).decode() if stored is not None else None,
         actor,
     )
-    new = {"active": active, "config": stored}
+    new: dict[str, Any] = {"active": active, "config": mask_config(config_type, stored)}
+    if changed := changed_secrets(config_type, in_force, stored):
+        new["secrets_changed"] = changed
+    old_state = None
+    if old:
+        old_state = {"active": old["active"], "config": mask_config(config_type, msgspec.json.decode(old["config"]) if old["config"] else None)}
     await conn.execute(
         "INSERT INTO odr.plugin_activation_audit (tenant, node_code, plugin, actor, old, new) VALUES ($1,$2,$3,$4,$5,$6)",
         tenant,
         node_code,
         plugin,
         actor,
-        msgspec.json.encode({"active": old["active"], "config": msgspec.json.decode(old["config"]) if old["config"] else None}).decode() if old else None,
+        msgspec.json.encode(old_state).decode() if old_state else None,
         msgspec.json.encode(new).decode(),
     )
     activations = await load_activations(conn, tenant)

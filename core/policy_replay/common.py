@@ -37,6 +37,7 @@ from core.pluginhost.activations import (
 )
 from core.runtime import Node, Platform
 from odr_plugin_api import DayInfo, DeadlineRequest, Family, Scope
+from odr_plugin_api.secrets import mask_config
 from odr_plugin_api.types import EXCLUSIVE_FAMILIES
 
 FAMILIES = (Family.DEADLINE_POLICY, Family.CLASSIFICATION, Family.SCORING)
@@ -235,7 +236,7 @@ class ReplayRun:
             tenant=self.tenant,
             node=self.node.code,
             plugin=self.plugin,
-            config=self.stored,
+            config=mask_config(self.platform.host.infos[self.plugin].config, self.stored),
             since=self.since,
             until=self.until,
             dry_run=True,

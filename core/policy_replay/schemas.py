@@ -136,7 +136,7 @@ class ReplayHeader(msgspec.Struct, kw_only=True):
     family: str
     plugin: str
     config: dict[str, Any] | None
-    """The candidate's configuration as validated (defaults filled in)."""
+    """The candidate's configuration as validated (defaults filled in; secret fields masked)."""
     since: dt.date | None
     until: dt.date | None
     """Echoed; a classification replay looks at the units' facts, not at a period."""

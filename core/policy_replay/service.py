@@ -35,6 +35,7 @@ from core.policy_replay.schemas import ClassificationReplayResult, ReplayResult,
 from core.policy_replay.scoring import INDICATORS_SQL, SCORING_NOTE, indicators_from_row, replay_scoring, score_ranks
 from core.runtime import Node, Platform
 from odr_plugin_api import Family
+from odr_plugin_api.secrets import keep_secrets, secret_fields
 
 __all__ = [
     "CLASSIFICATION_NOTE", "FAMILIES", "FAMILIES_SUPPORTED", "Hypothetical", "INDICATORS_SQL", "MAX_DETAIL",
@@ -59,6 +60,10 @@ async def replay(
     (between ``since`` and ``until``, Asia/Shanghai days, inclusive); a classification scheme over the
     subtree's ODR units; a scoring formula over the units' indicators of that period. Writes nothing."""
     family = candidate_family(platform, plugin)
+    config_type = platform.host.infos[plugin].config
+    if secret_fields(config_type):  # as a save would: a secret left out (or masked) is the one in force
+        policy = await platform.policy(tenant, node.code)
+        config = keep_secrets(config_type, config or {}, next((c.config for c in policy.choices if c.plugin == plugin), None))
     _, stored = validate_candidate(platform, plugin, config)
     if since is not None and until is not None and since > until:
         raise invalid("until", f"{until} is before since ({since})")

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from odr_plugin_api import ChannelMessage, ChannelReceipt, DeliveryFailed, Family, PluginInfo, Scope, hookimpl
+from odr_plugin_api import ChannelMessage, ChannelReceipt, DeliveryFailed, Family, PluginInfo, Scope, Secret, hookimpl
 
 NAME = "odr_email"
 VERSION = "1.0.0"
@@ -33,8 +33,8 @@ class EmailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Transport security: none, STARTTLS after connecting, or TLS from the start."""
     username: str = ""
     """SMTP login (empty: no AUTH)."""
-    password: str = ""
-    """SMTP password."""
+    password: Secret = ""
+    """SMTP password (write-only: never shown once saved)."""
     sender: Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+$")] = "noreply@12315.invalid"
     """The From address."""
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=120)] = 15.0

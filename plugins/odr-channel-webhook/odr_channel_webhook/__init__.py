@@ -24,6 +24,7 @@ from odr_plugin_api import (
     Family,
     PluginInfo,
     Scope,
+    Secret,
     hookimpl,
     webhook_signature,
 )
@@ -36,7 +37,7 @@ VERSION = "1.0.0"
 class WebhookConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000)] = "http://127.0.0.1:9/odr"
     """Where to POST (the bureau system's receiver)."""
-    secret: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    secret: Annotated[Secret, msgspec.Meta(max_length=200)] = ""
     """HMAC-SHA256 key shared with the receiver (empty: requests are signed with an empty key; set one)."""
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
     """How long to wait for the receiver's answer."""

@@ -18,6 +18,7 @@ from odr_plugin_api.channels import (
     webhook_signature,
 )
 from odr_plugin_api.markers import PROJECT_NAME, hookimpl, hookspec
+from odr_plugin_api.secrets import SECRET_MASK, Secret
 from odr_plugin_api.types import (
     ClassificationResult,
     DayInfo,
@@ -34,6 +35,8 @@ from odr_plugin_api.types import (
 
 __all__ = [
     "PROJECT_NAME",
+    "SECRET_MASK",
+    "Secret",
     "ChannelMessage",
     "ChannelReceipt",
     "DeliveryFailed",

@@ -170,7 +170,11 @@ class ScoreResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def config_schema(config_type: type | None) -> dict[str, Any] | None:
-    """JSON Schema of a plugin's config Struct (used to build forms and for documentation)."""
+    """JSON Schema of a plugin's config Struct (used to build forms and for documentation). Fields marked
+    :data:`odr_plugin_api.secrets.Secret` say ``"writeOnly": true, "format": "password"``; a non-empty
+    default of one is masked."""
     if config_type is None:
         return None
-    return msgspec.json.schema(config_type)
+    from odr_plugin_api.secrets import mask_schema
+
+    return mask_schema(config_type, msgspec.json.schema(config_type))

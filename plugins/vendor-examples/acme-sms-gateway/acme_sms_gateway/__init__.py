@@ -24,6 +24,7 @@ from odr_plugin_api import (
     Family,
     PluginInfo,
     Scope,
+    Secret,
     SmsGatewayConfig,
     hookimpl,
     sms_request,
@@ -39,8 +40,8 @@ class AcmeSmsConfig(SmsGatewayConfig, kw_only=True, forbid_unknown_fields=True):
     """The vendor's send API."""
     app_key: str = ""
     """Account key at the vendor."""
-    app_secret: str = ""
-    """Signing secret at the vendor."""
+    app_secret: Secret = ""
+    """Signing secret at the vendor (write-only: never shown once saved)."""
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
     """How long to wait for the gateway."""
 

@@ -220,3 +220,34 @@ def test_installed_plugins_load_only_when_allowed(tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("vendor_holidays_x", None)
+
+
+def test_secret_fields_are_masked_kept_and_replaced_by_the_helpers():
+    """The rules every output and save applies (odr_plugin_api.secrets), on a vendor-style Struct: the
+    nested constraint and the optional form are found, a non-empty default is masked in the schema."""
+    from typing import Annotated
+
+    import msgspec
+
+    from odr_plugin_api import SECRET_MASK, Secret
+    from odr_plugin_api.secrets import changed_secrets, keep_secrets, mask_config, secret_fields
+    from odr_plugin_api.types import config_schema
+
+    class Vendor(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+        endpoint: str = "https://gw.example/send"
+        key: Annotated[Secret, msgspec.Meta(max_length=40)] = "factory-default-key"
+        token: Secret | None = None
+
+    assert secret_fields(Vendor) == {"key", "token"} and secret_fields(None) == frozenset()
+    stored = {"endpoint": "https://gw.example/send", "key": "k-123", "token": None}
+    assert mask_config(Vendor, stored) == {"endpoint": "https://gw.example/send", "key": SECRET_MASK, "token": None}
+    assert stored["key"] == "k-123"  # a copy, never the stored dict changed
+    assert keep_secrets(Vendor, {"endpoint": "https://x.example"}, stored) == {"endpoint": "https://x.example", "key": "k-123",
+                                                                                 "token": None}
+    assert keep_secrets(Vendor, mask_config(Vendor, stored), stored) == stored  # read back and saved: unchanged
+    assert keep_secrets(Vendor, {"key": "", "token": "t"}, stored) == {"key": "", "token": "t"}  # cleared, set
+    assert keep_secrets(Vendor, {"key": SECRET_MASK}, None) == {}  # nothing in force: the default applies
+    assert changed_secrets(Vendor, stored, {**stored, "key": "k-456"}) == ["key"]
+    props = config_schema(Vendor)["$defs"]["Vendor"]["properties"]
+    assert props["key"]["default"] == SECRET_MASK and props["key"]["writeOnly"] and props["key"]["maxLength"] == 40
+    assert "factory-default-key" not in str(config_schema(Vendor)) and "writeOnly" not in str(props["endpoint"])

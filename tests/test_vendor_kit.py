@@ -197,6 +197,10 @@ def test_cli_show_and_check(tmp_path):
     assert shown["config"]["schema"]["$defs"]["GuangxiCalendarConfig"]["properties"]["days_off"]["default"] == 2
     assert [h["hook"] for h in shown["hooks"]] == ["odr_calendar_day", "odr_plugin_info"]
 
+    r = run([*odr, "show", "odr_webhook"], cwd=ROOT, path=path, env=allow)  # a write-only secret: schema says so
+    secret = json.loads(r.stdout)["config"]["schema"]["$defs"]["WebhookConfig"]["properties"]["secret"]
+    assert secret["writeOnly"] is True and secret["format"] == "password" and secret["maxLength"] == 200
+
     r = run([*odr, "show", "broken_plugin"], cwd=ROOT, path=path, env=allow)  # allowed, refused by the host
     assert json.loads(r.stdout)["status"].startswith("allowed, but it failed to load: plugin broken_plugin")
 

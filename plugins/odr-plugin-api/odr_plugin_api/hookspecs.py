@@ -31,7 +31,9 @@ from odr_plugin_api.types import (
 def odr_plugin_info() -> PluginInfo:
     """Describe the plugin: name (equal to its entry-point name), version, title, the families it
     implements, its configuration Struct type (every field defaulted) and whether it is a built-in
-    default. Called once when the plugin is registered; a plugin without it is refused."""
+    default. Called once when the plugin is registered; a plugin without it is refused. Mark
+    credentials in the configuration Struct with :data:`odr_plugin_api.Secret`: write-only, shown
+    only as set (``SECRET_MASK``) or empty, kept when a save leaves them out (:mod:`odr_plugin_api.secrets`)."""
 
 
 @hookspec(firstresult=True)

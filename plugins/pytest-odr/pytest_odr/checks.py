@@ -16,7 +16,8 @@ Checks:
     isolation        registers alone on a fresh ``pluggy.PluginManager("odr")`` (pluggy validation,
                      ``check_pending``)
     config           the config Struct decodes from ``{}`` (every field defaulted), round-trips through
-                     msgspec JSON and has a JSON schema
+                     msgspec JSON (also shown with its ``Secret`` fields masked and saved again) and has a
+                     JSON schema
     calendar         ``odr_calendar_day`` over a whole year: DayInfo for the asked day or None, deterministic
     deadline_policy  ``odr_deadline_policy``: days >= 0, valid clocks, deterministic, due never before start
     classification   ``odr_classify_enterprise``: a declared class, deterministic

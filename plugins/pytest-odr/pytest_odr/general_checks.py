@@ -10,6 +10,7 @@ import msgspec
 import pluggy
 
 from odr_plugin_api import PROJECT_NAME, Family, PluginInfo, hookspecs
+from odr_plugin_api.secrets import keep_secrets, mask_config, secret_fields
 from odr_plugin_api.types import config_schema
 from pytest_odr.subject import HOOK_FAMILY, SPECS, ContractError, Subject, _call, _problems, _short, _Skip
 
@@ -186,7 +187,21 @@ def check_config(s: Subject) -> str | None:
         config_schema(cfg_type)
     except Exception as exc:
         problems.append(f"no JSON schema can be made of {cfg_type.__name__} (the admin form needs one): {exc}")
+    secrets = sorted(secret_fields(cfg_type))
+    if secrets:  # read back masked and saved again as it is, a configuration must not change
+        raw = msgspec.to_builtins(default)
+        odd = [n for n in secrets if not isinstance(raw.get(n), (str, type(None)))]
+        if odd:
+            problems.append(f"Secret fields must be str: {', '.join(odd)}")
+        else:
+            try:
+                again = msgspec.convert(keep_secrets(cfg_type, mask_config(cfg_type, raw), raw), cfg_type, strict=False)
+                if again != default:
+                    problems.append("the defaults, shown with secrets masked and saved again, change")
+            except msgspec.ValidationError as exc:
+                problems.append(f"the defaults, shown with secrets masked and saved again, are refused: {exc}")
     if problems:
         raise _problems(f"the config Struct {cfg_type.__name__} breaks the configuration contract:", problems)
-    shown = msgspec.json.encode(default).decode()
-    return f"{cfg_type.__name__} defaults: {shown if len(shown) <= 200 else shown[:197] + '...'}"
+    shown = msgspec.json.encode(mask_config(cfg_type, msgspec.to_builtins(default))).decode()
+    shown = shown if len(shown) <= 200 else shown[:197] + '...'
+    return f"{cfg_type.__name__} defaults: {shown}" + (f" (write-only secrets: {', '.join(secrets)})" if secrets else "")

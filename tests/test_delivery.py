@@ -582,3 +582,33 @@ async def test_a_webhook_secret_is_write_only_and_signs_until_it_is_replaced(dem
     finally:
         await activate(demo, ZHUJING, "odr_webhook", None, active=False)
         hook.close()
+
+
+LEGACY_SECRET = "legacy-audited-webhook-secret"
+
+
+async def test_secrets_audited_before_they_were_write_only_are_masked_on_reading_and_by_migration_0003(client, pg_url):
+    import asyncpg
+
+    from core.db.shared_migrations.m0003_audit_secrets import mask_statements
+
+    legacy = msgspec.json.encode({"active": True, "config": {"url": "http://127.0.0.1:9/old", "secret": LEGACY_SECRET}}).decode()
+    conn = await asyncpg.connect(pg_url)
+    try:
+        row_id = await conn.fetchval(
+            "INSERT INTO odr.plugin_activation_audit (tenant, node_code, plugin, actor, old, new)"
+            " VALUES ($1, $2, 'odr_webhook', 'before-0003', $3::jsonb, $3::jsonb) RETURNING id", T, PUDONG, legacy)
+        audit = await client.get(f"/api/tenants/{T}/policy/{PUDONG}/audit", headers=await login(client, "sh-admin"))
+        assert audit.status_code == 200 and "before-0003" in audit.text and LEGACY_SECRET not in audit.text
+        async with conn.transaction():
+            await conn.execute("SET LOCAL search_path = odr")
+            for _ in range(2):  # idempotent
+                for statement in mask_statements():
+                    await conn.execute(statement)
+        row = await conn.fetchrow("SELECT old::text AS old, new::text AS new FROM odr.plugin_activation_audit WHERE id = $1",
+                                  row_id)
+        for state in (msgspec.json.decode(row["old"]), msgspec.json.decode(row["new"])):
+            assert state["config"] == {"url": "http://127.0.0.1:9/old", "secret": "********"}
+    finally:
+        await conn.execute("DELETE FROM odr.plugin_activation_audit WHERE actor = 'before-0003'")
+        await conn.close()

@@ -11,11 +11,15 @@ import sys
 import textwrap
 import types
 from pathlib import Path
+from typing import Annotated
 
+import msgspec
 import pytest
 
 from core.pluginhost.host import PluginHost
-from odr_plugin_api import DeadlineRequest, Family, PluginInfo, hookimpl, hookspecs
+from odr_plugin_api import SECRET_MASK, DeadlineRequest, Family, PluginInfo, Secret, hookimpl, hookspecs
+from odr_plugin_api.secrets import changed_secrets, keep_secrets, mask_config, secret_fields
+from odr_plugin_api.types import config_schema
 from tests.conftest import login
 from tests.sample_plugins import deadline_policy, local_holiday_calendar, raising_calendar
 
@@ -222,22 +226,17 @@ def test_installed_plugins_load_only_when_allowed(tmp_path):
         sys.modules.pop("vendor_holidays_x", None)
 
 
+class Vendor(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A vendor-style config with a constrained and an optional secret and a non-empty secret default."""
+
+    endpoint: str = "https://gw.example/send"
+    key: Annotated[Secret, msgspec.Meta(max_length=40)] = "factory-default-key"
+    token: Secret | None = None
+
+
 def test_secret_fields_are_masked_kept_and_replaced_by_the_helpers():
     """The rules every output and save applies (odr_plugin_api.secrets), on a vendor-style Struct: the
     nested constraint and the optional form are found, a non-empty default is masked in the schema."""
-    from typing import Annotated
-
-    import msgspec
-
-    from odr_plugin_api import SECRET_MASK, Secret
-    from odr_plugin_api.secrets import changed_secrets, keep_secrets, mask_config, secret_fields
-    from odr_plugin_api.types import config_schema
-
-    class Vendor(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-        endpoint: str = "https://gw.example/send"
-        key: Annotated[Secret, msgspec.Meta(max_length=40)] = "factory-default-key"
-        token: Secret | None = None
-
     assert secret_fields(Vendor) == {"key", "token"} and secret_fields(None) == frozenset()
     stored = {"endpoint": "https://gw.example/send", "key": "k-123", "token": None}
     assert mask_config(Vendor, stored) == {"endpoint": "https://gw.example/send", "key": SECRET_MASK, "token": None}

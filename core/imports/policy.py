@@ -3,6 +3,8 @@
 The plugin activations at a past moment are the current records with every audited change made since
 (``odr.plugin_activation_audit``, one row per save with the old and new state) undone, newest first.
 The manifest's choices (saved when the province was onboarded) count as in force since the start.
+The audit holds secret configuration fields masked: a past configuration takes them from the later
+record (the value in force after it), which only hooks that read their own secrets could notice.
 Within one import every received time falls into an *epoch* (the number of audited changes at or
 before it); the effective policy, hook scope and calendar are computed once per epoch and node, then
 the deadline plugin is asked and the due moments counted exactly as for a filed complaint
@@ -22,6 +24,7 @@ from core.deadlines.service import ComplaintDeadlines, deadlines_from_plan
 from core.pluginhost.activations import ACTIVATIONS_SQL, Activation, activations_from_rows, effective_policy, make_scope
 from core.runtime import Platform
 from odr_plugin_api import DeadlineRequest
+from odr_plugin_api.secrets import keep_secrets, secret_fields
 
 AUDIT_SQL = """SELECT a.at, a.node_code, a.plugin, a.old FROM odr.plugin_activation_audit a
 JOIN odr.tenants t ON t.slug = a.tenant
@@ -66,8 +69,14 @@ class PolicyHistory:
                 if old is None:
                     state.pop(key, None)
                 else:
+                    config = old.get("config")
+                    info = self.platform.host.infos.get(key[1])
+                    if config is not None and info is not None and secret_fields(info.config):
+                        # the audit never holds a secret's value: the later record's value stands in
+                        later = state.get(key)
+                        config = keep_secrets(info.config, config, later.config if later else None)
                     state[key] = Activation(node_code=key[0], plugin=key[1], active=bool(old.get("active")),
-                                            config=old.get("config"), updated_by="", updated_at=row["at"])
+                                            config=config, updated_by="", updated_at=row["at"])
             found = self._epochs[epoch] = list(state.values())
         return found
 

@@ -110,8 +110,9 @@ def masked_policy(host: PluginHost, policy: EffectivePolicy) -> EffectivePolicy:
 
 
 def masked_audit_config(host: PluginHost, plugin: str, state: dict | None) -> dict | None:
-    """An audit row's ``old`` / ``new`` (``{"active", "config", ...}``) with secrets masked (rows written
-    before secrets were masked on save included; a plugin no longer loaded has its known names masked)."""
+    """An audit row's ``old`` / ``new`` (``{"active", "config", ...}``) with the loaded plugin's secrets
+    masked: rows are written masked, and this covers rows written before that too (a plugin no longer
+    loaded is shown as stored; shared migration 0003 masked the built-ins' older rows in place)."""
     if not state or not isinstance(state.get("config"), dict):
         return state
     info = host.infos.get(plugin)

@@ -98,7 +98,7 @@ def keep_secrets(config_type: type | None, submitted: dict[str, Any] | None,
 
 def changed_secrets(config_type: type | None, old: dict[str, Any] | None, new: dict[str, Any] | None) -> list[str]:
     """The secret fields whose value differs between two stored configurations (for the audit)."""
-    return sorted(n for n in secret_fields(config_type) if (old or {}).get(n) != (new or {}).get(n))
+    return sorted(n for n in secret_fields(config_type) if ((old or {}).get(n) or "") != ((new or {}).get(n) or ""))
 
 
 def mask_schema(config_type: type | None, schema: dict[str, Any] | None) -> dict[str, Any] | None:

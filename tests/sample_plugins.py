@@ -7,7 +7,7 @@ import types
 
 import msgspec
 
-from odr_plugin_api import DayInfo, DeadlineClock, DeadlinePlan, Family, PluginInfo, hookimpl
+from odr_plugin_api import DayInfo, DeadlineClock, DeadlinePlan, Family, PluginInfo, Secret, hookimpl
 
 
 def raising_calendar(name: str = "t_raising_calendar") -> types.SimpleNamespace:
@@ -41,16 +41,22 @@ class DaysConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     close_days: int = 7
 
 
-def deadline_policy(name: str) -> types.SimpleNamespace:
+class KeyedDaysConfig(DaysConfig, kw_only=True, forbid_unknown_fields=True):
+    """A vendor-style policy configuration holding a credential (write-only)."""
+
+    api_key: Secret = ""
+
+
+def deadline_policy(name: str, config: type = DaysConfig) -> types.SimpleNamespace:
     @hookimpl
     def odr_plugin_info():
         return PluginInfo(
-            name=name, version="0.1", title="test policy", families=(Family.DEADLINE_POLICY,), config=DaysConfig
+            name=name, version="0.1", title="test policy", families=(Family.DEADLINE_POLICY,), config=config
         )
 
     @hookimpl
     def odr_deadline_policy(scope, request):
-        cfg = scope.config(name, DaysConfig())
+        cfg = scope.config(name, config())
         return DeadlinePlan(
             policy=name,
             version="0.1",

@@ -14,7 +14,7 @@ from core.db.engine import platform_transaction, tenant_transaction
 from core.deadlines.service import complaint_deadlines
 from tests.complaint_helpers import active_unit, consumer
 from tests.conftest import login
-from tests.sample_plugins import deadline_policy
+from tests.sample_plugins import KeyedDaysConfig, deadline_policy
 
 TZ = ZoneInfo("Asia/Shanghai")
 JINSHAN = "odr_jinshan_deadline"
@@ -215,6 +215,25 @@ async def test_replay_of_another_decider_switches_the_current_one_off_hypothetic
         assert await fingerprints() == before
     finally:
         demo.host.unregister("t_replay_policy")
+        demo.forget_activations("shanghai")
+
+
+REPLAY_SECRET = "replay-candidate-api-secret"
+
+
+async def test_replay_of_a_candidate_with_a_secret_never_echoes_it(client, demo, pudong_history):
+    from odr_plugin_api import SECRET_MASK
+
+    demo.host.register(deadline_policy("t_keyed_policy", KeyedDaysConfig), name="t_keyed_policy")
+    try:
+        r = await replay(client, "sh-admin", "310115", {"plugin": "t_keyed_policy", **WINDOW,
+                                                        "config": {"close_days": 5, "api_key": REPLAY_SECRET}})
+        assert r.status_code == 200, r.text
+        assert REPLAY_SECRET not in r.text and r.json()["config"] == {"contact_days": 2, "close_days": 5, "api_key": SECRET_MASK}
+        r = await replay(client, "sh-admin", "310115", {"plugin": "t_keyed_policy", **WINDOW, "config": {"close_days": 5}})
+        assert r.status_code == 200 and r.json()["config"]["api_key"] == ""  # none in force, none given
+    finally:
+        demo.host.unregister("t_keyed_policy")
         demo.forget_activations("shanghai")
 
 

@@ -819,7 +819,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "import.run_title": ("导入：{name}", "Import: {name}"),
     "import.progress": ("已处理 {processed} / {total} 行", "{processed} of {total} rows processed"),
     "import.reload": ("刷新进度", "Refresh the progress"),
-    "import.failed": ("导入中断，已提交的批次保留；再次导入会补齐其余部分。", "The run stopped; the batches committed stay, and importing again completes the rest."),
+    "import.failed": ("导入失败，已提交的批次保留；继续导入或再次导入会补齐其余部分。", "The run failed; the batches committed stay, and resuming it (or importing again) completes the rest."),
     "import.dry_run_done": ("试运行完成，未写入任何数据。", "Dry run finished: nothing was written."),
     "import.done": ("导入完成：新建 {created} 件，{present} 件已存在。", "Import finished: {created} created, {present} already present."),
     "import.truncated": ("只列出前 {n} 个问题。", "Only the first {n} problems are listed."),

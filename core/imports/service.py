@@ -551,8 +551,10 @@ async def claim_resume(tenant: str, run_id: uuid.UUID, *, stale_seconds: float, 
         if rec is None:
             raise KeyError("import run not found")
         if rec["status"] not in ("interrupted", "failed"):
-            raise Conflict(f"import run {run_id} is {rec['status']}: only an interrupted or failed run resumes",
-                           allowed=["GET"] if rec["status"] == "done" else ["GET", "wait for its progress"])
+            allowed = (["start a new run of the file (POST .../imports/{file_id}/run)"] if rec["status"] == "done" else
+                       [f"follow its progress (GET .../imports/runs/{run_id}); it is interrupted when no batch has"
+                        f" committed for {stale_seconds:g} s"])
+            raise Conflict(f"import run {run_id} is {rec['status']}: only an interrupted or failed run resumes", allowed)
         await conn.execute("""UPDATE import_runs SET status = 'running', runner = $2, heartbeat_at = now(), error = NULL,
                                      finished_at = NULL WHERE id = $1""", run_id, runner)
     report = _run_report(rec)

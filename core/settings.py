@@ -92,13 +92,26 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     deliveries due (the usual delay between a notification and its e-mail, webhook or SMS)."""
     delivery_retry_seconds: float = 30.0
     """ODR_DELIVERY_RETRY_SECONDS: back-off before the first retry of a failed delivery; doubled for
-    each further attempt (capped at 6 hours)."""
+    each further attempt (capped at 6 hours), with equal jitter: the wait is drawn uniformly between
+    half of that and all of it, so deliveries that failed together do not come back together."""
     delivery_max_attempts: int = 8
     """ODR_DELIVERY_MAX_ATTEMPTS: attempts after which a failing delivery is dead-lettered (shown to
     the bureau, retried only on request)."""
     delivery_lease_seconds: float = 120.0
     """ODR_DELIVERY_LEASE_SECONDS: how long a claimed delivery is reserved for the worker sending it;
     if that worker dies, another retries it after this (at-least-once)."""
+    delivery_retention_days: float = 30.0
+    """ODR_DELIVERY_RETENTION_DAYS: delivered (or skipped) deliveries finished longer ago than this are
+    removed by the worker's housekeeping; dead-lettered ones are kept until sent again."""
+    import_retention_days: float = 7.0
+    """ODR_IMPORT_RETENTION_DAYS: the content of an uploaded import file is removed this long after its
+    last run finished (or its upload, when it never ran); the file's row and its runs stay."""
+    import_stale_seconds: float = 120.0
+    """ODR_IMPORT_STALE_SECONDS: an import run still ``running`` whose last batch committed longer ago
+    than this is shown as *interrupted* (its process died) and may be resumed."""
+    housekeeping_seconds: float = 600.0
+    """ODR_HOUSEKEEPING_SECONDS: how often the delivery worker runs the retention sweeps (each in
+    bounded batches, per tenant)."""
 
     @property
     def data_path(self) -> Path:

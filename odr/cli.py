@@ -31,7 +31,10 @@
                                 them (an event each), as the platform does when it starts
   odr import complaints --tenant T FILE.xlsx|FILE.csv [--mapping FILE.toml] [--dry-run]
                                 import a 12315 case export (idempotent on the registration number; a progress
-                                line on stderr, the report as JSON; 1 when rows were refused)
+                                line on stderr, the report as JSON; 1 when rows were refused); the run is
+                                recorded (its id first on stderr) and, if the process dies, shown interrupted
+  odr import resume --tenant T RUN_ID
+                                go on with an interrupted or failed import run from its last committed batch
 
 The command's parser and dispatch; each command lives in the module named for it (:mod:`odr.processes`,
 :mod:`odr.tenant_commands`, :mod:`odr.plugin_commands`, :mod:`odr.deadline_commands`). Part of the
@@ -107,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     complaints.add_argument("file", metavar="FILE", help="the export: .csv (UTF-8 or GB 18030) or .xlsx")
     complaints.add_argument("--mapping", help="column mapping (TOML; default: the tenant's stored one, else the national layout)")
     complaints.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    resume = imports.add_parser("resume", help="resume an interrupted or failed import run from its last batch")
+    resume.add_argument("--tenant", required=True, help="tenant (province) slug, e.g. shanghai")
+    resume.add_argument("run_id", metavar="RUN_ID", help="the run's id (printed when it started; shown in the console)")
     args = parser.parse_args(argv)
 
     if args.command in ("demo", "serve"):
@@ -143,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return deadline_commands.explain_deadlines(args.tenant, args.node, args.start)
     if args.command == "deadlines" and args.action == "provisional":
         return deadline_commands.provisional_deadlines(args.tenant, args.apply)
+    if args.command == "import" and args.action == "resume":
+        return import_commands.resume_import(args.tenant, args.run_id)
     if args.command == "import":
         return import_commands.import_complaints(args.tenant, args.file, args.mapping, args.dry_run)
     parser.error("unknown command")

@@ -28,8 +28,9 @@ RUNTIME_PRIVILEGES: dict[str, frozenset[str]] = {
         "complaint_attachments": "SELECT, INSERT",
         "timers": "SELECT, INSERT, UPDATE",
         "notifications": "SELECT, INSERT, UPDATE",
-        # delivery outbox (state, attempts), channel choices per account, case-event subscriptions
-        "deliveries": "SELECT, INSERT, UPDATE",
+        # delivery outbox (state, attempts; delivered rows removed after ODR_DELIVERY_RETENTION_DAYS),
+        # channel choices per account, case-event subscriptions
+        "deliveries": "SELECT, INSERT, UPDATE, DELETE",
         "channel_preferences": "SELECT, INSERT, UPDATE",
         "event_subscriptions": "SELECT, INSERT, UPDATE",
         # kept by triggers on complaints and enterprises, which run as the writing role
@@ -45,7 +46,7 @@ RUNTIME_PRIVILEGES: dict[str, frozenset[str]] = {
         "coverage_targets": "SELECT, INSERT, UPDATE, DELETE",
         # imports of 12315 exports (core/imports): the tenant's column mapping, uploaded files, runs
         "import_mappings": "SELECT, INSERT, UPDATE",
-        "import_files": "SELECT, INSERT",
+        "import_files": "SELECT, INSERT, UPDATE",  # UPDATE: the content purged after ODR_IMPORT_RETENTION_DAYS
         "import_runs": "SELECT, INSERT, UPDATE",
         # the schema's migration record: the owner's alone
         "_migrations": "",

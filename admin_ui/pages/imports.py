@@ -14,7 +14,8 @@ Contract:
   ``GET /ui/bureau/imports/runs/{id}``: a progress bar (rows processed of the total, counts) that
   refreshes itself every second with htmx while the run goes on (a plain reload link without
   JavaScript), then the report: created, already present, refused, and every refused row's line,
-  field and problem.
+  field and problem. A run whose process died shows as interrupted (as does a failed one, with its
+  error) with a "resume" button: ``POST .../runs/{id}/resume`` goes on from its last committed batch.
 - ``POST /ui/bureau/imports/mapping``: save the mapping from its TOML text; a malformed one is shown
   again (400) with the message naming the field.
 """
@@ -87,7 +88,7 @@ async def file_page(request: Request, file_id: FromPath[str]) -> Response:
     tenant = principal.tenant or ""
     file, table = await service.load_file(tenant, principal, platform, file_id)
     preview = service.preview(file, table, await service.tenant_mapping(platform, tenant, principal))
-    runs = await service.file_runs(tenant, file.id)
+    runs = await service.file_runs(tenant, file.id, stale_seconds=platform.settings.import_stale_seconds)
     shown = [name for name in FIELDS if name in preview.columns]
     return page(request, "import_file.html", preview=preview, shown=shown, runs=runs)
 
@@ -109,6 +110,16 @@ async def run(request: Request, file_id: FromPath[str]) -> Response:
     return await _launch(request, file_id, dry_run=False)
 
 
+@post("/bureau/imports/runs/{run_id:str}/resume")
+async def resume(request: Request, run_id: FromPath[str]) -> Response:
+    """Resume an interrupted or failed run from its last committed batch (then its page)."""
+    principal = require(request, POLICY_ROLES)
+    await read_form(request)
+    report = await service.resume_run(platform_of(request), principal.tenant or "", principal, run_id,
+                                      bus=getattr(request.app.state, "notify_bus", None))
+    return redirect(f"/ui/bureau/imports/runs/{report.id}")
+
+
 @get("/bureau/imports/runs/{run_id:str}")
 async def run_page(request: Request, run_id: FromPath[str]) -> Response:
     """The run's page; with ``?fragment=1`` (htmx) only its progress section."""
@@ -118,4 +129,4 @@ async def run_page(request: Request, run_id: FromPath[str]) -> Response:
     return page(request, template, run=report)
 
 
-HANDLERS = [imports_page, upload, save_mapping, file_page, dry_run, run, run_page]
+HANDLERS = [imports_page, upload, save_mapping, file_page, dry_run, run, run_page, resume]

@@ -117,9 +117,24 @@ class ImportController(Controller):
         report = await start(request, platform, tenant, principal, file_id, dry_run=False, wait=wait)
         return Response(report, status_code=200 if wait else 202)
 
+    @post("/runs/{run_id:str}/resume", status_code=202)
+    async def resume(self, request: Request[Principal, Any, Any], tenant: FromPath[str], run_id: FromPath[str],
+                     wait: FromQuery[bool] = False) -> Response[service.ImportReport]:
+        """Resume an ``interrupted`` run (its process died: no batch committed for
+        ``ODR_IMPORT_STALE_SECONDS``) or a ``failed`` one, from its last committed batch with the mapping
+        it started with; rows are counted and filed once. 202 with the running report (``wait=true``: 200
+        with the final one); 409 when the run is done or still alive; 400 naming ``file`` when the file's
+        content was removed by the retention."""
+        platform, principal = await tenant_member(request, tenant)
+        report = await service.resume_run(platform, tenant, principal, run_id, wait=wait,
+                                          bus=getattr(request.app.state, "notify_bus", None))
+        return Response(report, status_code=200 if wait else 202)
+
     @get("/runs/{run_id:str}")
     async def get_run(self, request: Request[Principal, Any, Any], tenant: FromPath[str],
                       run_id: FromPath[str]) -> service.ImportReport:
-        """A run's progress (rows processed of the total, counts) and, once done, its refused rows."""
+        """A run's progress (rows processed of the total, counts) and, once done, its refused rows; status
+        ``running``, ``done``, ``failed``, or ``interrupted`` (still running but no batch committed for
+        ``ODR_IMPORT_STALE_SECONDS``: its process died; ``resumable``)."""
         platform, principal = await tenant_member(request, tenant)
         return await service.get_run(tenant, principal, platform, run_id)

@@ -26,8 +26,14 @@ Contract:
   same way; nothing personal is logged or put in a problem message.
 - ``dry_run``: everything above but the writes; ``created`` then counts what an import would create.
 - Runs started from the API or the console go on in the background of the web process
-  (:func:`launch_run`); one whose process stopped stays ``running`` with the progress of its last
-  committed batch: importing the file again completes it (idempotent).
+  (:func:`launch_run`); ``odr import complaints`` records its run (and keeps the file) the same way.
+  Each batch's transaction also moves the run's ``heartbeat_at`` and appends its refused rows, under
+  the run's ``runner`` token. A run still ``running`` whose heartbeat is older than
+  ``ODR_IMPORT_STALE_SECONDS`` is shown as ``interrupted`` (its process died); :func:`resume_run` (API,
+  console) or ``odr import resume`` takes it over with a new token (so a batch of the old process, if it
+  still lives, rolls back), skips the rows its committed batches processed and goes on from there with
+  the run's stored counts, problems and mapping: every row is counted once and filed once. A failed run
+  resumes the same way. A new run of the same file is always allowed (idempotent).
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ from typing import Any
 
 import msgspec
 
-from core.api.errors import Forbidden
+from core.api.errors import Conflict, Forbidden
 from core.auth.principal import Principal, Role
 from core.complaints import batching
 from core.complaints import states as S
@@ -89,6 +95,10 @@ class ImportReport(msgspec.Struct, kw_only=True):
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     seconds: float = 0.0
+    heartbeat_at: dt.datetime | None = None
+    """When the run's last batch committed (``interrupted``: longer ago than ``ODR_IMPORT_STALE_SECONDS``)."""
+    resumable: bool = False
+    """``interrupted`` or ``failed``: ``POST .../imports/runs/{id}/resume`` goes on from its last batch."""
 
 
 Progress = Callable[[ImportReport], Any]
@@ -133,12 +143,20 @@ def _department_index(nodes: dict[str, Node], mapping: ColumnMapping) -> dict[st
     return index
 
 
+class RunTakenOver(RuntimeError):
+    """The run was resumed by another process (its heartbeat had gone stale): this one stops, its
+    current batch rolled back."""
+
+
 class _Importer:
     def __init__(self, platform: Platform, tenant: str, principal: Principal, mapping: ColumnMapping,
                  columns: ColumnIndex, nodes: dict[str, Node], history: PolicyHistory, report: ImportReport,
-                 dry_run: bool) -> None:
+                 dry_run: bool, runner: uuid.UUID | None = None) -> None:
         self.platform, self.tenant, self.principal, self.mapping = platform, tenant, principal, mapping
         self.columns, self.nodes, self.history, self.report, self.dry_run = columns, nodes, history, report, dry_run
+        self.runner = runner
+        self.saved_problems = len(report.problems)
+        """Problems already stored with the run (each batch appends the ones after)."""
         self.departments = _department_index(nodes, mapping)
         self.seen: dict[str, int] = {}
         self.now = dt.datetime.now(dt.timezone.utc)
@@ -170,6 +188,14 @@ class _Importer:
                 continue
             parsed.append(row)
         return parsed
+
+    def remember(self, chunk: list[tuple[int, list[Any]]]) -> None:
+        """Rows a resumed run skips (processed before): only their registration numbers, so a later line
+        repeating one is refused as it would have been."""
+        for line, cells in chunk:
+            row = parse_row(line, cells, self.columns, self.mapping, self.now)
+            if not isinstance(row, list):
+                self.seen.setdefault(row.registration_number, line)
 
     def resolve(self, row: ImportRow, companies: dict[str, Any]) -> batching.IntakeRow | Problem:
         company = companies.get(row.credit_code) if row.credit_code else None
@@ -267,10 +293,15 @@ class _Importer:
                 report.created += len(rows)
             report.processed += len(chunk)
             if run_id is not None:
-                await conn.execute(
-                    """UPDATE import_runs SET total = $2, processed = $3, created = $4, present = $5, refused = $6
-                       WHERE id = $1""",
-                    run_id, report.total, report.processed, report.created, report.present, report.refused)
+                status = await conn.execute(
+                    """UPDATE import_runs SET total = $2, processed = $3, created = $4, present = $5, refused = $6,
+                              problems = problems || $7::jsonb, heartbeat_at = now()
+                       WHERE id = $1 AND runner IS NOT DISTINCT FROM $8""",
+                    run_id, report.total, report.processed, report.created, report.present, report.refused,
+                    msgspec.json.encode(report.problems[self.saved_problems:]).decode(), self.runner)
+                if status != "UPDATE 1":
+                    raise RunTakenOver(f"import run {run_id} was resumed elsewhere")
+                self.saved_problems = len(report.problems)
         return outbox
 
 
@@ -285,10 +316,14 @@ def _total(table: Table) -> int | None:
 async def import_complaints(
     platform: Platform, tenant: str, principal: Principal, table: Table, mapping: ColumnMapping, *,
     filename: str, dry_run: bool, batch_size: int = BATCH_SIZE, run_id: uuid.UUID | None = None,
-    progress: Progress | None = None, after_commit: AfterCommit | None = None,
+    progress: Progress | None = None, after_commit: AfterCommit | None = None, runner: uuid.UUID | None = None,
+    resume: ImportReport | None = None,
 ) -> ImportReport:
     """Dry-run or import ``table`` (see the module's contract). ``progress`` is called after every batch
     with the report so far, and once more when done (``status`` ``done``); ``after_commit`` gets each batch's notifications after its commit.
+    With ``run_id`` each batch records the progress on that run, and only while the run's ``runner`` is
+    ``runner`` (else :class:`RunTakenOver`, that batch rolled back). ``resume``: the run's stored report;
+    its ``processed`` rows are skipped and its counts and problems continued.
     Raises :class:`FileRefused` (a required column missing, a bad ``departments`` entry) or
     :class:`Forbidden` before anything is written; a database error after some batches propagates
     (those batches stay)."""
@@ -298,10 +333,21 @@ async def import_complaints(
     columns = column_index(table.header, mapping)
     report = ImportReport(id=str(run_id) if run_id else None, filename=filename, dry_run=dry_run,
                           total=_total(table), started_at=dt.datetime.now(dt.timezone.utc))
+    skip = 0
+    if resume is not None:
+        report.processed, report.created, report.present, report.refused = (
+            resume.processed, resume.created, resume.present, resume.refused)
+        report.problems = list(resume.problems)
+        report.problems_truncated = resume.refused > len(resume.problems)
+        skip = resume.processed
     importer = _Importer(platform, tenant, principal, mapping, columns, nodes, await PolicyHistory.load(platform, tenant),
-                         report, dry_run)
+                         report, dry_run, runner)
     chunk: list[tuple[int, list[Any]]] = []
     for item in table.rows():
+        if skip:
+            skip -= 1
+            importer.remember([item])
+            continue
         chunk.append(item)
         if len(chunk) >= batch_size:
             outbox = await importer.batch(chunk, run_id)
@@ -388,6 +434,8 @@ async def load_file(tenant: str, principal: Principal, platform: Platform, file_
         rec = await conn.fetchrow("SELECT id, filename, format, size, content, node_code, uploaded_at FROM import_files WHERE id = $1", key)
     if rec is None or rec["node_code"] not in nodes or not principal.covers(nodes[rec["node_code"]].path):
         raise KeyError("import file not found")
+    if rec["content"] is None:
+        raise FileRefused("file", "its content was removed after ODR_IMPORT_RETENTION_DAYS; upload the export again")
     table = read_table(rec["filename"], bytes(rec["content"]))
     return ImportFile(id=str(rec["id"]), filename=rec["filename"], format=rec["format"], size=rec["size"],
                       header=table.header, uploaded_at=rec["uploaded_at"]), table
@@ -432,8 +480,12 @@ def _partial_index(header: list[str], mapping: ColumnMapping) -> ColumnIndex:
     return ColumnIndex(index=index, headers=headers)
 
 
-RUN_COLUMNS = """id, file_id, filename, dry_run, status, total, processed, created, present, refused, problems, error,
-    started_at, finished_at"""
+RUN_COLUMNS = """id, file_id, filename, dry_run, total, processed, created, present, refused, problems, error,
+    started_at, finished_at, heartbeat_at, mapping,
+    CASE WHEN status = 'running' AND heartbeat_at < now() - make_interval(secs => $2) THEN 'interrupted'
+         ELSE status END AS status"""
+"""The run's columns; ``$2`` is ``ODR_IMPORT_STALE_SECONDS`` (a running run with an older heartbeat is
+``interrupted``)."""
 
 
 def _run_report(rec) -> ImportReport:
@@ -443,44 +495,93 @@ def _run_report(rec) -> ImportReport:
                         total=rec["total"], processed=rec["processed"], created=rec["created"], present=rec["present"],
                         refused=rec["refused"], problems=problems, problems_truncated=rec["refused"] > len(problems),
                         error=rec["error"], started_at=rec["started_at"], finished_at=rec["finished_at"],
-                        seconds=round(seconds, 3))
+                        seconds=round(seconds, 3), heartbeat_at=rec["heartbeat_at"],
+                        resumable=rec["status"] in ("interrupted", "failed"))
 
 
-async def start_run(tenant: str, principal: Principal, file: ImportFile, *, dry_run: bool) -> uuid.UUID:
+async def start_run(tenant: str, principal: Principal, file: ImportFile, *, dry_run: bool,
+                    runner: uuid.UUID | None = None, mapping: ColumnMapping | None = None) -> uuid.UUID:
+    """Record a run of ``file`` (status ``running``, heartbeat now) carried on by ``runner``, reading
+    the file with ``mapping`` (kept for a resume)."""
     async with tenant_transaction(tenant) as conn:
         return await conn.fetchval(
-            """INSERT INTO import_runs (file_id, filename, dry_run, status, started_by) VALUES ($1, $2, $3, 'running', $4)
-               RETURNING id""", uuid.UUID(file.id), file.filename, dry_run, principal.id)
+            """INSERT INTO import_runs (file_id, filename, dry_run, status, started_by, runner, mapping)
+               VALUES ($1, $2, $3, 'running', $4, $5, $6::jsonb) RETURNING id""",
+            uuid.UUID(file.id), file.filename, dry_run, principal.id, runner,
+            msgspec.json.encode(mapping).decode() if mapping is not None else None)
 
 
-async def finish_run(tenant: str, run_id: uuid.UUID, report: ImportReport | None, error: str | None = None) -> None:
+async def finish_run(tenant: str, run_id: uuid.UUID, report: ImportReport | None, error: str | None = None, *,
+                     runner: uuid.UUID | None = None) -> None:
+    """Record the run's outcome (only while ``runner`` still carries it on)."""
     async with tenant_transaction(tenant) as conn:
         if report is not None:
             await conn.execute(
                 """UPDATE import_runs SET status = 'done', total = $2, processed = $3, created = $4, present = $5,
-                          refused = $6, problems = $7::jsonb, finished_at = now() WHERE id = $1""",
+                          refused = $6, problems = $7::jsonb, finished_at = now(), heartbeat_at = now()
+                   WHERE id = $1 AND runner IS NOT DISTINCT FROM $8""",
                 run_id, report.total, report.processed, report.created, report.present, report.refused,
-                msgspec.json.encode(report.problems).decode())
+                msgspec.json.encode(report.problems).decode(), runner)
         else:
-            await conn.execute("UPDATE import_runs SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
-                               run_id, error)
+            await conn.execute("""UPDATE import_runs SET status = 'failed', error = $2, finished_at = now()
+                                  WHERE id = $1 AND runner IS NOT DISTINCT FROM $3""", run_id, error, runner)
 
 
 async def run_file(platform: Platform, tenant: str, principal: Principal, file: ImportFile, table: Table,
                    mapping: ColumnMapping, run_id: uuid.UUID, *, dry_run: bool,
-                   after_commit: AfterCommit | None = None) -> ImportReport | None:
-    """Carry out a started run to its end, recording the outcome (never raises: a failure is the run's
-    ``error``, by type and message, which hold no personal data)."""
+                   after_commit: AfterCommit | None = None, runner: uuid.UUID | None = None,
+                   resume: ImportReport | None = None, progress: Progress | None = None) -> ImportReport | None:
+    """Carry out a started (or resumed) run to its end, recording the outcome (never raises: a failure
+    is the run's ``error``, by type and message, which hold no personal data; a run taken over by a
+    resume elsewhere is left to it)."""
     try:
         report = await import_complaints(platform, tenant, principal, table, mapping, filename=file.filename,
-                                         dry_run=dry_run, run_id=run_id, after_commit=after_commit)
+                                         dry_run=dry_run, run_id=run_id, after_commit=after_commit, runner=runner,
+                                         resume=resume, progress=progress)
+    except RunTakenOver:
+        log.warning("import run %s of tenant %s was resumed elsewhere; this process stops it", run_id, tenant)
+        return None
     except Exception as exc:  # recorded on the run, shown to the bureau
         log.warning("import run %s of tenant %s failed (%s)", run_id, tenant, type(exc).__name__)
-        await finish_run(tenant, run_id, None, f"{type(exc).__name__}: {exc}"[:500])
+        await finish_run(tenant, run_id, None, f"{type(exc).__name__}: {exc}"[:500], runner=runner)
         return None
     report.id = str(run_id)
-    await finish_run(tenant, run_id, report)
+    await finish_run(tenant, run_id, report, runner=runner)
     return report
+
+
+async def claim_resume(tenant: str, run_id: uuid.UUID, *, stale_seconds: float, runner: uuid.UUID) -> ImportReport:
+    """Take over an interrupted (heartbeat older than ``stale_seconds``) or failed run for ``runner``:
+    ``running`` again, heartbeat now. Its report as stored (the counts and problems to go on from);
+    :class:`Conflict` when the run is done or still alive."""
+    async with tenant_transaction(tenant) as conn:
+        rec = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM import_runs WHERE id = $1 FOR UPDATE", run_id,
+                                  stale_seconds)
+        if rec is None:
+            raise KeyError("import run not found")
+        if rec["status"] not in ("interrupted", "failed"):
+            allowed = (["start a new run of the file (POST .../imports/{file_id}/run)"] if rec["status"] == "done" else
+                       [f"follow its progress (GET .../imports/runs/{run_id}); it is interrupted when no batch has"
+                        f" committed for {stale_seconds:g} s"])
+            raise Conflict(f"import run {run_id} is {rec['status']}: only an interrupted or failed run resumes", allowed)
+        await conn.execute("""UPDATE import_runs SET status = 'running', runner = $2, heartbeat_at = now(), error = NULL,
+                                     finished_at = NULL WHERE id = $1""", run_id, runner)
+    report = _run_report(rec)
+    report.status = "running"
+    return report
+
+
+def _run_mapping(rec_mapping: Any) -> ColumnMapping | None:
+    if rec_mapping is None:
+        return None
+    return msgspec.json.decode(rec_mapping if isinstance(rec_mapping, (str, bytes)) else msgspec.json.encode(rec_mapping),
+                               type=ColumnMapping)
+
+
+async def run_mapping(tenant: str, run_id: uuid.UUID) -> ColumnMapping | None:
+    """The mapping a run reads its file with (None: recorded before runs kept it)."""
+    async with tenant_transaction(tenant) as conn:
+        return _run_mapping(await conn.fetchval("SELECT mapping FROM import_runs WHERE id = $1", run_id))
 
 
 async def get_run(tenant: str, principal: Principal, platform: Platform, run_id: str) -> ImportReport:
@@ -494,17 +595,18 @@ async def get_run(tenant: str, principal: Principal, platform: Platform, run_id:
     async with tenant_transaction(tenant) as conn:
         rec = await conn.fetchrow(
             f"SELECT {RUN_COLUMNS}, (SELECT node_code FROM import_files f WHERE f.id = r.file_id) AS node_code"
-            " FROM import_runs r WHERE id = $1", key)
+            " FROM import_runs r WHERE id = $1", key, platform.settings.import_stale_seconds)
     if rec is None or rec["node_code"] not in nodes or not principal.covers(nodes[rec["node_code"]].path):
         raise KeyError("import run not found")
     return _run_report(rec)
 
 
-async def file_runs(tenant: str, file_id: str) -> list[ImportReport]:
-    """The runs of a file, newest first (the caller checked the file is the principal's)."""
+async def file_runs(tenant: str, file_id: str, *, stale_seconds: float) -> list[ImportReport]:
+    """The runs of a file, newest first (the caller checked the file is the principal's); a running one
+    whose heartbeat is older than ``stale_seconds`` is ``interrupted``."""
     async with tenant_transaction(tenant) as conn:
         recs = await conn.fetch(f"SELECT {RUN_COLUMNS} FROM import_runs r WHERE file_id = $1 ORDER BY started_at DESC",
-                                uuid.UUID(file_id))
+                                uuid.UUID(file_id), stale_seconds)
     return [_run_report(r) for r in recs]
 
 
@@ -544,19 +646,54 @@ async def launch_run(platform: Platform, tenant: str, principal: Principal, file
     file, table = await load_file(tenant, principal, platform, file_id)
     mapping = await tenant_mapping(platform, tenant, principal)
     column_index(table.header, mapping)
-    run_id = await start_run(tenant, principal, file, dry_run=dry_run)
+    runner = uuid.uuid4()
+    run_id = await start_run(tenant, principal, file, dry_run=dry_run, runner=runner, mapping=mapping)
 
     async def after_commit(outbox: list) -> None:
         for out in outbox:
             await deliver(platform, bus, out)
 
     task = asyncio.get_running_loop().create_task(
-        run_file(platform, tenant, principal, file, table, mapping, run_id, dry_run=dry_run, after_commit=after_commit))
+        run_file(platform, tenant, principal, file, table, mapping, run_id, dry_run=dry_run, after_commit=after_commit,
+                 runner=runner))
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
     if wait:
         await asyncio.shield(task)
     return await get_run(tenant, principal, platform, str(run_id))
+
+
+async def resume_run(platform: Platform, tenant: str, principal: Principal, run_id: str, *, wait: bool = False,
+                     bus=None) -> ImportReport:
+    """Resume an interrupted or failed run of a file of the principal's subtree in the background of
+    this process, from its last committed batch, with the mapping it started with: its report
+    (``running``), or its final one when ``wait``. ``KeyError`` when there is no such run,
+    :class:`Conflict` when it is done or still alive, :class:`FileRefused` (``file``) when the
+    file's content was removed by the retention (start a new run from a new upload)."""
+    from core.notifications.deliver import deliver
+
+    stored = await get_run(tenant, principal, platform, run_id)  # the subtree check
+    if stored.file_id is None:
+        raise KeyError("import file not found")
+    key = uuid.UUID(run_id)
+    mapping = await run_mapping(tenant, key) or await tenant_mapping(platform, tenant, principal)
+    file, table = await load_file(tenant, principal, platform, stored.file_id)
+    column_index(table.header, mapping)
+    runner = uuid.uuid4()
+    resume = await claim_resume(tenant, key, stale_seconds=platform.settings.import_stale_seconds, runner=runner)
+
+    async def after_commit(outbox: list) -> None:
+        for out in outbox:
+            await deliver(platform, bus, out)
+
+    task = asyncio.get_running_loop().create_task(
+        run_file(platform, tenant, principal, file, table, mapping, key, dry_run=resume.dry_run,
+                 after_commit=after_commit, runner=runner, resume=resume))
+    _RUNNING.add(task)
+    task.add_done_callback(_RUNNING.discard)
+    if wait:
+        await asyncio.shield(task)
+    return await get_run(tenant, principal, platform, run_id)
 
 
 async def running_tasks() -> None:

@@ -13,6 +13,12 @@ Contract:
   PostgreSQL; a delivery claimed but not finished is sent again when its lease ends.
 - Nothing raises out of the loop; failures are logged by type with tenant and delivery id only (never
   an address, never a plugin's message).
+- Housekeeping: every ``ODR_HOUSEKEEPING_SECONDS`` (and at start) the loop also sweeps each tenant:
+  delivered deliveries older than ``ODR_DELIVERY_RETENTION_DAYS`` are removed
+  (:mod:`core.notifications.retention`) and the content of uploads idle for more than
+  ``ODR_IMPORT_RETENTION_DAYS`` purged (:mod:`core.imports.retention`), each in batches of one short
+  transaction (at most :data:`SWEEP_BATCHES` per kind, tenant and round: a backlog is worked off over
+  rounds, never by one giant statement).
 """
 
 from __future__ import annotations
@@ -25,18 +31,24 @@ from concurrent.futures import ThreadPoolExecutor
 import msgspec
 
 from core.db import engine as db
+from core.imports.retention import sweep_uploads
 from core.notifications import outbox
+from core.notifications.retention import sweep_deliveries
 from odr_plugin_api import ChannelMessage, ChannelReceipt, DeliveryFailed
 
 log = logging.getLogger(__name__)
 MIN_SCHEMA_VERSION = "0009"  # the tenant migration that creates ``deliveries``
 TENANTS_TTL = 10.0
+DELIVERY_SWEEP_BATCH = 1000
+UPLOAD_SWEEP_BATCH = 20
+SWEEP_BATCHES = 50
+"""Batches per kind, tenant and housekeeping round."""
 
 
 class DeliveryWorker:
     def __init__(self, platform, *, poll_seconds: float | None = None, retry_seconds: float | None = None,
                  max_attempts: int | None = None, lease_seconds: float | None = None, concurrency: int = 8,
-                 name: str = "delivery-worker") -> None:
+                 name: str = "delivery-worker", housekeeping_seconds: float | None = None) -> None:
         settings = platform.settings
         self.platform = platform
         self.poll_seconds = float(poll_seconds or settings.delivery_poll_seconds)
@@ -45,6 +57,15 @@ class DeliveryWorker:
         self.lease_seconds = float(lease_seconds or settings.delivery_lease_seconds)
         self.concurrency = concurrency
         self.name = name
+        self.housekeeping_seconds = float(housekeeping_seconds if housekeeping_seconds is not None
+                                          else settings.housekeeping_seconds)
+        self.delivery_retention_days = settings.delivery_retention_days
+        self.import_retention_days = settings.import_retention_days
+        self._housekept_at: float | None = None
+        self.removed = 0
+        """Delivered deliveries this worker's housekeeping removed."""
+        self.purged = 0
+        """Uploads whose content this worker's housekeeping purged."""
         self.expanded = 0
         """Deliveries (and subscription batches) this worker queued."""
         self.sent = 0
@@ -135,7 +156,46 @@ class DeliveryWorker:
                 busy |= await self.tick_tenant(slug)
             except Exception as exc:
                 log.warning("%s: delivery round of tenant %s failed (%s)", self.name, slug, type(exc).__name__)
+        now = time.monotonic()
+        if self._housekept_at is None or now - self._housekept_at >= self.housekeeping_seconds:
+            self._housekept_at = now
+            await self.housekeeping(slugs)
         return busy
+
+    # -- housekeeping ----------------------------------------------------------------------------
+    async def housekeeping(self, slugs: list[str]) -> tuple[int, int]:
+        """The retention sweeps over ``slugs``, in bounded batches: (deliveries removed, uploads purged).
+        Never raises (a failing tenant is logged by type and tried again next round)."""
+        removed = purged = 0
+        for slug in slugs:
+            for sweep, batch, kind in ((self._sweep_deliveries, DELIVERY_SWEEP_BATCH, "deliveries"),
+                                       (self._sweep_uploads, UPLOAD_SWEEP_BATCH, "uploads")):
+                try:
+                    for _ in range(SWEEP_BATCHES):
+                        if self._stop.is_set():
+                            return removed, purged
+                        async with db.tenant_transaction(slug) as conn:
+                            done = await sweep(conn, batch)
+                        if kind == "deliveries":
+                            removed += done
+                        else:
+                            purged += done
+                        if done < batch:
+                            break
+                except Exception as exc:
+                    log.warning("%s: housekeeping of %s of tenant %s failed (%s)", self.name, kind, slug,
+                                type(exc).__name__)
+        self.removed += removed
+        self.purged += purged
+        if removed or purged:
+            log.info("%s: housekeeping removed %d delivered deliveries, purged %d uploads", self.name, removed, purged)
+        return removed, purged
+
+    async def _sweep_deliveries(self, conn, batch: int) -> int:
+        return await sweep_deliveries(conn, retention_days=self.delivery_retention_days, batch=batch)
+
+    async def _sweep_uploads(self, conn, batch: int) -> int:
+        return await sweep_uploads(conn, retention_days=self.import_retention_days, batch=batch)
 
     async def tick_tenant(self, slug: str) -> bool:
         """One short transaction: expand new notifications and subscription batches, then claim what is

@@ -15,7 +15,9 @@ Contract:
 - :func:`claim` takes due pending rows ``FOR UPDATE SKIP LOCKED``, counts the attempt and leases them
   (``next_attempt_at`` = now + lease) in one short transaction; the channel is called outside any
   transaction; :func:`finish` then records delivered / skipped, or schedules the next attempt after
-  ``retry * 2**(attempts-1)`` seconds (at most 6 h), or dead-letters the row after ``max_attempts``.
+  :func:`backoff`: ``retry * 2**(attempts-1)`` seconds (at most 6 h) with equal jitter (uniform between
+  half of it and all of it, so rows that failed together are spread out when their receiver comes
+  back), or dead-letters the row after ``max_attempts``.
   A worker that dies after claiming leaves the row pending: it is sent again when the lease ends
   (at-least-once; receivers deduplicate on the idempotency key).
 - Each row is independent: a failing channel or receiver delays only its own rows.
@@ -24,6 +26,7 @@ Contract:
 from __future__ import annotations
 
 import datetime as dt
+import random
 from typing import Any
 
 import asyncpg
@@ -70,9 +73,17 @@ def delivery_of(row: asyncpg.Record) -> Delivery:
     return Delivery(**data)
 
 
-def backoff(attempts: int, retry_seconds: float) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt."""
+def backoff_ceiling(attempts: int, retry_seconds: float) -> float:
+    """The exponential back-off after the ``attempts``-th failed attempt, without jitter."""
     return min(MAX_BACKOFF_SECONDS, retry_seconds * 2 ** max(0, attempts - 1))
+
+
+def backoff(attempts: int, retry_seconds: float, *, rng: random.Random | None = None) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: equal jitter over
+    :func:`backoff_ceiling` ``c``, uniform in ``[c/2, c]`` (never sooner than half the exponential
+    back-off, never later than it; the 6 h cap bounds it)."""
+    ceiling = backoff_ceiling(attempts, retry_seconds)
+    return ceiling / 2 + (rng or random).uniform(0.0, ceiling / 2)
 
 
 def channel_plugins(platform, active: frozenset[str]) -> list[tuple[str, str]]:

@@ -43,6 +43,10 @@ class Postgres:
     def start(self) -> None:
         self.server.ensure_postgres_running()
 
+    def postmaster_pid(self) -> int:
+        """The PID of the running postmaster (first line of ``postmaster.pid``)."""
+        return int((Path(self.server.pgdata) / "postmaster.pid").read_text().split()[0])
+
     def close(self) -> None:
         try:
             self._pgexec("pg_ctl", ("-D", str(self.server.pgdata), "-m", "fast", "stop"),

@@ -22,14 +22,18 @@ Scenarios:
   kill-timer  with two timer workers, the contact deadlines and warnings of every complaint filed so far
               are made due at once, and one worker is SIGKILLed while they fire, then started again:
               every one fires exactly once (one event per timer id), none is left unfired.
-  overload    the sustainable intake rate measured first (``--calibrate`` s, closed loop, ``--clients``),
-              then ``--overload-factor`` (10) x that rate offered open-loop (a paced arrival schedule, one
-              new complaint per arrival, sent once whatever the answer) by ``--client-processes``
-              processes (benchmarks/overload_client.py) for ``--seconds``, against a small intake queue
-              (ODR_INTAKE_QUEUE_MAX) and an age limit (ODR_INTAKE_MAX_WAIT_MS): beyond them intake
-              answers 503 with Retry-After, nothing written, so the latency of what is acknowledged stays
-              bounded and memory flat; then a normal load shows full recovery. Prints the rates and the
-              ratio actually achieved (on a small machine the clients compete with the server for CPU).
+  overload    the sustainable intake rate measured first (``--calibrate`` s, closed loop over ``--clients``
+              connections), then ``--overload-factor`` (10) x that rate offered open-loop (a paced arrival
+              schedule, one new complaint per arrival, sent once whatever the answer) by
+              ``--client-processes`` processes (benchmarks/overload_client.py) for ``--seconds``, against the
+              platform's back-pressure settings (its defaults unless ``--queue-max``, ``--max-wait-ms``,
+              ``--max-inflight`` say otherwise): beyond them the server answers 503 with Retry-After,
+              nothing written, so the latency of what is acknowledged and of the refusals stays bounded and
+              memory flat; then a normal load shows full recovery. With two or more CPUs the server side
+              (web server, PostgreSQL) and the load generator are pinned to separate CPUs (``--cpus``), so
+              that the generator can offer ten times what the server sustains without taking its CPU.
+              Prints the rates, the ratio actually sent, the rate acknowledged during the overload and the
+              CPU the server side used.
   valkey-down Valkey (rate limits, live notifications, the timer queue) killed under load, with two
               timer workers running; while it is away, contact deadlines and their warnings of filed
               complaints are made due (their rows' due moments moved to now: PostgreSQL is the record).
@@ -121,6 +125,20 @@ class Figures(msgspec.Struct, kw_only=True):
     client_lag_p99_ms: float | None = None
     """overload: how late the client processes sent, behind their schedule (99th percentile of the worst process)"""
     server_settings: dict[str, str] = {}
+    pinning: str = ""
+    """overload: which CPUs the server side and the clients ran on (``--cpus``)"""
+    calibration_latency_ms: dict[str, float] = {}
+    """overload: latency of the closed-loop measurement (p50, p99, max)"""
+    scheduled_latency_ms: dict[str, float] = {}
+    """overload: acknowledged intakes, from the arrival's scheduled moment (connection set-up and client lag included)"""
+    refused_latency_ms: dict[str, float] = {}
+    """overload: answers other than 200/201 (the refusals), from the arrival's scheduled moment"""
+    goodput_rate: float | None = None
+    """overload: intakes acknowledged per second during the open-loop phase"""
+    server_cpu_share: float | None = None
+    """overload: CPU seconds per second used by the web server and PostgreSQL during the open-loop phase"""
+    max_connections: int = 1000
+    """overload: keep-alive connections the open-loop clients may open, all processes together"""
 
 
 class Load:
@@ -319,36 +337,92 @@ def latency_figures(latencies_ms: list[float]) -> dict[str, float]:
             "max": round(ordered[-1], 1)} if ordered else {}
 
 
-async def overload(web: Web, token: str, load: Load, figures: Figures, *, seconds: float, factor: float,
-                   processes: int) -> None:
-    """Offer ``factor`` x the sustainable rate open-loop for ``seconds`` from ``processes`` client
-    processes (benchmarks/overload_client.py), each recording every key it sent and which were
-    acknowledged; merge them into ``load`` (so that lost / duplicated are counted from the tables) and
-    fill the overload figures (answers, latency of acknowledged intakes, the web server's peak RSS)."""
-    figures.offered_rate = round(factor * figures.sustainable_rate, 1)
-    figures.client_processes = processes
+def cpu_split(spec: str) -> tuple[set[int], set[int]] | None:
+    """overload: the CPUs of the server side (web server, PostgreSQL) and of the load generator.
+
+    ``auto``: with two or more CPUs available, the first half for the server side, the rest for the
+    clients (on 2 cores: CPU 0 and CPU 1), so that the generator can offer ten times what the server
+    sustains without taking the server's CPU; ``off``: no pinning; ``0/1`` or ``0,1/2,3``: explicit."""
+    if spec == "off":
+        return None
+    if spec == "auto":
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            return None
+        half = len(cpus) // 2
+        return set(cpus[:half]), set(cpus[half:])
+    server, _, client = spec.partition("/")
+    return {int(c) for c in server.split(",")}, {int(c) for c in client.split(",")}
+
+
+async def run_clients(web: Web, token: str, load: Load, *, tag: str, processes: int, seconds: float,
+                      cpus: set[int] | None, options: list[str]) -> list[dict]:
+    """Run ``processes`` client processes (benchmarks/overload_client.py with ``options``) from the same
+    moment for ``seconds``; merge every key they sent and acknowledged into ``load`` (so that lost /
+    duplicated are counted from the tables) and return their JSON reports."""
     start_at = time.time() + 2.0  # the processes start (imports) before the first arrival
     body = msgspec.json.encode(load.body).decode()
+    pin = ["--cpus", ",".join(map(str, sorted(cpus)))] if cpus else []
+    outs = [Path(web.data_dir) / f"client-{tag}{i}.json" for i in range(processes)]
     procs = [await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "benchmarks" / "overload_client.py"), "--port", str(web.port), "--token", token,
-        "--body", body, "--prefix", f"fault-{load.run}-o{i}-", "--rate", str(figures.offered_rate / processes),
-        "--seconds", str(seconds), "--start-at", str(start_at), "--max-connections", str(max(64, 512 // processes)),
-        stdout=asyncio.subprocess.PIPE) for i in range(processes)]
+        "--body", body, "--prefix", f"fault-{load.run}-{tag}{i}-", "--seconds", str(seconds),
+        "--start-at", str(start_at), "--out", str(out), *pin, *options) for i, out in enumerate(outs)]
+    codes = await asyncio.gather(*(p.wait() for p in procs))
+    if any(codes):
+        raise SystemExit(f"a client process failed: exit codes {codes}")
+    now = time.monotonic()
+    reports = [msgspec.json.decode(out.read_bytes()) for out in outs]
+    for r in reports:
+        load.sent.extend(r["sent"])
+        load.acked.update((k, now) for k in r["acked"])
+    return reports
+
+
+async def calibrate_rate(web: Web, token: str, load: Load, figures: Figures, *, seconds: float,
+                         cpus: set[int] | None) -> None:
+    """The sustainable rate: acknowledged intakes per second of ``figures.clients`` closed-loop
+    connections from one client process (on the clients' CPUs) for ``seconds``."""
+    (r,) = await run_clients(web, token, load, tag="c", processes=1, seconds=seconds, cpus=cpus,
+                             options=["--closed", str(figures.clients)])
+    figures.requests += sum(r["statuses"].values())
+    load.ok += len(r["acked"])
+    figures.sustainable_rate = round(len(r["acked"]) / r["offered_seconds"], 1)
+    figures.calibration_latency_ms = latency_figures(r["latencies"])
+
+
+async def overload(web: Web, token: str, load: Load, figures: Figures, *, seconds: float, factor: float,
+                   processes: int, cpus: set[int] | None, server_pids: list[int]) -> None:
+    """Offer ``factor`` x the sustainable rate open-loop for ``seconds`` from ``processes`` client
+    processes (benchmarks/overload_client.py) and fill the overload figures (answers, latency of
+    acknowledged intakes from the write and from the scheduled arrival, the web server's peak RSS, the
+    CPU the server side used)."""
+    import psutil
+
+    figures.offered_rate = round(factor * figures.sustainable_rate, 1)
+    figures.client_processes = processes
+    server = [psutil.Process(pid) for pid in server_pids]
+    cpu_before = server_cpu_seconds(server)
     rss = asyncio.create_task(watch_rss(web, figures, until=time.monotonic() + 2.0 + seconds))
-    outs = await asyncio.gather(*(p.communicate() for p in procs))
+    began = time.monotonic()
+    reports = await run_clients(
+        web, token, load, tag="o", processes=processes, seconds=seconds, cpus=cpus,
+        options=["--rate", str(figures.offered_rate / processes),
+                 "--max-connections", str(max(64, figures.max_connections // processes))])
     await rss
+    figures.server_cpu_share = round((server_cpu_seconds(server) - cpu_before) / (time.monotonic() - began), 2)
     answers: collections.Counter[str] = collections.Counter()
     latencies: list[float] = []
+    scheduled: list[float] = []
+    refused: list[float] = []
     sent = 0
     offered_seconds = 0.0
     lag = 0.0
-    now = time.monotonic()
-    for out, _ in outs:
-        r = msgspec.json.decode(out)
-        load.sent.extend(r["sent"])
-        load.acked.update((k, now) for k in r["acked"])
+    for r in reports:
         answers.update(r["statuses"])
         latencies.extend(r["latencies"])
+        scheduled.extend(r["late_latencies"])
+        refused.extend(r["refused_latencies"])
         sent += len(r["sent"])
         figures.not_offered += r["not_offered"]
         figures.retry_after_missing += r["retry_after_missing"]
@@ -359,23 +433,47 @@ async def overload(web: Web, token: str, load: Load, figures: Figures, *, second
     load.errors.update({k: v for k, v in answers.items() if k not in ("200", "201")})
     load.ok += answers.get("201", 0) + answers.get("200", 0)
     figures.latency_ms = latency_figures(latencies)
+    figures.scheduled_latency_ms = latency_figures(scheduled)
+    figures.refused_latency_ms = latency_figures(refused)
+    figures.goodput_rate = round((answers.get("201", 0) + answers.get("200", 0)) / offered_seconds, 1) if offered_seconds else None
     figures.achieved_rate = round(sent / offered_seconds, 1) if offered_seconds else None
     figures.client_lag_p99_ms = round(lag, 1)
+
+
+def server_cpu_seconds(processes: list) -> float:
+    """CPU seconds used so far by these processes and their children (web server and workers, or the
+    PostgreSQL postmaster and its backends, the ended ones included)."""
+    import psutil
+
+    total = 0.0
+    for proc in processes:
+        try:
+            for p in [proc] + proc.children(recursive=True):
+                t = p.cpu_times()
+                total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
 
 
 def overload_report(f: Figures) -> str:
     ratio = f.achieved_rate / f.sustainable_rate if f.achieved_rate and f.sustainable_rate else 0.0
     return "\n".join([
-        f"overload ({os.cpu_count()} cores; the client processes compete with the server for them, so the "
-        f"server had less CPU than in the closed-loop measurement)",
+        f"overload ({os.cpu_count()} cores; "
+        + (f"{f.pinning})" if f.pinning else "not pinned: the clients compete with the server for the same CPUs)"),
         f"  server settings: {', '.join(f'{k}={v}' for k, v in f.server_settings.items())}",
-        f"  sustainable rate (closed loop, {f.clients} clients): {f.sustainable_rate:g} intakes/s",
+        f"  sustainable rate (closed loop, {f.clients} connections, {f.clients} in flight): {f.sustainable_rate:g} "
+        f"intakes/s, latency p50/p99/max {'/'.join(f'{v:g}' for v in f.calibration_latency_ms.values())} ms",
         f"  offered open-loop: {f.offered_rate:g}/s asked, {f.achieved_rate:g}/s sent by {f.client_processes} client "
-        f"processes for {f.seconds:g} s = {ratio:.1f}x the sustainable rate (client lag p99 {f.client_lag_p99_ms:g} ms, "
-        f"{f.not_offered} arrivals not sent: no free connection of 512, or the client more than 1 s behind)",
-        f"  answers: {', '.join(f'{k}: {v}' for k, v in f.answers.items())}; 503 without Retry-After: {f.retry_after_missing}",
-        f"  latency of acknowledged intakes p50/p99/max: {'/'.join(f'{v:g}' for v in f.latency_ms.values())} ms",
-        f"  web server peak RSS: {f.server_rss_mb} MB",
+        f"process(es) for {f.seconds:g} s = {ratio:.1f}x the sustainable rate (client lag p99 {f.client_lag_p99_ms:g} ms, "
+        f"{f.not_offered} arrivals not sent: no free connection of {f.max_connections}, or the client more than 1 s behind)",
+        f"  answers: {', '.join(f'{k}: {v}' for k, v in f.answers.items())}; 503 without Retry-After: {f.retry_after_missing}; "
+        f"acknowledged meanwhile: {f.goodput_rate:g}/s = {(f.goodput_rate or 0) / (f.sustainable_rate or 1):.0%} of the sustainable rate",
+        f"  latency of acknowledged intakes p50/p99/max: {'/'.join(f'{v:g}' for v in f.latency_ms.values())} ms from "
+        f"the request's write, {'/'.join(f'{v:g}' for v in f.scheduled_latency_ms.values())} ms from its scheduled arrival; "
+        f"refusals {'/'.join(f'{v:g}' for v in f.refused_latency_ms.values())} ms from their scheduled arrival",
+        f"  web server peak RSS: {f.server_rss_mb} MB; CPU used by the web server and PostgreSQL: "
+        f"{f.server_cpu_share if f.server_cpu_share is not None else '-'} CPU-seconds per second",
         f"  lost / duplicated / half-written: {f.lost} / {f.duplicated} / {f.half_written} "
         f"({f.acknowledged} acknowledged, {f.present} present, {f.unacknowledged_present} present but never acknowledged)",
         f"  recovery: a normal load right after: {f.after_success:.2%} of answers 2xx, first acknowledgement "
@@ -383,11 +481,18 @@ def overload_report(f: Figures) -> str:
     ])
 
 
-async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float, queue_max: int = 32,
-                   max_wait_ms: float = 2000, max_inflight: int = 0, factor: float = 10.0, client_processes: int = 3,
-                   calibrate: float = 10.0, after_seconds: float = 5.0) -> Figures:
+async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float,
+                   queue_max: int | None = None, max_wait_ms: float | None = None, max_inflight: int | None = None, factor: float = 10.0, client_processes: int = 3,
+                   calibrate: float = 10.0, after_seconds: float = 5.0, cpus: str = "auto",
+                   max_connections: int = 1000) -> Figures:
     base = Path(tempfile.mkdtemp(prefix=f"odr-faults-{name}-"))
-    figures = Figures(scenario=name, clients=clients, seconds=seconds)
+    figures = Figures(scenario=name, clients=clients, seconds=seconds, max_connections=max_connections)
+    own_cpus = os.sched_getaffinity(0)
+    split = cpu_split(cpus) if name == "overload" else None
+    if split:  # what this process starts now (PostgreSQL, the web server) inherits the server's CPUs
+        os.sched_setaffinity(0, split[0])
+        figures.pinning = (f"web server and PostgreSQL on CPU {','.join(map(str, sorted(split[0])))}, "
+                           f"clients on CPU {','.join(map(str, sorted(split[1])))}")
     pg = Postgres(base)
     web = valkey = None
     try:
@@ -396,8 +501,12 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         prepared = await prepare(pg.url, data_dir)
         extra = {}
         if name == "overload":
-            extra = {"ODR_INTAKE_QUEUE_MAX": str(queue_max), "ODR_INTAKE_MAX_WAIT_MS": str(max_wait_ms),
-                     "ODR_WEB_MAX_INFLIGHT": str(max_inflight)}
+            from core.settings import Settings
+
+            defaults = Settings()  # what a platform gets when these are not set
+            extra = {"ODR_INTAKE_QUEUE_MAX": str(defaults.intake_queue_max if queue_max is None else queue_max),
+                     "ODR_INTAKE_MAX_WAIT_MS": f"{defaults.intake_max_wait_ms if max_wait_ms is None else max_wait_ms:g}",
+                     "ODR_WEB_MAX_INFLIGHT": str(defaults.web_max_inflight if max_inflight is None else max_inflight)}
             figures.server_settings = extra
         if name in ("valkey-down", "kill-timer"):
             valkey = Valkey(base)
@@ -407,16 +516,19 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         web = Web(pg.url, data_dir, extra)
         web.start()
         await web.wait_ready()
+        if split:
+            os.sched_setaffinity(0, split[1])
         async with httpx.AsyncClient(base_url=web.base) as http:
             r = await http.post("/api/auth/login", json={"username": prepared["consumer"], "password": "bench-password"})
             token = r.json()["token"]
         first_pid = web.proc.pid
         started = time.monotonic()
         if name == "overload":
-            load = Load(web, token, prepared["enterprise_id"], figures, until=started + calibrate)
-            await asyncio.gather(*(load.client() for _ in range(clients)))
-            figures.sustainable_rate = round(len(load.acked) / (time.monotonic() - started), 1)
-            await overload(web, token, load, figures, seconds=seconds, factor=factor, processes=client_processes)
+            load = Load(web, token, prepared["enterprise_id"], figures, until=started)
+            client_cpus = split[1] if split else None
+            await calibrate_rate(web, token, load, figures, seconds=calibrate, cpus=client_cpus)
+            await overload(web, token, load, figures, seconds=seconds, factor=factor, processes=client_processes,
+                           cpus=client_cpus, server_pids=[web.proc.pid, pg.postmaster_pid()])
             fault_end = time.monotonic()
             calm = Figures(scenario="after", clients=clients, seconds=after_seconds)
             after = Load(web, token, prepared["enterprise_id"], calm, until=time.monotonic() + after_seconds)
@@ -500,6 +612,7 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         figures.server_errors = len(web.server_errors())
         return figures
     finally:
+        os.sched_setaffinity(0, own_cpus)
         if web is not None:
             web.stop()
         if valkey is not None:
@@ -533,12 +646,17 @@ async def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--fault-at", type=float, default=20)
     parser.add_argument("--down", type=float, default=10, help="seconds the fault lasts")
-    parser.add_argument("--queue-max", type=int, default=32, help="overload: ODR_INTAKE_QUEUE_MAX of the server")
-    parser.add_argument("--max-wait-ms", type=float, default=2000, help="overload: ODR_INTAKE_MAX_WAIT_MS of the server")
-    parser.add_argument("--max-inflight", type=int, default=128, help="overload: ODR_WEB_MAX_INFLIGHT of the server")
+    parser.add_argument("--queue-max", type=int, default=None,
+                        help="overload: ODR_INTAKE_QUEUE_MAX of the server (default: the platform's default)")
+    parser.add_argument("--max-wait-ms", type=float, default=None,
+                        help="overload: ODR_INTAKE_MAX_WAIT_MS of the server (default: the platform's default)")
+    parser.add_argument("--max-inflight", type=int, default=None,
+                        help="overload: ODR_WEB_MAX_INFLIGHT of the server (default: the platform's default)")
     parser.add_argument("--overload-factor", type=float, default=10, help="overload: the offered rate, x the sustainable rate")
-    parser.add_argument("--client-processes", type=int, default=3, help="overload: open-loop client processes")
+    parser.add_argument("--client-processes", type=int, default=2, help="overload: open-loop client processes")
     parser.add_argument("--calibrate", type=float, default=10, help="overload: seconds of the closed-loop run measuring the sustainable rate")
+    parser.add_argument("--cpus", default="auto", help="overload: server/client CPUs, e.g. 0/1 (auto: first half / rest; off)")
+    parser.add_argument("--max-connections", type=int, default=1000, help="overload: open-loop connections, all client processes (granian holds at most 1,024 per worker)")
     parser.add_argument("--requests", type=int, default=100_000, help="pgbouncer: requests per statement-cache setting")
     parser.add_argument("--fault-rate", type=float, default=0.04, help="pgbouncer: share of complaints carrying an injected fault")
     parser.add_argument("--statement-cache", choices=["on", "off"], action="append",
@@ -550,6 +668,7 @@ async def main() -> int:
         args.clients, args.seconds, args.fault_at, args.down, args.queue_max, args.requests = 8, 10, 3, 2, 4, 1500
         args.fault_rate = 0.1
         args.calibrate, args.client_processes = 3, 2
+        args.max_wait_ms = 2000 if args.max_wait_ms is None else args.max_wait_ms
     results = []
     bouncer_results = []
     for name in args.scenario or SCENARIOS:
@@ -566,7 +685,8 @@ async def main() -> int:
                                       down=args.down, queue_max=args.queue_max, max_wait_ms=args.max_wait_ms,
                                       max_inflight=args.max_inflight, factor=args.overload_factor,
                                       client_processes=args.client_processes, calibrate=args.calibrate,
-                                      after_seconds=3 if args.tiny else 5))
+                                      after_seconds=3 if args.tiny else 5, cpus=args.cpus,
+                                      max_connections=args.max_connections))
         if not args.json:
             print(table(results[-1:]), flush=True)
             if name == "overload":

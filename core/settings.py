@@ -60,10 +60,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     """ODR_INTAKE_MAX_WAIT_MS: an intake that has waited longer than this since its request reached the
     web process (for the event loop, for a group commit) before its batch starts is refused with 503 and
     Retry-After, nothing written (back-pressure: bounds the latency of what is acknowledged); 0: no limit."""
-    web_max_inflight: int = 0
+    web_max_inflight: int = 64
     """ODR_WEB_MAX_INFLIGHT: HTTP requests one web process handles at once beyond which new ones are
     answered 503 with Retry-After at once, before any work (``/health``, ``/ui/static`` and live
-    notification streams excepted); 0: no limit."""
+    notification streams excepted); 0: no limit. Refusing at the door costs a small fraction of an
+    intake, so under ten times the sustainable load a web process still acknowledges about what it
+    sustains (``benchmarks/faults.py --scenario overload``); without the limit the refusals happen after
+    authentication and parsing, and the acknowledged rate collapses."""
     replica_max_lag_seconds: float = 30.0
     """ODR_REPLICA_MAX_LAG_SECONDS: reports and evaluation reads go to a read replica of the tenant's
     cluster (``odr cluster set-replicas``) only while its replay lag is below this; else to the primary."""

@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import os
 import sys
 import tempfile
@@ -160,9 +161,13 @@ class Load:
         self.ok = 0
         self.latencies: list[float] = []
         self.next = 0
+        self.http: httpx.AsyncClient | None = None
+        """a client shared by every :meth:`client` loop, made beforehand (each loop makes its own otherwise:
+        tens of milliseconds of set-up each, which would count in a recovery time)"""
 
     async def client(self) -> None:
-        async with httpx.AsyncClient(base_url=self.web.base, timeout=10) as http:
+        async with contextlib.AsyncExitStack() as stack:
+            http = self.http or await stack.enter_async_context(httpx.AsyncClient(base_url=self.web.base, timeout=10))
             while time.monotonic() < self.until:
                 key = f"fault-{self.run}-{self.next:07d}"
                 self.next += 1
@@ -527,13 +532,15 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
             load = Load(web, token, prepared["enterprise_id"], figures, until=started)
             client_cpus = split[1] if split else None
             await calibrate_rate(web, token, load, figures, seconds=calibrate, cpus=client_cpus)
+            shared = httpx.AsyncClient(base_url=web.base, timeout=10, limits=httpx.Limits(max_connections=clients))
             await overload(web, token, load, figures, seconds=seconds, factor=factor, processes=client_processes,
                            cpus=client_cpus, server_pids=[web.proc.pid, pg.postmaster_pid()])
             fault_end = time.monotonic()
             calm = Figures(scenario="after", clients=clients, seconds=after_seconds)
             after = Load(web, token, prepared["enterprise_id"], calm, until=time.monotonic() + after_seconds)
-            after.run, after.next = load.run, load.next + 1_000_000  # the same run, other keys
-            await asyncio.gather(*(after.client() for _ in range(clients)))
+            after.run, after.next, after.http = load.run, load.next + 1_000_000, shared  # the same run, other keys
+            async with shared:
+                await asyncio.gather(*(after.client() for _ in range(clients)))
             answered = after.ok + sum(after.errors.values())
             figures.after_success = round(after.ok / answered, 4) if answered else None
             load.acked.update(after.acked)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import msgspec
 
 from benchmarks.fault_processes import Web
@@ -22,6 +23,52 @@ if TYPE_CHECKING:
     from benchmarks.faults import Figures, Load
 
 ROOT = Path(__file__).resolve().parent.parent
+BYSTANDER = "fujian"
+"""The province filing at its usual pace while another one (Shanghai) surges"""
+BYSTANDER_CLIENTS = 4
+
+
+async def prepare_bystander(url: str, data_dir: str) -> dict:
+    """Onboard :data:`BYSTANDER` beside the benchmark's Shanghai, with an enterprise in 鼓楼区 and a consumer
+    account (password ``bench-password``); returns their ids as ``benchmarks.intake.prepare`` does."""
+    import uuid
+
+    from core.auth.accounts import create_account
+    from core.auth.principal import Role
+    from core.db.engine import as_platform, tenant_transaction
+    from core.runtime import Platform
+    from core.settings import Settings
+    from tenants.manifest import load_manifest
+    from tenants.onboarding import onboard
+
+    platform = Platform(Settings(database_url=url, data_dir=data_dir))
+    await platform.start()
+    try:
+        await onboard(load_manifest(BYSTANDER), host=platform.host, demo=True)
+        code = "91350102" + uuid.uuid4().hex[:10].upper().replace("I", "1").replace("O", "0").replace("S", "5").replace("V", "7").replace("Z", "2")
+        consumer = f"bench-{uuid.uuid4().hex[:8]}"
+        async with tenant_transaction(BYSTANDER) as conn:
+            eid = await conn.fetchval(
+                """INSERT INTO enterprises (name, credit_code, unit_type, node_code, status, approved_at, approved_by)
+                   VALUES ('福州压测商贸有限公司', $1, 'enterprise', '350102', 'active', now(), 'bench') RETURNING id""",
+                code)
+            async with as_platform(conn) as pconn:
+                await create_account(pconn, username=consumer, password="bench-password", role=Role.CONSUMER,
+                                     tenant=BYSTANDER)
+        return {"enterprise_id": str(eid), "consumer": consumer}
+    finally:
+        await platform.stop()
+
+
+async def bystander_load(bystander: "Load", *, start_in: float, seconds: float) -> None:
+    """:data:`BYSTANDER_CLIENTS` closed-loop clients of the bystander province (each repeating a refused
+    complaint after its ``Retry-After``) from ``start_in`` s on, for ``seconds``."""
+    await asyncio.sleep(start_in)
+    bystander.until = time.monotonic() + seconds
+    async with httpx.AsyncClient(base_url=bystander.web.base, timeout=10,
+                                 limits=httpx.Limits(max_connections=BYSTANDER_CLIENTS)) as http:
+        bystander.http = http
+        await asyncio.gather(*(bystander.client() for _ in range(BYSTANDER_CLIENTS)))
 
 
 async def watch_rss(web: Web, figures: Figures, *, until: float) -> None:
@@ -100,7 +147,7 @@ async def calibrate_rate(web: Web, token: str, load: Load, figures: Figures, *, 
 
 
 async def overload(web: Web, token: str, load: Load, figures: Figures, *, seconds: float, factor: float,
-                   processes: int, cpus: set[int] | None, server_pids: list[int]) -> None:
+                   processes: int, cpus: set[int] | None, server_pids: list[int], bystander: Load | None = None) -> None:
     """Offer ``factor`` x the sustainable rate open-loop for ``seconds`` from ``processes`` client
     processes (benchmarks/overload_client.py) and fill the overload figures (answers, latency of
     acknowledged intakes from the write and from the scheduled arrival, the web server's peak RSS, the
@@ -112,12 +159,20 @@ async def overload(web: Web, token: str, load: Load, figures: Figures, *, second
     server = [psutil.Process(pid) for pid in server_pids]
     cpu_before = server_cpu_seconds(server)
     rss = asyncio.create_task(watch_rss(web, figures, until=time.monotonic() + 2.0 + seconds))
+    calm = asyncio.create_task(bystander_load(bystander, start_in=2.0, seconds=seconds)) if bystander else None
     began = time.monotonic()
     reports = await run_clients(
         web, token, load, tag="o", processes=processes, seconds=seconds, cpus=cpus,
         options=["--rate", str(figures.offered_rate / processes),
                  "--max-connections", str(max(64, figures.max_connections // processes))])
     await rss
+    if calm is not None:
+        await calm
+        answered = bystander.ok + sum(bystander.errors.values())
+        figures.bystander_success = round(bystander.ok / answered, 4) if answered else None
+        figures.bystander_acknowledged = len(bystander.acked)
+        figures.bystander_latency_ms = latency_figures([t * 1000 for t in bystander.latencies])
+        figures.bystander_errors = dict(sorted(bystander.errors.items()))
     figures.server_cpu_share = round((server_cpu_seconds(server) - cpu_before) / (time.monotonic() - began), 2)
     answers: collections.Counter[str] = collections.Counter()
     latencies: list[float] = []
@@ -180,6 +235,12 @@ def overload_report(f: Figures) -> str:
         f"  latency of acknowledged intakes p50/p99/max: {'/'.join(f'{v:g}' for v in f.latency_ms.values())} ms from "
         f"the request's write, {'/'.join(f'{v:g}' for v in f.scheduled_latency_ms.values())} ms from its scheduled arrival; "
         f"refusals {'/'.join(f'{v:g}' for v in f.refused_latency_ms.values())} ms from their scheduled arrival",
+        f"  another province ({BYSTANDER}, {BYSTANDER_CLIENTS} closed-loop clients) meanwhile: "
+        f"{f.bystander_success if f.bystander_success is not None else '-'} of its answers 2xx, "
+        f"{f.bystander_acknowledged} acknowledged, latency p50/p99/max "
+        f"{'/'.join(f'{v:g}' for v in f.bystander_latency_ms.values()) or '-'} ms, "
+        f"lost / duplicated / half-written {f.bystander_lost} / {f.bystander_duplicated} / {f.bystander_half_written}"
+        f"{'; refused: ' + ', '.join(f'{k}: {v}' for k, v in f.bystander_errors.items()) if f.bystander_errors else ''}",
         f"  web server peak RSS: {f.server_rss_mb} MB; CPU used by the web server and PostgreSQL: "
         f"{f.server_cpu_share if f.server_cpu_share is not None else '-'} CPU-seconds per second",
         f"  lost / duplicated / half-written: {f.lost} / {f.duplicated} / {f.half_written} "

@@ -68,7 +68,8 @@ import msgspec
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.fault_overload import calibrate_rate, cpu_split, overload, overload_report  # noqa: E402
+from benchmarks.fault_overload import (  # noqa: E402
+    BYSTANDER, calibrate_rate, cpu_split, overload, overload_report, prepare_bystander)
 from benchmarks.fault_processes import Postgres, Valkey, Web  # noqa: E402
 from benchmarks.intake import prepare  # noqa: E402
 SCENARIOS = ["pg-restart", "kill-web", "kill-timer", "valkey-down", "overload", "pgbouncer"]
@@ -140,14 +141,23 @@ class Figures(msgspec.Struct, kw_only=True):
     server_cpu_share: float | None = None
     """overload: CPU seconds per second used by the web server and PostgreSQL during the open-loop phase"""
     max_connections: int = 1000
+    bystander_success: float | None = None
+    """overload: 2xx share of the answers to another province's usual load during the surge"""
+    bystander_acknowledged: int = 0
+    bystander_latency_ms: dict[str, float] = {}
+    bystander_errors: dict[str, int] = {}
+    bystander_lost: int = 0
+    bystander_duplicated: int = 0
+    bystander_half_written: int = 0
     """overload: keep-alive connections the open-loop clients may open, all processes together"""
 
 
 class Load:
     """Clients filing complaints, each repeating a complaint under the same key until acknowledged."""
 
-    def __init__(self, web: Web, token: str, enterprise_id: str, figures: Figures, *, until: float) -> None:
-        self.web, self.figures, self.until = web, figures, until
+    def __init__(self, web: Web, token: str, enterprise_id: str, figures: Figures, *, until: float,
+                 tenant: str = "shanghai") -> None:
+        self.web, self.figures, self.until, self.tenant = web, figures, until, tenant
         self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         self.run = uuid.uuid4().hex[:10]
         self.body = {
@@ -179,7 +189,7 @@ class Load:
                     wait = 0.1
                     sent_at = time.monotonic()
                     try:
-                        r = await http.post("/api/tenants/shanghai/complaints", content=body, headers=self.headers)
+                        r = await http.post(f"/api/tenants/{self.tenant}/complaints", content=body, headers=self.headers)
                     except httpx.TransportError as exc:
                         self.errors[f"connection: {type(exc).__name__}"] += 1
                     else:
@@ -222,7 +232,7 @@ async def watch_logins(web: Web, username: str, stop: asyncio.Event, seen: colle
             await asyncio.sleep(0.5)
 
 
-async def count(url: str, run: str, figures: Figures, acked: dict[str, float]) -> None:
+async def count(url: str, run: str, figures: Figures, acked: dict[str, float], *, tenant: str = "shanghai") -> None:
     """Read the tenant's tables as the server's superuser and fill in lost / duplicated / half-written."""
     import asyncpg
 
@@ -231,19 +241,19 @@ async def count(url: str, run: str, figures: Figures, acked: dict[str, float]) -
         # one pass per table, hash-joined (a correlated count per complaint would scan the timers and
         # notifications, which have no index by complaint, once for every complaint)
         rows = await conn.fetch(
-            """WITH c AS (SELECT id, idempotency_key FROM t_shanghai.complaints WHERE idempotency_key LIKE $1),
-                    e AS (SELECT complaint_id, count(*) AS n FROM t_shanghai.complaint_events
+            f"""WITH c AS (SELECT id, idempotency_key FROM t_{tenant}.complaints WHERE idempotency_key LIKE $1),
+                    e AS (SELECT complaint_id, count(*) AS n FROM t_{tenant}.complaint_events
                           WHERE complaint_id IN (SELECT id FROM c) GROUP BY 1),
-                    t AS (SELECT complaint_id, count(*) AS n FROM t_shanghai.timers
+                    t AS (SELECT complaint_id, count(*) AS n FROM t_{tenant}.timers
                           WHERE complaint_id IN (SELECT id FROM c) GROUP BY 1),
-                    x AS (SELECT complaint_id, count(*) AS n FROM t_shanghai.notifications
+                    x AS (SELECT complaint_id, count(*) AS n FROM t_{tenant}.notifications
                           WHERE complaint_id IN (SELECT id FROM c) GROUP BY 1)
                SELECT c.idempotency_key AS key, count(*) OVER (PARTITION BY c.idempotency_key) AS copies,
                       coalesce(e.n, 0) AS events, coalesce(t.n, 0) AS timers, coalesce(x.n, 0) AS notices,
                       f.complaint_id IS NOT NULL AS facts
                FROM c LEFT JOIN e ON e.complaint_id = c.id LEFT JOIN t ON t.complaint_id = c.id
                LEFT JOIN x ON x.complaint_id = c.id
-               LEFT JOIN t_shanghai.complaint_facts f ON f.complaint_id = c.id""", f"%:fault-{run}-%")
+               LEFT JOIN t_{tenant}.complaint_facts f ON f.complaint_id = c.id""", f"%:fault-{run}-%")
     finally:
         await conn.close()
     present = {r["key"].split(":", 1)[1] for r in rows}  # stored as "<consumer account>:<key>"
@@ -325,7 +335,7 @@ async def wait_fired(url: str, timers: set[str], figures: Figures, *, since: flo
 async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, down: float,
                    queue_max: int | None = None, max_wait_ms: float | None = None, max_inflight: int | None = None, factor: float = 10.0, client_processes: int = 3,
                    calibrate: float = 10.0, after_seconds: float = 5.0, cpus: str = "auto",
-                   max_connections: int = 1000) -> Figures:
+                   max_connections: int = 1000, max_inflight_per_tenant: int | None = None) -> Figures:
     base = Path(tempfile.mkdtemp(prefix=f"odr-faults-{name}-"))
     figures = Figures(scenario=name, clients=clients, seconds=seconds, max_connections=max_connections)
     own_cpus = os.sched_getaffinity(0)
@@ -344,10 +354,14 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         if name == "overload":
             from core.settings import Settings
 
+            calm_province = await prepare_bystander(pg.url, data_dir)
+
             defaults = Settings()  # what a platform gets when these are not set
             extra = {"ODR_INTAKE_QUEUE_MAX": str(defaults.intake_queue_max if queue_max is None else queue_max),
                      "ODR_INTAKE_MAX_WAIT_MS": f"{defaults.intake_max_wait_ms if max_wait_ms is None else max_wait_ms:g}",
-                     "ODR_WEB_MAX_INFLIGHT": str(defaults.web_max_inflight if max_inflight is None else max_inflight)}
+                     "ODR_WEB_MAX_INFLIGHT": str(defaults.web_max_inflight if max_inflight is None else max_inflight),
+                     "ODR_WEB_MAX_INFLIGHT_PER_TENANT": str(defaults.web_max_inflight_per_tenant
+                                                            if max_inflight_per_tenant is None else max_inflight_per_tenant)}
             figures.server_settings = extra
         if name in ("valkey-down", "kill-timer"):
             valkey = Valkey(base)
@@ -369,8 +383,18 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
             client_cpus = split[1] if split else None
             await calibrate_rate(web, token, load, figures, seconds=calibrate, cpus=client_cpus)
             shared = httpx.AsyncClient(base_url=web.base, timeout=10, limits=httpx.Limits(max_connections=clients))
+            async with httpx.AsyncClient(base_url=web.base) as http:
+                r = await http.post("/api/auth/login", json={"username": calm_province["consumer"],
+                                                             "password": "bench-password"})
+            bystander = Load(web, r.json()["token"], calm_province["enterprise_id"], Figures(scenario=BYSTANDER, clients=0, seconds=seconds),
+                             until=0.0, tenant=BYSTANDER)
+            bystander.body = {**bystander.body, "consumer_address": "福建省福州市鼓楼区五四路"}
             await overload(web, token, load, figures, seconds=seconds, factor=factor, processes=client_processes,
-                           cpus=client_cpus, server_pids=[web.proc.pid, pg.postmaster_pid()])
+                           cpus=client_cpus, server_pids=[web.proc.pid, pg.postmaster_pid()], bystander=bystander)
+            calm_count = Figures(scenario=BYSTANDER, clients=0, seconds=seconds)
+            await count(pg.url, bystander.run, calm_count, bystander.acked, tenant=BYSTANDER)
+            figures.bystander_lost, figures.bystander_duplicated, figures.bystander_half_written = (
+                calm_count.lost, calm_count.duplicated, calm_count.half_written)
             fault_end = time.monotonic()
             calm = Figures(scenario="after", clients=clients, seconds=after_seconds)
             after = Load(web, token, prepared["enterprise_id"], calm, until=time.monotonic() + after_seconds)
@@ -499,6 +523,8 @@ async def main() -> int:
     parser.add_argument("--client-processes", type=int, default=2, help="overload: open-loop client processes")
     parser.add_argument("--calibrate", type=float, default=10, help="overload: seconds of the closed-loop run measuring the sustainable rate")
     parser.add_argument("--cpus", default="auto", help="overload: server/client CPUs, e.g. 0/1 (auto: first half / rest; off)")
+    parser.add_argument("--max-inflight-per-tenant", type=int, default=None,
+                        help="overload: ODR_WEB_MAX_INFLIGHT_PER_TENANT of the server (default: the platform's default)")
     parser.add_argument("--max-connections", type=int, default=1000, help="overload: open-loop connections, all client processes (granian holds at most 1,024 per worker)")
     parser.add_argument("--requests", type=int, default=100_000, help="pgbouncer: requests per statement-cache setting")
     parser.add_argument("--fault-rate", type=float, default=0.04, help="pgbouncer: share of complaints carrying an injected fault")
@@ -529,7 +555,8 @@ async def main() -> int:
                                       max_inflight=args.max_inflight, factor=args.overload_factor,
                                       client_processes=args.client_processes, calibrate=args.calibrate,
                                       after_seconds=3 if args.tiny else 5, cpus=args.cpus,
-                                      max_connections=args.max_connections))
+                                      max_connections=args.max_connections,
+                                      max_inflight_per_tenant=args.max_inflight_per_tenant))
         if not args.json:
             print(table(results[-1:]), flush=True)
             if name == "overload":
@@ -546,6 +573,7 @@ async def main() -> int:
     if bouncer_results and any(fault_pgbouncer.failed(f) for f in bouncer_results):
         return 1
     bad = [f.scenario for f in results if f.lost or f.duplicated or f.half_written or "500" in f.errors or f.server_errors
+           or f.bystander_lost or f.bystander_duplicated or f.bystander_half_written
            or f.timers_fired < f.timers_due_in_fault or f.timers_fired_twice]
     return 1 if bad else 0
 

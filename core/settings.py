@@ -67,6 +67,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     intake, so under ten times the sustainable load a web process still acknowledges about what it
     sustains (``benchmarks/faults.py --scenario overload``); without the limit the refusals happen after
     authentication and parsing, and the acknowledged rate collapses."""
+    web_max_inflight_per_tenant: int = 32
+    """ODR_WEB_MAX_INFLIGHT_PER_TENANT: requests of one province's API (``/api/tenants/{slug}/...``) one
+    web process handles at once beyond which new ones of that province are answered 503 with
+    Retry-After at once, before any work, so that a surge of one province leaves room for the others'
+    requests; 0: no share per province (only ODR_WEB_MAX_INFLIGHT)."""
     replica_max_lag_seconds: float = 30.0
     """ODR_REPLICA_MAX_LAG_SECONDS: reports and evaluation reads go to a read replica of the tenant's
     cluster (``odr cluster set-replicas``) only while its replay lag is below this; else to the primary."""

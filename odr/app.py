@@ -136,7 +136,8 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
 
     def outermost_backpressure(app_config):
         # after the authentication middleware is inserted, so that refusing under overload costs no work
-        app_config.middleware.insert(0, DefineMiddleware(InflightLimit, limit=settings.web_max_inflight))
+        app_config.middleware.insert(0, DefineMiddleware(InflightLimit, limit=settings.web_max_inflight,
+                                                             per_tenant=settings.web_max_inflight_per_tenant))
         return app_config
 
     app = Litestar(

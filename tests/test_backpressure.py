@@ -51,3 +51,44 @@ async def test_requests_beyond_the_inflight_limit_are_refused_with_503_and_never
     assert sorted(handled) == ["/api/work/0", "/api/work/1", "/health"]  # the refused never reached the app
     assert all(isinstance(a, float) for a in arrivals) and batching.arrived_at.get() is None
     assert (await asyncio.wait_for(call("/api/work/9"), 5))[0] == 201 and limit.inflight == 0  # served again
+
+
+async def test_one_province_beyond_its_share_is_refused_while_another_province_is_served():
+    release = asyncio.Event()
+    handled: list[str] = []
+
+    async def app(scope, receive, send):  # API requests of Shanghai wait for `release`
+        handled.append(scope["path"])
+        if scope["path"].startswith("/api/tenants/shanghai/"):
+            await release.wait()
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    door = InflightLimit(app, limit=4, per_tenant=2)
+
+    async def call(path: str) -> int:
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        await door({"type": "http", "method": "POST", "path": path, "headers": []}, receive, send)
+        return sent[0]["status"]
+
+    surge = [asyncio.create_task(call("/api/tenants/shanghai/complaints")) for _ in range(2)]
+    while len(handled) < 2:
+        await asyncio.sleep(0.01)
+    assert door.by_tenant == {"shanghai": 2} and door.inflight == 2
+    # Shanghai beyond its share: refused at once, although the process has room (2 of 4)
+    assert await asyncio.wait_for(asyncio.gather(*(call("/api/tenants/shanghai/complaints") for _ in range(3))), 5) == [503] * 3
+    # Fujian, and a path of no province, still find room
+    assert await asyncio.wait_for(call("/api/tenants/fujian/complaints"), 5) == 201
+    assert await asyncio.wait_for(call("/api/auth/login"), 5) == 201
+    assert door.refused == 3 and handled.count("/api/tenants/shanghai/complaints") == 2
+    release.set()
+    assert await asyncio.wait_for(asyncio.gather(*surge), 5) == [201, 201]
+    assert door.by_tenant == {} and door.inflight == 0
+    assert await asyncio.wait_for(call("/api/tenants/shanghai/complaints"), 5) == 201  # its share is free again

@@ -76,6 +76,9 @@ def test_overload_is_refused_with_503_beyond_the_queue_and_loses_nothing():
     assert set(f["answers"]) <= {"201", "503", "timeout"}, f  # never 500, never a refused connection
     assert f["server_rss_mb"] is not None and f["server_rss_mb"] < 400, f
     assert f["after_success"] is not None and f["after_success"] >= 0.95, f  # a normal load right after: served
+    # another province filing at its usual pace during the surge keeps being served (its share of the door)
+    assert f["bystander_acknowledged"] > 0 and f["bystander_success"] >= 0.95, f
+    assert f["bystander_lost"] == 0 and f["bystander_duplicated"] == 0 and f["bystander_half_written"] == 0, f
 
 
 def test_a_timer_worker_killed_while_firing_leaves_no_timer_unfired_or_fired_twice():

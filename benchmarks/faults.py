@@ -56,6 +56,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -352,6 +353,7 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
                            f"clients on CPU {','.join(map(str, sorted(split[1])))}")
     pg = Postgres(base)
     web = valkey = None
+    keep = True  # until the scenario has run and kept its guarantees
     try:
         data_dir = str(base / "data")
         os.makedirs(data_dir)
@@ -483,6 +485,7 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         figures.intake_success = round(load.ok / answers, 4) if answers else None
         await count(pg.url, load.run, figures, load.acked)
         figures.server_errors = len(web.server_errors())
+        keep = failed(figures)
         return figures
     finally:
         os.sched_setaffinity(0, own_cpus)
@@ -491,6 +494,24 @@ async def scenario(name: str, *, clients: int, seconds: float, fault_at: float, 
         if valkey is not None:
             valkey.kill()
         pg.close()
+        remove_scratch(base, keep=keep)
+
+
+def failed(f: Figures) -> bool:
+    """Whether a scenario broke a guarantee: an acknowledged write lost, doubled or half-written (the
+    other province's too), a 500, an error in the server's log, a timer unfired or fired twice."""
+    return bool(f.lost or f.duplicated or f.half_written or "500" in f.errors or f.server_errors
+                or f.bystander_lost or f.bystander_duplicated or f.bystander_half_written
+                or f.timers_fired < f.timers_due_in_fault or f.timers_fired_twice)
+
+
+def remove_scratch(base: Path, *, keep: bool) -> None:
+    """Remove a scenario's directory (its PostgreSQL data, server logs: a full run leaves gigabytes),
+    unless ``keep`` (a failed or interrupted scenario) or ``ODR_BENCH_KEEP`` is set."""
+    if keep or os.environ.get("ODR_BENCH_KEEP"):
+        print(f"{base.name}: kept {base} (logs, database)", file=sys.stderr)
+    else:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def table(results: list[Figures]) -> str:
@@ -580,9 +601,7 @@ async def main() -> int:
             print("\n" + fault_pgbouncer.table(bouncer_results))
     if bouncer_results and any(fault_pgbouncer.failed(f) for f in bouncer_results):
         return 1
-    bad = [f.scenario for f in results if f.lost or f.duplicated or f.half_written or "500" in f.errors or f.server_errors
-           or f.bystander_lost or f.bystander_duplicated or f.bystander_half_written
-           or f.timers_fired < f.timers_due_in_fault or f.timers_fired_twice]
+    bad = [f.scenario for f in results if failed(f)]
     return 1 if bad else 0
 
 

@@ -11,6 +11,7 @@ recorded in ``odr.tenants.migration_error``; the others go on.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Sequence
 
@@ -23,6 +24,8 @@ from core.db.clusters import placement
 from core.db.engine import CURRENT_MIGRATION_TENANT, SHARED_SCHEMA, platform_transaction, tenant_role
 from core.db.migrations import Migration, apply_pending, discover, latest, revert
 from core.notifications.feed_clock import advance_feed_clock
+
+log = logging.getLogger(__name__)
 from core.db.shared_schema import migrate_shared
 from tenants.roles import apply_runtime_grants, runtime_grants_match
 
@@ -106,6 +109,7 @@ async def migrate_tenant(slug: str, package: str = TENANT_MIGRATIONS) -> TenantM
             await advance_feed_clock(conn, tenant_role(slug))
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
+        log.warning("tenant %s: migration failed, rolled back: %s", slug, error, exc_info=True)
         async with platform_transaction() as conn:
             await conn.execute("UPDATE odr.tenants SET migration_error = $2 WHERE slug = $1", slug, error)
         return TenantMigration(slug=slug, ok=False, applied=[], version=None, error=error)

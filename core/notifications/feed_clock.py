@@ -65,19 +65,22 @@ async def advance_feed_clock(conn: asyncpg.Connection, schema: str) -> tuple[int
     """Raise ``schema``'s feed-clock shift so this cluster's next event gets a key above every stored
     one (see the module's contract). Call inside a transaction of a login that may SET ROLE to the
     functions' owner (the schema's owner, who replaces them; the role is the login's again on return).
-    Returns ``(shift before, shift after)``, or None when the schema has no feed clock (before
-    tenant migration 0009)."""
-    owner = await conn.fetchval("SELECT proowner::regrole::text FROM pg_proc WHERE oid = to_regprocedure($1)",
-                                f"{schema}.feed_horizon()")
+    Everything that reads the schema runs as that owner, so the login's own privileges on the schema
+    do not matter. Returns ``(shift before, shift after)``, or None when the schema has no feed clock
+    (before tenant migration 0009)."""
+    owner = await conn.fetchval(  # catalog names only: no lookup through the schema, no privilege needed
+        """SELECT p.proowner::regrole::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = $1 AND p.proname = 'feed_horizon' AND p.pronargs = 0""", schema)
     if owner is None:
         return None
-    before, needed = await _needed(conn, schema)
-    if needed == before:
-        return before, before
     await conn.execute("SELECT set_config('role', $1, true)", owner)
-    await conn.execute(f"LOCK TABLE {schema}.complaint_events IN SHARE ROW EXCLUSIVE MODE")
-    before, needed = await _needed(conn, schema)  # again, now that nothing inserts
-    if needed > before:
-        await conn.execute(functions_sql(schema, needed))
-    await conn.execute("SELECT set_config('role', 'none', true)")
+    try:
+        before, needed = await _needed(conn, schema)
+        if needed != before:
+            await conn.execute(f"LOCK TABLE {schema}.complaint_events IN SHARE ROW EXCLUSIVE MODE")
+            before, needed = await _needed(conn, schema)  # again, now that nothing inserts
+            if needed > before:
+                await conn.execute(functions_sql(schema, needed))
+    finally:
+        await conn.execute("SELECT set_config('role', 'none', true)")
     return before, needed

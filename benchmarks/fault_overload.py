@@ -30,34 +30,10 @@ BYSTANDER_CLIENTS = 4
 
 async def prepare_bystander(url: str, data_dir: str) -> dict:
     """Onboard :data:`BYSTANDER` beside the benchmark's Shanghai, with an enterprise in 鼓楼区 and a consumer
-    account (password ``bench-password``); returns their ids as ``benchmarks.intake.prepare`` does."""
-    import uuid
+    account (``benchmarks.intake.prepare``)."""
+    from benchmarks.intake import prepare
 
-    from core.auth.accounts import create_account
-    from core.auth.principal import Role
-    from core.db.engine import as_platform, tenant_transaction
-    from core.runtime import Platform
-    from core.settings import Settings
-    from tenants.manifest import load_manifest
-    from tenants.onboarding import onboard
-
-    platform = Platform(Settings(database_url=url, data_dir=data_dir))
-    await platform.start()
-    try:
-        await onboard(load_manifest(BYSTANDER), host=platform.host, demo=True)
-        code = "91350102" + uuid.uuid4().hex[:10].upper().replace("I", "1").replace("O", "0").replace("S", "5").replace("V", "7").replace("Z", "2")
-        consumer = f"bench-{uuid.uuid4().hex[:8]}"
-        async with tenant_transaction(BYSTANDER) as conn:
-            eid = await conn.fetchval(
-                """INSERT INTO enterprises (name, credit_code, unit_type, node_code, status, approved_at, approved_by)
-                   VALUES ('福州压测商贸有限公司', $1, 'enterprise', '350102', 'active', now(), 'bench') RETURNING id""",
-                code)
-            async with as_platform(conn) as pconn:
-                await create_account(pconn, username=consumer, password="bench-password", role=Role.CONSUMER,
-                                     tenant=BYSTANDER)
-        return {"enterprise_id": str(eid), "consumer": consumer}
-    finally:
-        await platform.stop()
+    return await prepare(url, data_dir, tenant=BYSTANDER, node="350102", company="福州压测商贸有限公司")
 
 
 async def bystander_load(bystander: "Load", *, start_in: float, seconds: float) -> None:

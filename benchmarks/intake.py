@@ -107,7 +107,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def prepare(url: str, data_dir: str) -> dict:
+async def prepare(url: str, data_dir: str, *, tenant: str = "shanghai", node: str = "310116",
+                  company: str = "压测电商有限公司") -> dict:
+    """Onboard ``tenant`` (its demo manifest) with one active enterprise ``company`` at ``node`` and a
+    consumer account (password ``bench-password``); return their ids."""
     from core.auth.accounts import create_account
     from core.auth.principal import Role
     from core.db.engine import as_platform, tenant_transaction
@@ -119,17 +122,17 @@ async def prepare(url: str, data_dir: str) -> dict:
     platform = Platform(Settings(database_url=url, data_dir=data_dir))
     await platform.start()
     try:
-        await onboard(load_manifest("shanghai"), host=platform.host, demo=True)
-        code = "91310116" + uuid.uuid4().hex[:10].upper().replace("I", "1").replace("O", "0").replace("S", "5").replace("V", "7").replace("Z", "2")
+        await onboard(load_manifest(tenant), host=platform.host, demo=True)
+        code = "91" + node + uuid.uuid4().hex[:10].upper().replace("I", "1").replace("O", "0").replace("S", "5").replace("V", "7").replace("Z", "2")
         consumer = f"bench-{uuid.uuid4().hex[:8]}"
-        async with tenant_transaction("shanghai") as conn:
+        async with tenant_transaction(tenant) as conn:
             eid = await conn.fetchval(
                 """INSERT INTO enterprises (name, credit_code, unit_type, node_code, status, approved_at, approved_by)
-                   VALUES ('压测电商有限公司', $1, 'enterprise', '310116', 'active', now(), 'bench') RETURNING id""",
-                code,
+                   VALUES ($2, $1, 'enterprise', $3, 'active', now(), 'bench') RETURNING id""",
+                code, company, node,
             )
             async with as_platform(conn) as pconn:
-                await create_account(pconn, username=consumer, password="bench-password", role=Role.CONSUMER, tenant="shanghai")
+                await create_account(pconn, username=consumer, password="bench-password", role=Role.CONSUMER, tenant=tenant)
         return {"enterprise_id": str(eid), "consumer": consumer}
     finally:
         await platform.stop()

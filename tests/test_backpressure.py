@@ -11,6 +11,20 @@ from core.api.backpressure import InflightLimit
 from core.complaints import batching
 
 
+async def asgi_call(door: InflightLimit, path: str) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One POST through ``door`` over ASGI: (status, headers, body)."""
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    await door({"type": "http", "method": "POST", "path": path, "headers": []}, receive, send)
+    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+
+
 async def test_requests_beyond_the_inflight_limit_are_refused_with_503_and_never_handled():
     release = asyncio.Event()
     handled: list[str] = []
@@ -27,16 +41,7 @@ async def test_requests_beyond_the_inflight_limit_are_refused_with_503_and_never
     limit = InflightLimit(app, limit=2)
 
     async def call(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
-        sent: list[dict] = []
-
-        async def receive():
-            return {"type": "http.request", "body": b"{}", "more_body": False}
-
-        async def send(message):
-            sent.append(message)
-
-        await limit({"type": "http", "method": "POST", "path": path, "headers": []}, receive, send)
-        return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"]
+        return await asgi_call(limit, path)
 
     slow = [asyncio.create_task(call(f"/api/work/{n}")) for n in range(2)]
     while len(handled) < 2:
@@ -67,16 +72,7 @@ async def test_one_province_beyond_its_share_is_refused_while_another_province_i
     door = InflightLimit(app, limit=4, per_tenant=2)
 
     async def call(path: str) -> int:
-        sent: list[dict] = []
-
-        async def receive():
-            return {"type": "http.request", "body": b"{}", "more_body": False}
-
-        async def send(message):
-            sent.append(message)
-
-        await door({"type": "http", "method": "POST", "path": path, "headers": []}, receive, send)
-        return sent[0]["status"]
+        return (await asgi_call(door, path))[0]
 
     surge = [asyncio.create_task(call("/api/tenants/shanghai/complaints")) for _ in range(2)]
     while len(handled) < 2:

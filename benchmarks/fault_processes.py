@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.intake import free_port
+from benchmarks.valkey_server import ValkeyServerMissing, valkey_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "fault-benchmark-secret-key-0123456789-abcdefghij"
@@ -59,9 +60,10 @@ class Valkey:
     """``valkey-server`` on a free port, without persistence: killed, it comes back empty."""
 
     def __init__(self, base: Path) -> None:
-        self.binary = shutil.which("valkey-server")
-        if self.binary is None:
-            raise SystemExit("valkey-server is not installed (Debian: valkey-server from bookworm-backports)")
+        try:
+            self.binary = valkey_server()[0]
+        except ValkeyServerMissing as error:
+            raise SystemExit(str(error)) from None
         self.port, self.dir = free_port(), base / "valkey"
         self.dir.mkdir()
         self.url = f"valkey://127.0.0.1:{self.port}/0"

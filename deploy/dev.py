@@ -195,8 +195,8 @@ def ensure_test_packages() -> None:
     if not missing:
         return
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        print(f"note: {', '.join(missing)} not installed; the tests that need them will be skipped "
-              f"(apt-get install {' '.join(missing)})", file=sys.stderr)
+        print(f"note: {', '.join(missing)} not installed and this is not root with apt-get: the tests that "
+              f"need them will be skipped (`sudo python3 deploy/dev.py test` installs them)", file=sys.stderr)
         return
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.call(["apt-get", "update", "-qq"], env=env)

@@ -14,7 +14,7 @@ from core.runtime import Platform
 from core.settings import Settings
 from tests.servers import start_embedded_postgres, start_postgres, start_valkey
 
-pytest_plugins = ["tests.pii_scan", "tests.scratch_dir"]
+pytest_plugins = ["tests.pii_scan", "tests.scratch_dir", "tests.run_summary"]
 
 DEMO_PASSWORD = "demo12315"
 

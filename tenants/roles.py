@@ -143,6 +143,7 @@ async def merge_ownership(conn: asyncpg.Connection, slug: str) -> None:
         return
     await conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} REVOKE ALL ON TABLES FROM {runtime}")
     await conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA {schema} REVOKE ALL ON SEQUENCES FROM {runtime}")
+    await conn.execute(f"ALTER SCHEMA {schema} OWNER TO {runtime}")  # first: see split_ownership
     await conn.execute(f"REASSIGN OWNED BY {owner} TO {runtime}")
     await conn.execute(f"DROP OWNED BY {owner}")
     await conn.execute(f"DROP ROLE {owner}")

@@ -11,12 +11,11 @@ import uuid
 import httpx
 import msgspec
 from litestar.exceptions import TooManyRequestsException
-from litestar.stores.memory import MemoryStore
 import pytest
 
 from odr.app import create_app
 from core.auth.accounts import create_account
-from core.auth.lockout import LoginLockout
+from core.auth.lockout import LoginLockout, MemoryCounts
 from core.auth.principal import Role
 from core.db.engine import platform_transaction
 from tests.conftest import DEMO_PASSWORD
@@ -61,22 +60,23 @@ async def test_an_account_is_locked_after_too_many_wrong_passwords(client, demo)
 
 
 async def test_the_lock_ends_after_the_window_and_success_clears_the_count():
-    lockout = LoginLockout(MemoryStore(), limit=2, minutes=1 / 60)  # one second
-    await lockout.failed("Alice")
-    await lockout.check("alice")  # one failure: not locked
-    await lockout.succeeded("ALICE")
-    await lockout.failed("alice")
-    await lockout.check("alice")  # the success cleared the first failure
-    await lockout.failed("alice")
+    lockout = LoginLockout(MemoryCounts(), limit=2, minutes=1 / 60)  # one second
+    await lockout.reserve("Alice")  # one attempt counted (a wrong password, say)
+    await lockout.succeeded("ALICE")  # the right password clears it
+    await lockout.reserve("alice")
+    await lockout.reserve("alice")  # two counted: the limit
     with pytest.raises(TooManyRequestsException):
-        await lockout.check("alice")
-    await lockout.check("bob")
+        await lockout.reserve("alice")
+    await lockout.release("alice")  # an attempt whose password was never checked is taken back
+    await lockout.reserve("alice")
+    with pytest.raises(TooManyRequestsException):
+        await lockout.reserve("alice")
+    await lockout.reserve("bob")
     await asyncio.sleep(1.2)
-    await lockout.check("alice")
-    off = LoginLockout(MemoryStore(), limit=0, minutes=15)
+    await lockout.reserve("alice")
+    off = LoginLockout(MemoryCounts(), limit=0, minutes=15)
     for _ in range(50):
-        await off.failed("alice")
-    await off.check("alice")
+        await off.reserve("alice")
 
 
 async def test_secure_cookies_when_configured(demo):

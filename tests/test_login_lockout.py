@@ -6,6 +6,7 @@ with ODR_SECURE_COOKIES even over plain HTTP (TLS ended at a proxy)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import uuid
 
 import httpx
@@ -61,14 +62,11 @@ async def test_an_account_is_locked_after_too_many_wrong_passwords(client, demo)
 
 async def test_the_lock_ends_after_the_window_and_success_clears_the_count():
     lockout = LoginLockout(MemoryCounts(), limit=2, minutes=1 / 60)  # one second
-    await lockout.reserve("Alice")  # one attempt counted (a wrong password, say)
-    await lockout.succeeded("ALICE")  # the right password clears it
-    await lockout.reserve("alice")
-    await lockout.reserve("alice")  # two counted: the limit
-    with pytest.raises(TooManyRequestsException):
-        await lockout.reserve("alice")
-    await lockout.release("alice")  # an attempt whose password was never checked is taken back
-    await lockout.reserve("alice")
+    await lockout.failed(await lockout.reserve("Alice"))
+    await lockout.succeeded(await lockout.reserve("ALICE"))  # the right password clears the failure
+    await lockout.failed(await lockout.reserve("alice"))
+    await lockout.release(await lockout.reserve("alice"))  # a password never checked counts nothing
+    await lockout.failed(await lockout.reserve("alice"))  # two: the limit
     with pytest.raises(TooManyRequestsException):
         await lockout.reserve("alice")
     await lockout.reserve("bob")
@@ -76,7 +74,22 @@ async def test_the_lock_ends_after_the_window_and_success_clears_the_count():
     await lockout.reserve("alice")
     off = LoginLockout(MemoryCounts(), limit=0, minutes=15)
     for _ in range(50):
-        await off.reserve("alice")
+        await off.failed(await off.reserve("alice"))
+    assert await off.reserve("alice") is None
+
+
+async def test_checks_in_flight_take_the_slots_and_the_next_attempt_waits_for_one():
+    lockout = LoginLockout(MemoryCounts(), limit=2, minutes=1)
+    first, second = await lockout.reserve("carol"), await lockout.reserve("carol")
+    waiting = asyncio.create_task(lockout.reserve("carol"))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # both slots are in flight: either might be a wrong password
+    await lockout.succeeded(first)
+    third = await asyncio.wait_for(waiting, 2)  # a slot came free
+    await lockout.failed(second)
+    await lockout.failed(third)
+    with pytest.raises(TooManyRequestsException):
+        await lockout.reserve("carol")
 
 
 async def test_secure_cookies_when_configured(demo):
@@ -101,3 +114,25 @@ async def test_secure_cookies_when_configured(demo):
     app = create_app(demo, manage_lifecycle=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test") as c:
         assert "Secure" not in (await c.get("/ui/login")).headers["set-cookie"]  # default over plain HTTP
+
+
+@pytest.mark.parametrize("store", ["valkey", "memory"])
+async def test_parallel_wrong_passwords_check_at_most_the_limit_then_the_right_one_is_refused(demo, store):
+    """40 wrong passwords at once for one account: at most the limit of them are checked (a 401 is only
+    answered after the password was checked; the others are refused before, 429), and then the right
+    password is refused too. With the lockout counts in Valkey and in process memory."""
+    settings = demo.settings if store == "valkey" else msgspec.structs.replace(demo.settings, valkey_url=None)
+    plain, demo.settings = demo.settings, settings
+    try:
+        app = create_app(demo, manage_lifecycle=False)
+    finally:
+        demo.settings = plain
+    victim = await new_consumer()
+    limit = settings.login_failures_per_account
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test", timeout=120) as c:
+        answers = await asyncio.gather(*(c.post("/api/auth/login", json={"username": victim, "password": f"wrong-{i}"})
+                                          for i in range(40)))
+        statuses = collections.Counter(r.status_code for r in answers)
+        assert statuses[401] <= limit and statuses[401] + statuses[429] == 40, statuses
+        r = await c.post("/api/auth/login", json={"username": victim, "password": DEMO_PASSWORD})
+        assert r.status_code == 429 and r.json()["detail"].startswith("username: too many wrong passwords"), r.text

@@ -37,15 +37,16 @@ class AuthController(Controller):
         with ``Retry-After`` while too many passwords are being checked (:mod:`core.auth.passwords`)."""
         platform = platform_of(request)
         lockout: LoginLockout = request.app.state.login_lockout
-        await lockout.reserve(data.username)
+        attempt = await lockout.reserve(data.username)
         try:
             row = await authenticate(data.username, data.password)
         except BaseException:
-            await lockout.release(data.username)  # no password was checked: the attempt does not count
+            await lockout.release(attempt)  # no password was checked: nothing is counted
             raise
         if row is None:
+            await lockout.failed(attempt)
             raise NotAuthorizedException("username or password is wrong")
-        await lockout.succeeded(data.username)
+        await lockout.succeeded(attempt)
         node_path: tuple[str, ...] = ()
         if row["tenant"] and row["node_code"]:
             node_path = (await platform.node(row["tenant"], row["node_code"])).path

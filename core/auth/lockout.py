@@ -5,45 +5,65 @@ guessed from many addresses, and behind a proxy every client shares one address)
 
 Contract (holds under any parallelism, across every web process sharing the Valkey):
 - :meth:`LoginLockout.reserve` runs *before* the password is checked. In one atomic step it refuses
-  (429) when the account already has ``limit`` counted attempts, or else counts this attempt as a
-  failure (and restarts the window). So at most ``limit`` wrong passwords are ever checked for one
-  account in a window, however many arrive at once; then even the right one is refused until the
-  lock ends. A locked account cannot be probed either.
-- :meth:`LoginLockout.succeeded` clears the count (the right password); :meth:`LoginLockout.release`
-  takes back one reserved attempt whose password was never checked (the check itself failed, e.g. the
-  password pool was full or the database away).
+  (429) when the account has ``limit`` failures counted, or else takes one of the account's
+  ``limit - failures`` check slots: every check in flight might be a wrong password, so at most
+  ``limit`` wrong passwords are ever checked for one account in a window, however many arrive at once;
+  then even the right one is refused until the lock ends (a locked account cannot be probed either).
+  While all slots are taken by checks in flight, an attempt waits (up to :data:`WAIT_SECONDS`, then
+  503 with ``Retry-After``) for one to end: parallel logins with the right password all get in.
+- The attempt ends with exactly one of :meth:`~LoginLockout.failed` (a wrong password: counted, the
+  window restarts), :meth:`~LoginLockout.succeeded` (the right one: the failures are cleared) or
+  :meth:`~LoginLockout.release` (no password was checked, e.g. the password pool was full). A slot whose
+  process died mid-check frees itself after :data:`SLOT_SECONDS`.
 
-Counts live in Valkey when configured (``odr:login_failures:<key>``, a Lua script: read, compare,
-increment, expire in one step), so every worker sees them; in process memory behind a lock otherwise.
-Keys are a hash of the lower-cased username: no account name in Valkey.
+Counts live in Valkey when configured (``odr:login_failures:{<key>}:f`` and ``…:p``, changed only by Lua
+scripts: read, compare and write in one step), so every worker sees them; in process memory behind a
+lock otherwise. Keys are a hash of the lower-cased username: no account name in Valkey.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
+import secrets
 import threading
 import time
 from typing import Any
 
-from litestar.exceptions import TooManyRequestsException
+from litestar.exceptions import ServiceUnavailableException, TooManyRequestsException
 
 NAMESPACE = "odr:login_failures:"
+WAIT_SECONDS = 30.0
+"""Longest an attempt waits for a check slot of its account (all taken by checks in flight)."""
+SLOT_SECONDS = 60.0
+"""A check slot not given back within this (its process died) is free again."""
+_POLL = 0.025
+LOCKED, GRANTED, BUSY = 0, 1, 2
 
 _RESERVE = """
-local n = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if n >= tonumber(ARGV[1]) then
+local limit, window, now, slot = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[5])
+local f = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+if f >= limit then
   local left = redis.call('PTTL', KEYS[1])
   if left > 0 then return {0, left} end
-  n = 0
+  f = 0
 end
-redis.call('SET', KEYS[1], n + 1, 'PX', ARGV[2])
-return {1, n + 1}
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if f + redis.call('ZCARD', KEYS[2]) >= limit then return {2, 0} end
+redis.call('ZADD', KEYS[2], now + slot, ARGV[4])
+redis.call('PEXPIRE', KEYS[2], slot)
+return {1, 0}
 """
-_RELEASE = """
-local n = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
-if n > 1 then redis.call('SET', KEYS[1], n - 1, 'KEEPTTL') else redis.call('DEL', KEYS[1]) end
-return n
+_FINISH = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if ARGV[2] == 'failed' then
+  local f = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+  redis.call('SET', KEYS[1], f + 1, 'PX', ARGV[3])
+elseif ARGV[2] == 'succeeded' then
+  redis.call('DEL', KEYS[1])
+end
+return 1
 """
 
 
@@ -52,37 +72,43 @@ def _key(username: str) -> str:
 
 
 class MemoryCounts:
-    """In-process counts (no Valkey): the same three steps, each under a lock."""
+    """In-process counts (no Valkey): the same steps, each under a lock."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._counts: dict[str, tuple[int, float]] = {}  # key -> (count, expires at, monotonic)
+        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, expires at), monotonic seconds
+        self._slots: dict[str, dict[str, float]] = {}  # key -> {token: expires at}
 
-    async def reserve(self, key: str, limit: int, window_ms: int) -> tuple[bool, int]:
+    async def reserve(self, key: str, token: str, limit: int, window_ms: int) -> tuple[int, int]:
         now = time.monotonic()
         with self._lock:
-            count, expires = self._counts.get(key, (0, 0.0))
+            count, expires = self._failures.get(key, (0, 0.0))
             if expires <= now:
                 count = 0
+                self._failures.pop(key, None)
             if count >= limit:
-                return False, math.ceil((expires - now) * 1000)
-            self._counts[key] = (count + 1, now + window_ms / 1000)
-            if len(self._counts) > 10_000:  # forget the expired ones now and then
-                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-            return True, count + 1
+                return LOCKED, math.ceil((expires - now) * 1000)
+            slots = {t: e for t, e in self._slots.get(key, {}).items() if e > now}
+            if count + len(slots) >= limit:
+                return BUSY, 0
+            slots[token] = now + SLOT_SECONDS
+            self._slots[key] = slots
+            return GRANTED, 0
 
-    async def release(self, key: str) -> None:
+    async def finish(self, key: str, token: str, outcome: str, window_ms: int) -> None:
+        now = time.monotonic()
         with self._lock:
-            count, expires = self._counts.get(key, (0, 0.0))
-            if count > 1:
-                self._counts[key] = (count - 1, expires)
-            else:
-                self._counts.pop(key, None)
-
-    async def clear(self, key: str) -> None:
-        with self._lock:
-            self._counts.pop(key, None)
-
+            slots = self._slots.get(key, {})
+            slots.pop(token, None)
+            if not slots:
+                self._slots.pop(key, None)
+            if outcome == "failed":
+                count, expires = self._failures.get(key, (0, 0.0))
+                self._failures[key] = ((count if expires > now else 0) + 1, now + window_ms / 1000)
+            elif outcome == "succeeded":
+                self._failures.pop(key, None)
+            if len(self._failures) > 10_000:  # forget the expired ones now and then
+                self._failures = {k: v for k, v in self._failures.items() if v[1] > now}
 
 
 class ValkeyCounts:
@@ -91,17 +117,20 @@ class ValkeyCounts:
     def __init__(self, client: Any) -> None:
         self.client = client
         self._reserve = client.register_script(_RESERVE)
-        self._release = client.register_script(_RELEASE)
+        self._finish = client.register_script(_FINISH)
 
-    async def reserve(self, key: str, limit: int, window_ms: int) -> tuple[bool, int]:
-        granted, value = await self._reserve(keys=[NAMESPACE + key], args=[limit, window_ms])
-        return bool(granted), int(value)
+    @staticmethod
+    def _keys(key: str) -> list[str]:
+        return [f"{NAMESPACE}{{{key}}}:f", f"{NAMESPACE}{{{key}}}:p"]  # one hash slot for both
 
-    async def release(self, key: str) -> None:
-        await self._release(keys=[NAMESPACE + key])
+    async def reserve(self, key: str, token: str, limit: int, window_ms: int) -> tuple[int, int]:
+        now_ms = int(time.time() * 1000)
+        state, value = await self._reserve(keys=self._keys(key),
+                                           args=[limit, window_ms, now_ms, token, int(SLOT_SECONDS * 1000)])
+        return int(state), int(value)
 
-    async def clear(self, key: str) -> None:
-        await self.client.delete(NAMESPACE + key)
+    async def finish(self, key: str, token: str, outcome: str, window_ms: int) -> None:
+        await self._finish(keys=self._keys(key), args=[token, outcome, window_ms])
 
 
 def counts_for(valkey: Any | None) -> MemoryCounts | ValkeyCounts:
@@ -109,28 +138,53 @@ def counts_for(valkey: Any | None) -> MemoryCounts | ValkeyCounts:
     return ValkeyCounts(valkey) if valkey is not None else MemoryCounts()
 
 
+class Attempt:
+    """One reserved login attempt (see :meth:`LoginLockout.reserve`)."""
+
+    __slots__ = ("key", "token")
+
+    def __init__(self, key: str, token: str) -> None:
+        self.key, self.token = key, token
+
+
 class LoginLockout:
     def __init__(self, counts: MemoryCounts | ValkeyCounts, *, limit: int, minutes: float) -> None:
         self.counts, self.limit, self.window_ms = counts, limit, max(1, math.ceil(minutes * 60_000))
 
-    async def reserve(self, username: str) -> None:
-        """Count one attempt for ``username`` before its password is checked; 429 when it is locked."""
+    async def reserve(self, username: str) -> Attempt | None:
+        """A check slot for ``username``, taken before its password is checked; 429 when it is locked.
+        None when there is no lockout (``limit`` 0)."""
         if self.limit <= 0:
-            return
-        granted, value = await self.counts.reserve(_key(username), self.limit, self.window_ms)
-        if not granted:
-            wait = max(1, math.ceil(value / 1000))
-            raise TooManyRequestsException(
-                f"username: too many wrong passwords for this account; try again in {math.ceil(wait / 60)} minutes",
-                headers={"Retry-After": str(wait)},
-            )
+            return None
+        attempt = Attempt(_key(username), secrets.token_hex(8))
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            state, value = await self.counts.reserve(attempt.key, attempt.token, self.limit, self.window_ms)
+            if state == GRANTED:
+                return attempt
+            if state == LOCKED:
+                wait = max(1, math.ceil(value / 1000))
+                raise TooManyRequestsException(
+                    f"username: too many wrong passwords for this account; try again in {math.ceil(wait / 60)} minutes",
+                    headers={"Retry-After": str(wait)},
+                )
+            if time.monotonic() > deadline:
+                raise ServiceUnavailableException("too many sign-ins of this account are being checked at this moment; "
+                                                  "retry in a moment", headers={"Retry-After": "1"})
+            await asyncio.sleep(_POLL)
 
-    async def release(self, username: str) -> None:
-        """Take back a reserved attempt whose password was not checked."""
-        if self.limit > 0:
-            await self.counts.release(_key(username))
+    async def _finish(self, attempt: Attempt | None, outcome: str) -> None:
+        if attempt is not None:
+            await self.counts.finish(attempt.key, attempt.token, outcome, self.window_ms)
 
-    async def succeeded(self, username: str) -> None:
-        """The right password: the account's count starts again from zero."""
-        if self.limit > 0:
-            await self.counts.clear(_key(username))
+    async def failed(self, attempt: Attempt | None) -> None:
+        """A wrong password: one more failure for the account (the window restarts)."""
+        await self._finish(attempt, "failed")
+
+    async def succeeded(self, attempt: Attempt | None) -> None:
+        """The right password: the account's failures are cleared."""
+        await self._finish(attempt, "succeeded")
+
+    async def release(self, attempt: Attempt | None) -> None:
+        """No password was checked: the slot is given back, nothing counted."""
+        await self._finish(attempt, "released")

@@ -94,7 +94,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     password_queue: int = 64
     """ODR_PASSWORD_QUEUE: password checks and hashes (logins, sign-ups, new accounts) waiting for those
     threads in one web process beyond which new ones are answered 503 with Retry-After at once."""
-    password_queue_per_tenant: int = 16
+    password_queue_per_tenant: int = 32
     """ODR_PASSWORD_QUEUE_PER_TENANT: of those, at most this many of one province (unknown usernames and
     the platform operator count as one more); waiting ones are taken in turn, province by province."""
     health_timeout_seconds: float = 2.0

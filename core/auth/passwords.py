@@ -54,7 +54,7 @@ class _Job:
 class FairPool:
     """Threads running jobs taken round-robin from per-province queues; see the module contract."""
 
-    def __init__(self, threads: int = 0, queue: int = 64, queue_per_tenant: int = 16) -> None:
+    def __init__(self, threads: int = 0, queue: int = 64, queue_per_tenant: int = 32) -> None:
         self._cond = threading.Condition()
         self._waiting: dict[str, collections.deque[_Job]] = {}
         self._turns: collections.deque[str] = collections.deque()  # provinces with waiting jobs, next first
@@ -63,7 +63,7 @@ class FairPool:
         self._pid = 0
         self.configure(threads=threads, queue=queue, queue_per_tenant=queue_per_tenant)
 
-    def configure(self, *, threads: int = 0, queue: int = 64, queue_per_tenant: int = 16) -> None:
+    def configure(self, *, threads: int = 0, queue: int = 64, queue_per_tenant: int = 32) -> None:
         """Set the bounds (``threads`` 0: one per core; more threads start when needed, none stop)."""
         with self._cond:
             self.threads = threads or os.cpu_count() or 1

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncpg
 import httpx
-import msgspec
 
-from odr.app import create_app
+from tests.helpers import app_with_settings
 
 
 async def test_a_database_check_that_times_out_answers_503_naming_it(client, demo, pg_url):
@@ -30,11 +29,7 @@ async def test_a_database_check_that_times_out_answers_503_naming_it(client, dem
 
 
 async def test_a_valkey_that_does_not_answer_gives_503_naming_it(demo):
-    plain, demo.settings = demo.settings, msgspec.structs.replace(demo.settings, valkey_url="valkey://127.0.0.1:9")
-    try:
-        app = create_app(demo, manage_lifecycle=False)
-    finally:
-        demo.settings = plain
+    app = app_with_settings(demo, valkey_url="valkey://127.0.0.1:9")  # nothing listens there
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test") as c:
         r = await c.get("/health")
     assert r.status_code == 503, r.text

@@ -21,6 +21,7 @@ from core.auth.principal import Role
 from core.db.engine import platform_transaction
 from tests.conftest import DEMO_PASSWORD
 from tests.console_helpers import TOKEN, browser
+from tests.helpers import app_with_settings
 
 
 async def new_consumer() -> str:
@@ -121,14 +122,9 @@ async def test_parallel_wrong_passwords_check_at_most_the_limit_then_the_right_o
     """40 wrong passwords at once for one account: at most the limit of them are checked (a 401 is only
     answered after the password was checked; the others are refused before, 429), and then the right
     password is refused too. With the lockout counts in Valkey and in process memory."""
-    settings = demo.settings if store == "valkey" else msgspec.structs.replace(demo.settings, valkey_url=None)
-    plain, demo.settings = demo.settings, settings
-    try:
-        app = create_app(demo, manage_lifecycle=False)
-    finally:
-        demo.settings = plain
+    app = app_with_settings(demo, **({} if store == "valkey" else {"valkey_url": None}))
     victim = await new_consumer()
-    limit = settings.login_failures_per_account
+    limit = demo.settings.login_failures_per_account
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test", timeout=120) as c:
         answers = await asyncio.gather(*(c.post("/api/auth/login", json={"username": victim, "password": f"wrong-{i}"})
                                           for i in range(40)))

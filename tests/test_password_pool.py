@@ -10,20 +10,11 @@ import time
 import uuid
 
 import httpx
-import msgspec
 
 from core.auth import passwords
-from odr.app import create_app
 from tests.conftest import DEMO_PASSWORD
 from tests.console_helpers import TOKEN
-
-
-def app_with(demo, **changes):
-    plain, demo.settings = demo.settings, msgspec.structs.replace(demo.settings, **changes)
-    try:
-        return create_app(demo, manage_lifecycle=False)
-    finally:
-        demo.settings = plain
+from tests.helpers import app_with_settings
 
 
 def client_of(app, address: str = "127.0.0.1") -> httpx.AsyncClient:
@@ -40,9 +31,10 @@ async def loop_gaps(stop: asyncio.Event, gaps: list[float]) -> None:
 
 
 async def test_forty_parallel_logins_leave_the_event_loop_free(client, demo):
-    """While 40 logins are checked at once, the loop is never held for anything near one password check:
-    its longest stall stays below half of one login's own time, measured in the same run (with the
-    check on the loop, every stall is a whole check)."""
+    """While 40 logins are checked at once, the event loop goes on turning: the time it stood still
+    (ticks later than 50 ms, counted whole) stays below a fifth of what checking 40 passwords takes,
+    from one login's own time measured in the same run. With the checks on the loop it stands still
+    for all of them; a stall here or there (a garbage collection, a busy machine) stays far below."""
     one = []
     for _ in range(3):
         started = time.perf_counter()
@@ -57,14 +49,15 @@ async def test_forty_parallel_logins_leave_the_event_loop_free(client, demo):
     stop.set()
     await ticker
     assert {r.status_code for r in answers} == {200}, [r.text for r in answers if r.status_code != 200][:2]
-    assert len(gaps) > 20 and max(gaps) < statistics.median(one) / 2, (max(gaps), statistics.median(one))
+    stalled = sum(g for g in gaps if g > 0.05)
+    assert len(gaps) > 20 and stalled < 0.2 * 40 * statistics.median(one), (stalled, statistics.median(one), max(gaps))
 
 
 async def test_a_provinces_burst_waits_behind_itself_not_in_front_of_the_others(demo):
     """One thread, a share of 3 waiting checks per province: of 12 sign-ups of one province sent at once,
     those beyond its share are refused at once (503, Retry-After); a sign-up of another province sent
     after them is taken in turn, before the burst's last one is done."""
-    app = app_with(demo, password_threads=1, password_queue_per_tenant=3, valkey_url=None)
+    app = app_with_settings(demo, password_threads=1, password_queue_per_tenant=3, valkey_url=None)
     try:
         async with client_of(app) as c:
             done: dict[str, float] = {}
@@ -90,7 +83,7 @@ async def test_a_provinces_burst_waits_behind_itself_not_in_front_of_the_others(
 
 
 async def test_sign_ups_are_limited_per_address_and_per_province(demo):
-    app = app_with(demo, signup_rate_per_minute=3, signup_rate_per_province_per_minute=5, valkey_url=None)
+    app = app_with_settings(demo, signup_rate_per_minute=3, signup_rate_per_province_per_minute=5, valkey_url=None)
 
     async def sign_up(c: httpx.AsyncClient, tenant: str = "fujian") -> int:
         r = await c.post(f"/public/{tenant}/consumers",

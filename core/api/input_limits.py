@@ -179,5 +179,7 @@ class InputLimits:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
-            await check(Request(scope, receive, send))
+            handler = scope.get("route_handler")
+            resolve = getattr(handler, "resolve_request_class", None)  # the handler's own (e.g. CommandRequest)
+            await check((resolve() if resolve else Request)(scope, receive, send))
         await self.app(scope, receive, send)

@@ -63,6 +63,7 @@ async def test_json_nested_deeper_than_the_maximum_is_refused_before_decoding(cl
     headers = await login(client, "sh-consumer")
     named(await client.post("/api/tenants/shanghai/complaints", headers={**headers, "Content-Type": "application/json"},
                             content=DEEP), "body")
+    named(await client.post("/api/tenants/shanghai/complaints/x/actions/urge", headers=headers, content=DEEP), "body")
     # the maximum itself is fine, brackets inside strings do not count
     just = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
     assert not json_too_deep(just.encode()) and json_too_deep(("[" + just + "]").encode())

@@ -14,7 +14,8 @@ protected path still gets 401 first; its errors are answered by the route's own 
 A request breaking one is answered 400 naming the offending field (``field``: the query parameter, the
 path parameter, the dotted body path such as ``items[2].name``, or ``path``), before any work.
 
-Cost: a JSON body is decoded here only when a cheap scan of its bytes says it may break a rule (an
+Every body that is not a form is taken for JSON (whatever its ``Content-Type``: some handlers decode
+it without looking). Cost: a JSON body is decoded here only when a cheap scan of its bytes says it may break a rule (an
 escaped NUL, a run of 19 digits, more than :data:`MAX_JSON_DEPTH` brackets, a body longer than
 :data:`MAX_TEXT_CHARS`). A form body is parsed here (and kept for the handler, never parsed twice) only
 where it would be parsed anyway: console pages and handlers declaring a form body.
@@ -155,11 +156,12 @@ async def check(request: Request) -> None:
     if scope["method"] not in _UNSAFE:
         return
     content_type, _ = request.content_type
-    if content_type == "application/json" or content_type.endswith("+json"):
+    if content_type not in (RequestEncodingType.MULTI_PART, RequestEncodingType.URL_ENCODED):
+        # JSON, whatever the Content-Type says (some handlers decode the body as JSON without looking)
         found = json_problem(await request.body())
         if found is not None:
             raise _refuse(found[0], found[1], "body")
-    elif content_type in (RequestEncodingType.MULTI_PART, RequestEncodingType.URL_ENCODED) and _form_expected(request):
+    elif _form_expected(request):
         form = await request.form()  # kept in the request's state: the handler's parsing reuses it
         for name, value in form.multi_items():
             if problem := text_problem(name):

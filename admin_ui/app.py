@@ -5,7 +5,8 @@ Contract:
 - Everything lives under ``/ui``: pages on one router, static files under ``/ui/static`` (cached,
   public). The router opts out of the API's bearer authentication (``exclude_from_auth``) and has its
   own: the session cookie (:mod:`admin_ui.session`), CSRF protection for every unsafe request, and the
-  same login rate limit as ``/api/auth/login`` (same store, same per-address budget).
+  same login rate limit as ``/api/auth/login`` (same store, same per-address budget) and the same
+  sign-up limits as ``/public/{tenant}/consumers`` (:mod:`core.api.rate_limits`).
 - Errors on the router answer HTML pages (:func:`admin_ui.render.error_page`), never JSON.
 - Pages call the service layer (complaints, enterprises, policy, replay, notifications, evaluation,
   reports): no business rule lives here.
@@ -19,12 +20,12 @@ from litestar import Router
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
-from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.static_files import create_static_files_router
 
 from admin_ui.render import LoginRequired, error_page
 from admin_ui.session import SessionMiddleware, csrf_config
 from core.api.errors import EXCEPTION_HANDLERS
+from core.api.rate_limits import login_limit, signup_limits
 from core.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
@@ -41,11 +42,6 @@ def _handlers() -> list:
 
 def ui_route_handlers(settings: Settings) -> list:
     """The console's routers, to add to the app's ``route_handlers``."""
-    login_limit = RateLimitConfig(
-        rate_limit=("minute", settings.login_rate_per_minute),
-        check_throttle_handler=lambda request: request.url.path == "/ui/login" and request.method == "POST",
-        store="rate_limit",
-    )
     handlers = {kind: error_page for kind in EXCEPTION_HANDLERS}
     handlers.update({LoginRequired: error_page, NotAuthorizedException: error_page, PermissionDeniedException: error_page,
                      HTTPException: error_page})
@@ -56,7 +52,9 @@ def ui_route_handlers(settings: Settings) -> list:
         middleware=[
             DefineMiddleware(SessionMiddleware),
             DefineMiddleware(CSRFMiddleware, config=csrf_config(settings.jwt_secret(), secure=settings.secure_cookies)),
-            login_limit.middleware,
+            *login_limit(settings, lambda request: request.url.path == "/ui/login" and request.method == "POST"),
+            *signup_limits(settings, lambda request: request.method == "POST" and request.url.path.startswith("/ui/public/")
+                           and request.url.path.endswith("/signup")),
         ],
         exception_handlers=handlers,
         include_in_schema=False,

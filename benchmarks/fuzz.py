@@ -13,6 +13,10 @@ role's bearer token: platform operator, provincial admin, district officer, offi
 specialist, consumer, anonymous. Path parameters are drawn from the real ids and codes most of the
 time (so the fuzz reaches past "not found"), and from anything else the rest of the time.
 
+After schemathesis, a hostile pass (:func:`hostile_requests`, issue 23) sends every operation a NUL
+character in each string query and path parameter and in its JSON body's string fields, 2**66 in each
+integer parameter and a JSON body nested 10,000 deep (with ``--tiny`` for three roles).
+
 Every answer is judged by :func:`judge` (the rule, stated there):
 
 - ``5xx``: any answer >= 500 (503 with Retry-After included: nothing is down during the run);
@@ -384,6 +388,107 @@ def run_role(base: str, role: str, token_: str | None, principal: dict | None, t
     return figures
 
 
+# --- hostile values (issue 23): NUL, deep JSON, integers beyond 64 bits, in every operation ---------
+
+
+HOSTILE_TINY_ROLES = {"anonymous", "consumer", "provincial admin"}
+"""With ``--tiny`` the hostile pass runs for these roles only."""
+DEEP_JSON = "[" * 10_000 + "]" * 10_000
+HUGE_INT = "99999999999999999999"
+
+
+class _Operation:
+    """What :func:`judge` reads of a schemathesis operation, built from the raw OpenAPI document."""
+
+    def __init__(self, definition: dict, document: dict) -> None:
+        self.definition = type("Definition", (), {"raw": definition})()
+        self.schema = type("Schema", (), {"raw_schema": document})()
+
+
+def _resolve(schema: dict, document: dict) -> dict:
+    for _ in range(5):
+        ref = schema.get("$ref")
+        if not ref:
+            return schema
+        schema = document
+        for part in ref.lstrip("#/").split("/"):
+            schema = schema.get(part, {})
+    return schema
+
+
+def _types(schema: dict, document: dict) -> set[str]:
+    schema = _resolve(schema or {}, document)
+    found = {schema.get("type")} if isinstance(schema.get("type"), str) else set()
+    for option in schema.get("oneOf", []) + schema.get("anyOf", []):
+        found |= _types(option, document)
+    return found
+
+
+def hostile_requests(document: dict, tenant: str, ids: dict[str, list[str]]) -> list[tuple[str, str, str, dict, Any]]:
+    """``(method, path template, url, query, json body or None)`` per hostile value and operation: a NUL
+    in each string query parameter and string path parameter, 2**66 in each integer one, a NUL in the
+    body's string fields, a body nested 10,000 deep."""
+    known = {"tenant": tenant, "node": "310116", "node_code": "310116", "year": "2026"}
+    known.update({name: values[0] for name, values in ids.items() if values})
+    cases: list[tuple[str, str, str, dict, Any]] = []
+    for template, item in document.get("paths", {}).items():
+        if template.endswith("/stream"):
+            continue
+        for method, definition in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            params = definition.get("parameters", [])
+            path_values = {p["name"]: known.get(p["name"], "1" if "integer" in _types(p.get("schema", {}), document)
+                                                 else "00000000-0000-0000-0000-000000000000")
+                           for p in params if p.get("in") == "path"}
+
+            def url(values: dict[str, str]) -> str:
+                return template.format(**{k: urllib.parse.quote(v, safe="") for k, v in values.items()})
+
+            for p in params:
+                types = _types(p.get("schema", {}), document)
+                hostile = HUGE_INT if "integer" in types else "x\u0000y" if "string" in types else None
+                if hostile is None:
+                    continue
+                if p.get("in") == "query":
+                    cases.append((method, template, url(path_values), {p["name"]: hostile}, None))
+                elif p.get("in") == "path":
+                    cases.append((method, template, url({**path_values, p["name"]: hostile}), {}, None))
+            for content_type, content in (definition.get("requestBody") or {}).get("content", {}).items():
+                if content_type != "application/json":
+                    continue
+                schema = _resolve(content.get("schema") or {}, document)
+                strings = {k: "x\u0000y" for k, v in schema.get("properties", {}).items() if "string" in _types(v, document)}
+                if strings:
+                    cases.append((method, template, url(path_values), {}, strings))
+                cases.append((method, template, url(path_values), {}, DEEP_JSON))
+    return cases
+
+
+def run_hostile(base: str, token_: str | None, tenant: str, ids: dict[str, list[str]], figures: RoleFigures) -> None:
+    """Every hostile request of :func:`hostile_requests` as this role, judged like the fuzz's answers."""
+    started, before = time.monotonic(), figures.requests
+    headers = {"Authorization": f"Bearer {token_}"} if token_ else {}
+    with httpx.Client(base_url=base, timeout=30, headers=headers) as http:
+        document = http.get("/schema/openapi.json").json()
+        for method, template, url, query, body in hostile_requests(document, tenant, ids):
+            operation = _Operation(document["paths"][template][method], document)
+            content = body if isinstance(body, str) else json.dumps(body) if body is not None else None
+            r = http.request(method.upper(), url, params=query, content=content,
+                             headers={"Content-Type": "application/json"} if content is not None else {})
+            figures.requests += 1
+            figures.statuses[str(r.status_code)] = figures.statuses.get(str(r.status_code), 0) + 1
+            verdict = judge(r.status_code, r.content, operation)
+            if verdict is not None:
+                if r.status_code >= 500:
+                    figures.server_errors += 1
+                else:
+                    figures.unnamed_4xx += 1
+                Recorder._example(figures, f"{verdict}: {method.upper()} {url} {query} {str(content)[:80]!r} -> "
+                                           f"{r.content[:200]!r}")
+    figures.phases["hostile"] = [figures.requests - before, round(time.monotonic() - started, 1)]
+
+
 # --- the whole run --------------------------------------------------------------------------------
 
 
@@ -454,6 +559,8 @@ def main() -> int:
             token_, principal = logins[role]
             results.append(run_role(web.base, role, token_, principal, ROLES[role][1], ids, tiny=args.tiny,
                                     seed=args.seed, max_seconds=max_seconds))
+            if not args.tiny or role in HOSTILE_TINY_ROLES:
+                run_hostile(web.base, token_, ROLES[role][1], ids, results[-1])
             print(f"{role}: {results[-1].requests} requests in {results[-1].seconds} s {results[-1].phases}",
                   file=sys.stderr, flush=True)
         server_log_errors = [line for line in web.server_errors()]

@@ -83,6 +83,23 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     ODR_LOGIN_LOCKOUT_MINUTES of the previous, after which it is refused for that long (0: never)."""
     login_lockout_minutes: float = 15.0
     """ODR_LOGIN_LOCKOUT_MINUTES: see ODR_LOGIN_FAILURES_PER_ACCOUNT."""
+    signup_rate_per_minute: int = 10
+    """ODR_SIGNUP_RATE_PER_MINUTE: consumer sign-ups (API and console) per client address and minute (0: no limit)."""
+    signup_rate_per_province_per_minute: int = 120
+    """ODR_SIGNUP_RATE_PER_PROVINCE_PER_MINUTE: consumer sign-ups per province and minute, from all addresses
+    together (0: no limit)."""
+    password_threads: int = 0
+    """ODR_PASSWORD_THREADS: threads of a web process hashing and checking passwords (argon2, off the event
+    loop); 0: one per core."""
+    password_queue: int = 64
+    """ODR_PASSWORD_QUEUE: password checks and hashes (logins, sign-ups, new accounts) waiting for those
+    threads in one web process beyond which new ones are answered 503 with Retry-After at once."""
+    password_queue_per_tenant: int = 32
+    """ODR_PASSWORD_QUEUE_PER_TENANT: of those, at most this many of one province (unknown usernames and
+    the platform operator count as one more); waiting ones are taken in turn, province by province."""
+    health_timeout_seconds: float = 2.0
+    """ODR_HEALTH_TIMEOUT_SECONDS: how long ``/health`` waits for each of its checks (database, Valkey)
+    before answering 503 naming the check."""
     secure_cookies: bool = False
     """ODR_SECURE_COOKIES: mark the console's cookies Secure even when the request reached the platform
     over plain HTTP (TLS ended at a proxy). Over HTTPS they are Secure anyway."""

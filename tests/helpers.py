@@ -28,3 +28,18 @@ async def schema_role_registry(conn, slug: str) -> tuple[bool, bool, bool]:
     db_role = bool(await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname IN ($1, $2)", role, f"owner_{slug}"))
     registry = bool(await conn.fetchval("SELECT 1 FROM odr.tenants WHERE slug = $1", slug))
     return schema, db_role, registry
+
+
+def app_with_settings(platform, **changes):
+    """The app built (``odr.app.create_app``, lifecycle not managed) as if the platform's settings had
+    ``changes``: what the app wires at build time (stores, limits, the password pool, Valkey) follows
+    them; the platform keeps its own settings."""
+    import msgspec
+
+    from odr.app import create_app
+
+    plain, platform.settings = platform.settings, msgspec.structs.replace(platform.settings, **changes)
+    try:
+        return create_app(platform, manage_lifecycle=False)
+    finally:
+        platform.settings = plain

@@ -125,3 +125,21 @@ def test_import_benchmark_tiny_runs_and_prints_its_figures(pg_url):
         rf"XLSX read \+ dry run +\| 200 rows in {NUMBER} s: [0-9,]+ rows/s",
     ]:
         assert re.search(pattern, summary), f"missing {pattern!r} in:\n{summary}"
+
+
+def test_logins_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
+    """Bursts of logins, sign-ups and wrong passwords (issue 23) against a real server with its own
+    PostgreSQL and Valkey; the lockout's figure is a count, so it is checked: at most the limit checked."""
+    from tests.servers import require_valkey_server
+
+    require_valkey_server()
+    out = run_tiny("logins.py", tmp_path)
+    for pattern in [
+        rf"quiet +\| /health p50 {NUMBER} ms, max [0-9,]+ ms \(n=10\); Jiangsu login p50 [0-9,]+ ms",
+        rf"8 parallel logins +\| all done in {NUMBER} s \(200: 8\); /health meanwhile p50 [0-9,]+ ms",
+        rf"8 parallel sign-ups +\| all answered in {NUMBER} s \(201: 8\); /health meanwhile p50 [0-9,]+ ms",
+        rf"8 parallel wrong passwords, one account +\| {NUMBER} s; checked \(401\) and refused \(429\): 401: 8; "
+        r"then the right password: 200",
+    ]:
+        assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
+    assert "server log errors: 0" in out

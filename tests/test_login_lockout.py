@@ -6,21 +6,22 @@ with ODR_SECURE_COOKIES even over plain HTTP (TLS ended at a proxy)."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import uuid
 
 import httpx
 import msgspec
 from litestar.exceptions import TooManyRequestsException
-from litestar.stores.memory import MemoryStore
 import pytest
 
 from odr.app import create_app
 from core.auth.accounts import create_account
-from core.auth.lockout import LoginLockout
+from core.auth.lockout import LoginLockout, MemoryCounts
 from core.auth.principal import Role
 from core.db.engine import platform_transaction
 from tests.conftest import DEMO_PASSWORD
 from tests.console_helpers import TOKEN, browser
+from tests.helpers import app_with_settings
 
 
 async def new_consumer() -> str:
@@ -61,22 +62,35 @@ async def test_an_account_is_locked_after_too_many_wrong_passwords(client, demo)
 
 
 async def test_the_lock_ends_after_the_window_and_success_clears_the_count():
-    lockout = LoginLockout(MemoryStore(), limit=2, minutes=1 / 60)  # one second
-    await lockout.failed("Alice")
-    await lockout.check("alice")  # one failure: not locked
-    await lockout.succeeded("ALICE")
-    await lockout.failed("alice")
-    await lockout.check("alice")  # the success cleared the first failure
-    await lockout.failed("alice")
+    lockout = LoginLockout(MemoryCounts(), limit=2, minutes=1 / 60)  # one second
+    await lockout.failed(await lockout.reserve("Alice"))
+    await lockout.succeeded(await lockout.reserve("ALICE"))  # the right password clears the failure
+    await lockout.failed(await lockout.reserve("alice"))
+    await lockout.release(await lockout.reserve("alice"))  # a password never checked counts nothing
+    await lockout.failed(await lockout.reserve("alice"))  # two: the limit
     with pytest.raises(TooManyRequestsException):
-        await lockout.check("alice")
-    await lockout.check("bob")
+        await lockout.reserve("alice")
+    await lockout.reserve("bob")
     await asyncio.sleep(1.2)
-    await lockout.check("alice")
-    off = LoginLockout(MemoryStore(), limit=0, minutes=15)
+    await lockout.reserve("alice")
+    off = LoginLockout(MemoryCounts(), limit=0, minutes=15)
     for _ in range(50):
-        await off.failed("alice")
-    await off.check("alice")
+        await off.failed(await off.reserve("alice"))
+    assert await off.reserve("alice") is None
+
+
+async def test_checks_in_flight_take_the_slots_and_the_next_attempt_waits_for_one():
+    lockout = LoginLockout(MemoryCounts(), limit=2, minutes=1)
+    first, second = await lockout.reserve("carol"), await lockout.reserve("carol")
+    waiting = asyncio.create_task(lockout.reserve("carol"))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # both slots are in flight: either might be a wrong password
+    await lockout.succeeded(first)
+    third = await asyncio.wait_for(waiting, 2)  # a slot came free
+    await lockout.failed(second)
+    await lockout.failed(third)
+    with pytest.raises(TooManyRequestsException):
+        await lockout.reserve("carol")
 
 
 async def test_secure_cookies_when_configured(demo):
@@ -101,3 +115,20 @@ async def test_secure_cookies_when_configured(demo):
     app = create_app(demo, manage_lifecycle=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test") as c:
         assert "Secure" not in (await c.get("/ui/login")).headers["set-cookie"]  # default over plain HTTP
+
+
+@pytest.mark.parametrize("store", ["valkey", "memory"])
+async def test_parallel_wrong_passwords_check_at_most_the_limit_then_the_right_one_is_refused(demo, store):
+    """40 wrong passwords at once for one account: at most the limit of them are checked (a 401 is only
+    answered after the password was checked; the others are refused before, 429), and then the right
+    password is refused too. With the lockout counts in Valkey and in process memory."""
+    app = app_with_settings(demo, **({} if store == "valkey" else {"valkey_url": None}))
+    victim = await new_consumer()
+    limit = demo.settings.login_failures_per_account
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test", timeout=120) as c:
+        answers = await asyncio.gather(*(c.post("/api/auth/login", json={"username": victim, "password": f"wrong-{i}"})
+                                          for i in range(40)))
+        statuses = collections.Counter(r.status_code for r in answers)
+        assert statuses[401] <= limit and statuses[401] + statuses[429] == 40, statuses
+        r = await c.post("/api/auth/login", json={"username": victim, "password": DEMO_PASSWORD})
+        assert r.status_code == 429 and r.json()["detail"].startswith("username: too many wrong passwords"), r.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar.params import JSONBody
@@ -13,12 +13,11 @@ from core.api.access import platform_of
 from core.auth.accounts import authenticate, principal_from_row
 from core.auth.lockout import LoginLockout
 from core.auth.principal import Principal
-from core.db.engine import platform_transaction
 
 
 class Login(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    username: str
-    password: str
+    username: Annotated[str, msgspec.Meta(max_length=200)]
+    password: Annotated[str, msgspec.Meta(max_length=1024)]
 
 
 class LoginResponse(msgspec.Struct, kw_only=True):
@@ -33,16 +32,21 @@ class AuthController(Controller):
 
     @post("/login", exclude_from_auth=True, status_code=200)
     async def login(self, request: Request, data: JSONBody[Login]) -> LoginResponse:
-        """Exchange username and password for a bearer token (JWT)."""
+        """Exchange username and password for a bearer token (JWT). The attempt is counted against the
+        account before the password is checked (:mod:`core.auth.lockout`); 429 while it is locked, 503
+        with ``Retry-After`` while too many passwords are being checked (:mod:`core.auth.passwords`)."""
         platform = platform_of(request)
         lockout: LoginLockout = request.app.state.login_lockout
-        await lockout.check(data.username)
-        async with platform_transaction() as conn:
-            row = await authenticate(conn, data.username, data.password)
+        attempt = await lockout.reserve(data.username)
+        try:
+            row = await authenticate(data.username, data.password)
+        except BaseException:
+            await lockout.release(attempt)  # no password was checked: nothing is counted
+            raise
         if row is None:
-            await lockout.failed(data.username)
+            await lockout.failed(attempt)
             raise NotAuthorizedException("username or password is wrong")
-        await lockout.succeeded(data.username)
+        await lockout.succeeded(attempt)
         node_path: tuple[str, ...] = ()
         if row["tenant"] and row["node_code"]:
             node_path = (await platform.node(row["tenant"], row["node_code"])).path

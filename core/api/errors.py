@@ -18,6 +18,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from core.auth.passwords import HashingBusy
 from core.complaints.batching import IntakeOverloaded
 from core.db.admin import AdminLoginMissing
 from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable, transaction_conflict
@@ -152,6 +153,8 @@ def handle(request: Request, exc: Exception) -> Response:
     if isinstance(exc, WritesPaused) or isinstance(exc.__cause__, WritesPaused):
         return retry_later("this province's data is being moved to another database server; nothing was written: "
                            "retry in a moment (with the same idempotency key)", WritesPaused.retry_after)
+    if isinstance(exc, HashingBusy):
+        return retry_later(f"{exc}; nothing was written", exc.retry_after)
     if isinstance(exc, IntakeOverloaded):
         return retry_later("too many complaints are being filed at this moment; nothing was written: retry "
                            "(with the same idempotency key)", exc.retry_after)

@@ -9,7 +9,7 @@ import asyncpg
 
 from core.auth.passwords import hash_password, verify_password
 from core.auth.principal import Principal, Role
-from core.db.engine import shared_fetch
+from core.db.engine import platform_transaction, shared_fetch
 
 
 class AccountExists(ValueError):
@@ -27,8 +27,11 @@ async def create_account(
     enterprise_id: uuid.UUID | None = None,
     display_name: str = "",
     exist_ok: bool = False,
+    password_hash: str | None = None,
 ) -> uuid.UUID:
-    """Insert an account (inside the caller's transaction). ``exist_ok`` returns the existing id."""
+    """Insert an account (inside the caller's transaction). ``exist_ok`` returns the existing id.
+    ``password_hash`` (from :func:`hash_password`, computed before the transaction began so that no
+    connection is held while hashing) replaces ``password``."""
     existing = await conn.fetchval("SELECT id FROM odr.accounts WHERE username = $1", username)
     if existing is not None:
         if exist_ok:
@@ -38,7 +41,7 @@ async def create_account(
         """INSERT INTO odr.accounts (username, password_hash, role, tenant, node_code, enterprise_id, display_name)
            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id""",
         username,
-        hash_password(password),
+        password_hash or await hash_password(password, tenant=tenant),
         Role(role).value,
         tenant,
         node_code,
@@ -47,13 +50,20 @@ async def create_account(
     )
 
 
-async def authenticate(conn: asyncpg.Connection, username: str, password: str) -> asyncpg.Record | None:
-    row = await conn.fetchrow(
-        "SELECT id, username, password_hash, role, tenant, node_code, enterprise_id, display_name, active"
-        " FROM odr.accounts WHERE username = $1",
-        username,
-    )
-    if not verify_password(row["password_hash"] if row else None, password) or not row["active"]:
+async def authenticate(username: str, password: str) -> asyncpg.Record | None:
+    """The active account ``username`` when ``password`` is its password, else None. The row is read in
+    a short transaction of its own; the password is checked afterwards on the password pool (in the
+    account's province's share), holding no database connection."""
+    async with platform_transaction() as conn:
+        row = await conn.fetchrow(
+            "SELECT id, username, password_hash, role, tenant, node_code, enterprise_id, display_name, active"
+            " FROM odr.accounts WHERE username = $1",
+            username,
+        )
+    if row is None:
+        await verify_password(None, password)  # as long as a wrong password: no hint that the name is free
+        return None
+    if not await verify_password(row["password_hash"], password, tenant=row["tenant"]) or not row["active"]:
         return None
     return row
 

@@ -15,6 +15,7 @@ from core.api.access import platform_of, tenant_member
 from core.api.errors import Forbidden
 from core.api.requests import CommandRequest
 from core.auth.accounts import AccountExists, create_account
+from core.auth.passwords import hash_password
 from core.auth.principal import Principal, Role
 from core.complaints import records, service
 from core.complaints.schemas import (
@@ -196,10 +197,11 @@ class PublicConsumerController(Controller):
         """Create a consumer account in this province (to file and follow complaints)."""
         platform = platform_of(request)
         await platform.tenant(tenant)
+        hashed = await hash_password(data.password, tenant=tenant)  # on the password pool, before any connection is held
         try:
             async with platform_transaction() as conn:
                 account = await create_account(conn, username=data.username, password=data.password, role=Role.CONSUMER,
-                                               tenant=tenant, display_name=data.display_name)
+                                               tenant=tenant, display_name=data.display_name, password_hash=hashed)
         except AccountExists:
             return Response({"status_code": 409, "detail": "username: already taken", "field": "username"}, status_code=409)
         return {"id": str(account), "username": data.username}

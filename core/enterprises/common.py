@@ -164,7 +164,7 @@ async def _open_account(
             return account_id, candidate, password
         if row["tenant"] == tenant and row["enterprise_id"] == enterprise_id and row["role"] == Role.ENTERPRISE_SPECIALIST.value:
             await conn.execute(
-                "UPDATE odr.accounts SET password_hash = $2, active = true WHERE id = $1", row["id"], hash_password(password)
+                "UPDATE odr.accounts SET password_hash = $2, active = true WHERE id = $1", row["id"], await hash_password(password, tenant=tenant)
             )
             return row["id"], candidate, password
         candidate = f"{username}-{secrets.token_hex(2)}"

@@ -35,6 +35,7 @@ from core.complaints.masking import mask_name, mask_phone
 
 MAX_LIMIT = 500
 CURSOR_RE = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+BIGINT_MAX = 2**63 - 1  # both parts are bigint columns
 CHANGE_KEYS = ("state", "milestone", "due", "route", "breaches")
 
 
@@ -83,11 +84,11 @@ class FeedPage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def parse_cursor(raw: str | None) -> tuple[int, int]:
-    """``(feed_key, id)`` of a cursor; ValueError naming ``after`` when malformed."""
+    """``(feed_key, id)`` of a cursor; ValueError naming ``after`` when malformed or out of range."""
     if raw is None or raw in ("", "0"):
         return 0, 0
     match = CURSOR_RE.match(raw)
-    if match is None:
+    if match is None or max(int(match.group(1)), int(match.group(2))) > BIGINT_MAX:
         raise ValueError("after: a cursor from a previous page (\"<key>-<id>\") or 0")
     return int(match.group(1)), int(match.group(2))
 

@@ -27,6 +27,7 @@ from admin_ui.app import ui_route_handlers
 from core.api import routes as core_routes
 from core.api.backpressure import InflightLimit
 from core.api.errors import EXCEPTION_HANDLERS
+from core.api.security_headers import add_security_headers
 from core.auth.principal import Principal
 from core.auth.lockout import STORE as LOCKOUT_STORE, LoginLockout
 from core.auth.tokens import CachingJWTMiddleware
@@ -144,6 +145,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         route_handlers=route_handlers(settings),
         on_app_init=[jwt_auth.on_app_init, outermost_backpressure],
         stores=stores,
+        before_send=[add_security_headers],  # nosniff on every answer
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers=EXCEPTION_HANDLERS,

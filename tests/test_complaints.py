@@ -11,6 +11,7 @@ import pytest
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit, consumer
 from tests.conftest import login
+from tests.sample_files import PNG
 
 TENANTS = {
     # tenant: (district of the unit, officer who dispatches, office, office head)

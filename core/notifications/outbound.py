@@ -165,8 +165,8 @@ class Outbound:
 
 def _destination(kind: str, value: str, config: dict[str, Any]) -> tuple[str, int] | None:
     if kind == "url":
-        parts = urlsplit(value)
         try:
+            parts = urlsplit(value)
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             return None
@@ -192,5 +192,5 @@ async def check_config(outbound: Outbound, config_type: type | None, config: Any
             await asyncio.wait_for(loop.run_in_executor(None, outbound.resolve, host, port), SAVE_RESOLVE_SECONDS)
         except DestinationRefused as exc:
             raise msgspec.ValidationError(f"{exc} - at `$.{name}`") from None
-        except (OSError, asyncio.TimeoutError, UnicodeError):
+        except (OSError, asyncio.TimeoutError, ValueError):  # UnicodeError too
             continue  # not resolvable now: the delivery checks again

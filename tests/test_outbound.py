@@ -19,7 +19,7 @@ from core.notifications.delivery_worker import DeliveryWorker
 from core.notifications.outbound import Outbound, refused_kind
 from odr_plugin_api import DestinationRefused
 from tests.conftest import login
-from tests.receivers import HttpReceiver
+from tests.receivers import HttpReceiver, SmtpReceiver
 from tests.test_delivery import FENGJING, SECRET, T, activate, deliveries
 from tests.test_timers import until
 
@@ -61,6 +61,22 @@ def test_requests_to_internal_destinations_are_refused_unless_the_host_is_allowe
         sock.close()
     finally:
         receiver.close()
+
+
+def test_the_email_channel_connects_to_its_smtp_host_only_through_the_checked_client():
+    from odr_channel_email import EmailConfig, smtp_over
+
+    smtp = SmtpReceiver()
+    try:
+        for security in ("none", "starttls", "tls"):
+            cfg = EmailConfig(host="localhost", port=smtp.port, security=security, timeout_seconds=5)
+            with pytest.raises(DestinationRefused, match="loopback"):
+                smtp_over(Outbound(frozenset({"127.0.0.1"})), cfg)  # allowed by another name only
+        with smtp_over(Outbound(frozenset({"localhost"})), EmailConfig(host="localhost", port=smtp.port,
+                                                                      security="none", timeout_seconds=5)) as client:
+            assert client.noop()[0] == 250
+    finally:
+        smtp.close()
 
 
 class _Redirect:

@@ -76,10 +76,12 @@ def odr_check_enterprise_standing(scope: Scope, credit_code: str) -> dict | None
 
 
 @hookspec
-def odr_notify(scope: Scope, kind: str, recipients: list[str], payload: dict) -> None:
+def odr_notify(scope: Scope, kind: str, recipients: list[str], payload: dict, net: Network) -> None:
     """Notification (family ``notification``): deliver a notice (deadline warning, breach, new case)
     to the given principal ids. All active implementations are called; personal data of consumers
-    must not be put in ``payload`` by the platform, and plugins must not log it."""
+    must not be put in ``payload`` by the platform, and plugins must not log it. A plugin that reaches
+    the network does so through ``net`` (:class:`~odr_plugin_api.net.Network`, the platform's checked
+    client), as channels do."""
 
 
 @hookspec(firstresult=True)

@@ -168,3 +168,16 @@ async def test_a_delivery_to_an_internal_destination_is_dead_lettered_at_once_an
         await sender.stop()
         await activate(demo, FENGJING, "odr_webhook", None, active=False)
         receiver.close()
+
+
+async def test_the_consoles_policy_form_refuses_an_internal_destination_next_to_the_field(demo):
+    from odr.app import create_app
+    from tests.console_helpers import TOKEN, signed_in
+
+    console = await signed_in(create_app(demo, manage_lifecycle=False), "js-officer")
+    page = await console.get(f"/ui/policy?node={FENGJING}")
+    form = {"_csrf_token": TOKEN.search(page.text).group(1), "active": "on", "cfg.url": "http://169.254.169.254/latest",
+            "cfg.secret": SECRET, "cfg.timeout_seconds": "4", "cfg.kinds": ""}
+    refused = await console.post(f"/ui/policy/{FENGJING}/plugins/odr_webhook", data=form)
+    assert refused.status_code == 400 and 'id="cfg-odr_webhook-url-err"' in refused.text
+    assert "link-local" in refused.text

@@ -92,8 +92,8 @@ class Outbound:
         for ip in addresses:
             if kind := refused_kind(ip):
                 raise DestinationRefused(
-                    f"destination {host}:{port} refused: it resolves to a {kind} address ({ip}); an operator may "
-                    f"allow it by name in ODR_OUTBOUND_ALLOW_HOSTS")
+                    f"destination {host}:{port} refused: it resolves to a {kind} address; an operator may "
+                    f"allow it by name in ODR_OUTBOUND_ALLOW_HOSTS")  # the address itself is not told
 
     def resolve(self, host: str, port: int) -> list[tuple[int, Address]]:
         """The checked (family, address) pairs of ``host`` (see :meth:`check`); ``OSError`` when it does not resolve."""

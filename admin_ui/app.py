@@ -4,9 +4,10 @@
 Contract:
 - Everything lives under ``/ui``: pages on one router, static files under ``/ui/static`` (cached,
   public). The router opts out of the API's bearer authentication (``exclude_from_auth``) and has its
-  own: the session cookie (:mod:`admin_ui.session`), CSRF protection for every unsafe request, and the
-  same login rate limit as ``/api/auth/login`` (same store, same per-address budget) and the same
-  sign-up limits as ``/public/{tenant}/consumers`` (:mod:`core.api.rate_limits`).
+  own: the session cookie (:mod:`admin_ui.session`), CSRF protection for every unsafe request (a token
+  bound to the session and an Origin check, :mod:`admin_ui.csrf`), the same login rate limit as
+  ``/api/auth/login`` (same store, same per-address budget) and the same sign-up limits as
+  ``/public/{tenant}/consumers`` (:mod:`core.api.rate_limits`).
 - Errors on the router answer HTML pages (:func:`admin_ui.render.error_page`), never JSON.
 - Pages call the service layer (complaints, enterprises, policy, replay, notifications, evaluation,
   reports): no business rule lives here.
@@ -19,11 +20,11 @@ from pathlib import Path
 from litestar import Router
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.csrf import CSRFMiddleware
 from litestar.static_files import create_static_files_router
 
 from admin_ui.render import LoginRequired, error_page
-from admin_ui.session import SessionMiddleware, csrf_config
+from admin_ui.csrf import SessionCsrfMiddleware
+from admin_ui.session import SessionMiddleware
 from core.api.errors import EXCEPTION_HANDLERS
 from core.api.rate_limits import login_limit, signup_limits
 from core.settings import Settings
@@ -51,7 +52,7 @@ def ui_route_handlers(settings: Settings) -> list:
         opt={"exclude_from_auth": True},
         middleware=[
             DefineMiddleware(SessionMiddleware),
-            DefineMiddleware(CSRFMiddleware, config=csrf_config(settings.jwt_secret(), secure=settings.secure_cookies)),
+            DefineMiddleware(SessionCsrfMiddleware, jwt_secret=settings.jwt_secret(), secure=settings.secure_cookies),
             *login_limit(settings, lambda request: request.url.path == "/ui/login" and request.method == "POST"),
             *signup_limits(settings, lambda request: request.method == "POST" and request.url.path.startswith("/ui/public/")
                            and request.url.path.endswith("/signup")),

@@ -11,21 +11,19 @@ Contract:
   a revoked unit's specialists are logged out of the console as they are refused by the API. It also
   sets ``scope["odr_may_import"]`` from the import endpoints' own rule
   (:func:`core.imports.service.may_import`), so the menu links the imports only for those allowed.
-- CSRF: Litestar's :class:`~litestar.middleware.csrf.CSRFMiddleware` (signed double-submit cookie
-  ``odr_csrf``), scoped to the /ui router: every unsafe request must carry the token in the form field
-  ``_csrf_token`` or the header ``x-csrftoken``; pages render it with :func:`csrf_token`.
+- CSRF: :class:`admin_ui.csrf.SessionCsrfMiddleware`, scoped to the /ui router: a token bound to the
+  session cookie (before login: to the pre-session cookie ``odr_csrf``) that every unsafe request must
+  carry in the form field ``_csrf_token`` or the header ``x-csrftoken``, from the console's own origin
+  (Origin/Referer); pages render it with :func:`csrf_token`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import time
 from typing import Any
 
 import msgspec
-from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection, Request
 from litestar.datastructures import Cookie
 from litestar.exceptions import NotAuthorizedException
@@ -41,30 +39,16 @@ from core.imports.service import IMPORT_ROLES, may_import
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "odr_session"
-CSRF_COOKIE = "odr_csrf"
+PRESESSION_COOKIE = "odr_csrf"
+"""The random cookie CSRF tokens are bound to before login (pre-login forms)."""
 CSRF_FIELD = "_csrf_token"
 CSRF_HEADER = "x-csrftoken"
 COOKIE_PATH = "/ui"
 _CACHE_MAX = 5_000
 
 
-def csrf_config(secret: str, *, secure: bool = False) -> CSRFConfig:
-    """The CSRF settings of the /ui router; the signing key is derived from the JWT secret. ``secure``
-    (ODR_SECURE_COOKIES): the cookie is sent over HTTPS only."""
-    derived = hmac.new(secret.encode(), b"odr-admin-ui-csrf", hashlib.sha256).hexdigest()
-    return CSRFConfig(
-        secret=derived,
-        cookie_name=CSRF_COOKIE,
-        cookie_path=COOKIE_PATH,
-        header_name=CSRF_HEADER,
-        cookie_httponly=True,
-        cookie_samesite="lax",
-        cookie_secure=secure,
-    )
-
-
 def csrf_token(request: Request) -> str:
-    """The token to put in this page's forms (set by the CSRF middleware for the request)."""
+    """The token to put in this page's forms (set by :class:`admin_ui.csrf.SessionCsrfMiddleware`)."""
     token = ScopeState.from_scope(request.scope).csrf_token
     return "" if token is None or token is Empty else str(token)
 

@@ -21,6 +21,7 @@ from core.pluginhost.activations import (
     effective_policy,
     make_scope,
 )
+from core.notifications.outbound import Outbound
 from core.pluginhost.host import PluginHost
 from core.settings import Settings
 from odr_plugin_api import Scope
@@ -62,6 +63,8 @@ class Platform:
         self._calendars: dict[tuple, tuple[list | None, dict]] = {}
         self._policies: dict[tuple[str, str], tuple[list, EffectivePolicy]] = {}
         self._scopes: dict[int, tuple] = {}
+        self.outbound = Outbound.from_settings(self.settings)
+        """The checked outbound client every channel plugin sends through (ODR_OUTBOUND_ALLOW_HOSTS)."""
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self, *, migrate: bool = True) -> None:

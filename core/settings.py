@@ -137,6 +137,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     housekeeping_seconds: float = 600.0
     """ODR_HOUSEKEEPING_SECONDS: how often the delivery worker runs the retention sweeps (each in
     bounded batches, per tenant)."""
+    outbound_allow_hosts: str = ""
+    """ODR_OUTBOUND_ALLOW_HOSTS: comma-separated host names (``host`` for any port, ``host:port`` for one)
+    that delivery channels may reach although they resolve to an internal address (loopback, private,
+    link-local, shared, ...), e.g. a bureau's receiver on the same private network. Every other such
+    destination is refused (``core.notifications.outbound``)."""
 
     @property
     def data_path(self) -> Path:

@@ -29,6 +29,7 @@ from core.api import routes as core_routes
 from core.api.backpressure import InflightLimit
 from core.api.errors import EXCEPTION_HANDLERS
 from core.api.input_limits import InputLimits
+from core.api.security_headers import add_security_headers
 from core.auth.principal import Principal
 from core.auth import passwords
 from core.auth.lockout import LoginLockout, counts_for
@@ -154,6 +155,7 @@ def create_app(platform: Platform | None = None, *, manage_lifecycle: bool = Tru
         middleware=[DefineMiddleware(InputLimits)],
         on_app_init=[jwt_auth.on_app_init, outermost_backpressure],
         stores=stores,
+        before_send=[add_security_headers],  # nosniff on every answer
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -5,7 +5,9 @@ Contract:
 - :func:`serve` starts the embedded PostgreSQL when ``ODR_DATABASE_URL`` is unset (and exports its URL
   to the web workers), prepares (``demo``: the demo provinces, :func:`odr.demo.seed.seed_demo`), then
   serves :func:`odr.app.create_app_from_env` on ``ODR_HOST``:``ODR_PORT`` with ``ODR_WORKERS`` workers
-  until interrupted; the embedded database is stopped on the way out.
+  until interrupted; the embedded database is stopped on the way out. It refuses to start (exit 1, one
+  line naming the port) when another process holds that port (:mod:`odr.ports`: granian's
+  ``SO_REUSEPORT`` would otherwise share it silently).
 - :func:`worker` fires SLA timers and sends queued notification deliveries (e-mail, webhook, SMS
   channels) until SIGTERM or SIGINT.
 - :func:`migrate` migrates the shared schema and every tenant; 1 when a tenant failed.
@@ -16,11 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 
 from core.db.embedded import EmbeddedPostgres
 from core.runtime import Platform
 from core.settings import Settings
 from odr.demo.seed import DEMO_OPERATOR, seed_demo
+from odr.ports import port_in_use
 from odr.running import print_json, run_with_platform
 
 log = logging.getLogger("odr")
@@ -82,7 +86,11 @@ async def worker(platform: Platform) -> int:
 
 
 def serve(settings: Settings, *, demo: bool) -> int:
-    """Start the embedded database if none is configured, prepare, then serve until interrupted."""
+    """Start the embedded database if none is configured, prepare, then serve until interrupted; 1 at once
+    (one line on stderr) when another process holds ``ODR_HOST``:``ODR_PORT``."""
+    if (held := port_in_use(settings.host, settings.port)) is not None:
+        print(f"odr: {held}", file=sys.stderr, flush=True)
+        return 1
     embedded = None
     if not settings.database_url:
         embedded = EmbeddedPostgres(settings.data_path)

@@ -58,6 +58,7 @@ def settings(pg_url: str, valkey_url: str) -> Settings:
         pool_max=12,
         login_rate_per_minute=1000,
         signup_rate_per_minute=1000,
+        outbound_allow_hosts="127.0.0.1",  # the delivery tests' local receivers (tests/receivers.py)
     )
 
 

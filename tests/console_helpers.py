@@ -11,9 +11,13 @@ TOKEN = re.compile(r'name="_csrf_token" value="([^"]+)"')
 """The CSRF token of a page's forms."""
 
 
+ORIGIN = {"Origin": "http://odr.test"}
+"""What a browser sends with every POST of the console's own pages (the CSRF middleware checks it)."""
+
+
 def browser(app) -> httpx.AsyncClient:
-    """A client with its own cookie jar (one per person)."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test")
+    """A client with its own cookie jar (one per person), sending the console's own Origin like a browser."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test", headers=ORIGIN)
 
 
 async def csrf(c: httpx.AsyncClient, path: str = "/ui/login") -> str:

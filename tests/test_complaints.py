@@ -11,6 +11,7 @@ import pytest
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit, consumer
 from tests.conftest import login
+from tests.sample_files import PNG
 
 TENANTS = {
     # tenant: (district of the unit, officer who dispatches, office, office head)
@@ -198,7 +199,7 @@ async def test_bad_input_is_refused_naming_the_problem_and_writes_nothing(client
     assert r.status_code == 413 and "file" in r.json()["detail"]
     r = await client.post(f"{url}/{cid}/messages", data={"body": "证据"}, files={"file": ("a.pdf", b"MZ not a pdf", "application/pdf")}, headers=cons)
     assert r.status_code == 400 and "file" in r.json()["detail"]
-    r = await client.post(f"{url}/{cid}/messages", data={"body": "订单截图"}, files={"file": ("a.png", b"\x89PNG\r\n\x1a\n" + b"x" * 100, "image/png")}, headers=cons)
+    r = await client.post(f"{url}/{cid}/messages", data={"body": "订单截图"}, files={"file": ("a.png", PNG, "image/png")}, headers=cons)
     assert r.status_code == 201, r.text
     msgs = (await client.get(f"{url}/{cid}/messages", headers=await login(client, "js-officer"))).json()
     assert msgs[0]["attachments"][0]["content_type"] == "image/png"

@@ -305,7 +305,8 @@ async def test_odr_worker_killed_while_delivering_and_started_again_loses_nothin
         env = {k: v for k, v in os.environ.items() if not k.startswith(("ODR_", "PYTEST_"))}
         env.update({"ODR_DATABASE_URL": pg_url, "ODR_DATA_DIR": str(tmp_path), "ODR_SECRET_KEY": "k" * 40,
                     "ODR_LOG_LEVEL": "WARNING", "ODR_DELIVERY_POLL_SECONDS": "0.1", "ODR_DELIVERY_LEASE_SECONDS": "2",
-                    "ODR_DELIVERY_RETRY_SECONDS": "0.2", "ODR_TIMER_RECONCILE_SECONDS": "3600"})
+                    "ODR_DELIVERY_RETRY_SECONDS": "0.2", "ODR_TIMER_RECONCILE_SECONDS": "3600",
+                    "ODR_OUTBOUND_ALLOW_HOSTS": demo.settings.outbound_allow_hosts})
 
         def start() -> subprocess.Popen:
             log = open(tmp_path / "worker.log", "ab")

@@ -14,11 +14,9 @@ import pytest
 from core.db.engine import tenant_transaction
 from core.enterprises.service import find_active_unit
 from tests.conftest import login
+from tests.sample_files import JPEG, PDF, PNG
 
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
-PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
-JPEG = b"\xff\xd8\xff\xe0" + bytes(32)
 TZ = ZoneInfo("Asia/Shanghai")
 PIC_NAME, PIC_PHONE = "王负责人", "13800138000"
 STAFF_NAME, STAFF_PHONE = "赵联络员", "021-57351234"

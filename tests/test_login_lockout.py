@@ -20,7 +20,7 @@ from core.auth.lockout import LoginLockout, MemoryCounts
 from core.auth.principal import Role
 from core.db.engine import platform_transaction
 from tests.conftest import DEMO_PASSWORD
-from tests.console_helpers import TOKEN, browser
+from tests.console_helpers import ORIGIN, TOKEN, browser
 from tests.helpers import app_with_settings
 
 
@@ -98,7 +98,8 @@ async def test_secure_cookies_when_configured(demo):
     demo.settings = msgspec.structs.replace(plain, secure_cookies=True)
     try:
         app = create_app(demo, manage_lifecycle=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test",
+                                     headers=ORIGIN) as c:
             page = await c.get("/ui/login")
             assert "odr_csrf=" in page.headers["set-cookie"] and "Secure" in page.headers["set-cookie"]
             # a client keeps a Secure cookie from plain HTTP: the proxy in front speaks HTTPS to the browser

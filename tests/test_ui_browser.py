@@ -36,9 +36,9 @@ from core.auth.principal import Role
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit, credit_code
 from tests.report_helpers import read_xlsx, seeded_copy
+from tests.sample_files import PDF
 from tests.ui_browser import CHROMIUM_ARGS, Server, chromium_path, login, personal_data, shot
 
-PDF = b"%PDF-1.4\n% test document\n"
 STATE: dict = {}  # what one step hands to the next (the approved unit, the walked complaint)
 
 

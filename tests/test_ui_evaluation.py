@@ -20,6 +20,7 @@ from odr.app import create_app
 from core.auth.principal import Role
 from core.db.engine import tenant_transaction
 from tests.complaint_helpers import active_unit
+from tests.console_helpers import ORIGIN
 from tests.report_helpers import read_xlsx, seeded_copy, xlsx_sheet_names
 from tests.ui_browser import personal_data
 
@@ -46,7 +47,7 @@ async def app(demo):
 
 
 def browser(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://odr.test", headers=ORIGIN)
 
 
 async def signed_in(app, username: str, password: str = "demo12315") -> httpx.AsyncClient:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Any
-from urllib.parse import quote
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -38,6 +37,7 @@ from core.complaints import states as S
 from core.enterprises import service as enterprises
 from core.enterprises.common import FieldError
 from core.enterprises.schemas import CONDITIONS, DOCUMENT_KINDS, Review
+from core.files import download_headers
 
 IN_ODR_RUNNING = (S.WITH_ENTERPRISE, S.CONTACTED, S.NEGOTIATING)
 VIEWS: dict[str, tuple[str, ...]] = {
@@ -121,9 +121,7 @@ async def document(request: Request, application_id: FromPath[str], kind: FromPa
         raise KeyError("no such document")
     filename, content_type, content = await enterprises.get_document(
         platform_of(request), principal.tenant or "", principal, _uuid(application_id), kind)
-    return Response(content, media_type=content_type, headers={
-        "Content-Disposition": "attachment; filename*=UTF-8''" + quote(filename, safe=""),
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
+    return Response(content, media_type=content_type, headers=download_headers(filename))
 
 
 @post("/bureau/applications/{application_id:str}/review")

@@ -16,6 +16,7 @@ from core.api.access import bureau_node, tenant_member
 from core.api.errors import Forbidden
 from core.auth.principal import POLICY_ROLES, Principal, Role
 from core.db.engine import platform_transaction
+from core.notifications.outbound import check_config
 from core.pluginhost.activations import SHOWN_CONFIG, EffectivePolicy, masked_audit_config, masked_policy, save_activation
 from core.runtime import Node
 from odr_plugin_api import SECRET_MASK, DayInfo
@@ -67,6 +68,11 @@ class PolicyController(Controller):
         platform, principal, n = await bureau_node(request, tenant, node, POLICY_ROLES)
         node_paths = {c: x.path for c, x in (await platform.nodes(tenant)).items()}
         try:
+            if data.config is not None and plugin in platform.host.infos:
+                # a channel's destination must not resolve to an internal address (checked before the
+                # transaction: DNS may take a moment)
+                await check_config(platform.outbound, platform.host.infos[plugin].config,
+                                   platform.host.decode_config(plugin, data.config))
             async with platform_transaction() as conn:
                 await save_activation(
                     conn,

@@ -29,7 +29,7 @@ from core.complaints.schemas import (
     MessageView,
 )
 from core.db.engine import platform_transaction, tenant_transaction
-from core.files import check_upload
+from core.files import check_upload, download_headers
 from core.notifications.deliver import deliver
 
 
@@ -184,8 +184,7 @@ class ComplaintController(Controller):
                 f = None
         if f is None:
             raise KeyError("attachment not found")
-        return Response(bytes(f["content"]), media_type=f["content_type"],
-                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{f['filename']}"})
+        return Response(bytes(f["content"]), media_type=f["content_type"], headers=download_headers(f["filename"]))
 
 
 class PublicConsumerController(Controller):

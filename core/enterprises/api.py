@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import RequestEncodingType
@@ -34,6 +33,7 @@ from core.enterprises.schemas import (
     UnitDetail,
 )
 from core.enterprises.service import FieldError
+from core.files import download_headers
 
 # four documents of at most 5 MiB each, plus the form fields
 MAX_APPLICATION_BYTES = 4 * MAX_DOCUMENT_BYTES + 1024 * 1024
@@ -161,11 +161,7 @@ class EnterpriseController(Controller):
         return Response(
             content,
             media_type=content_type,
-            headers={
-                "Content-Disposition": "attachment; filename*=UTF-8''" + quote(filename, safe=""),
-                "X-Content-Type-Options": "nosniff",
-                "Cache-Control": "private, no-store",
-            },
+            headers=download_headers(filename),
         )
 
     @post("/odr-applications/{application_id:uuid}/review", status_code=200)

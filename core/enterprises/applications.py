@@ -14,7 +14,6 @@ Contract:
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import asyncpg
@@ -52,8 +51,6 @@ from core.enterprises.schemas import (
 from core.files import FileTooLarge, check_upload
 from core.runtime import Node, Platform
 
-_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\\"]")
-
 
 # -- application (Art. 6-8) --------------------------------------------------------------------------
 def check_document(kind: str, filename: str | None, content: bytes) -> Document:
@@ -64,8 +61,7 @@ def check_document(kind: str, filename: str | None, content: bytes) -> Document:
         raise FieldError(kind, str(exc).split(": ", 1)[-1], 413) from None
     except ValueError as exc:
         raise FieldError(kind, str(exc).split(": ", 1)[-1]) from None
-    name = _UNSAFE_FILENAME.sub("_", f.filename).strip() or kind
-    return Document(kind=kind, filename=name, content_type=f.content_type, size=f.size, sha256=f.sha256, content=f.content)
+    return Document(kind=kind, filename=f.filename, content_type=f.content_type, size=f.size, sha256=f.sha256, content=f.content)
 
 
 async def read_application(form: ApplicationForm) -> NewApplication:

@@ -8,7 +8,8 @@ Contract:
 - ``payload`` must not carry a consumer's personal data (name, phone, address): complaint number,
   milestone and due moment are enough for every recipient to open the case with their own rights.
 - :func:`deliver` runs after commit: publishes each row on the bus, then calls the ``odr_notify``
-  hook of the plugins active at the node (SMS, WeChat, ...). Every failure is logged by type and
+  hook of the plugins active at the node (SMS, WeChat, ...), handing them the platform's checked
+  outbound client as ``net`` (:mod:`core.notifications.outbound`). Every failure is logged by type and
   contained: delivery never raises, and the recorded rows stay the source of truth.
 """
 
@@ -106,6 +107,7 @@ async def deliver(platform, bus: Bus | None, out: Outgoing) -> None:
             kind=out.kind,
             recipients=list(out.recipients),
             payload=dict(out.payload),
+            net=platform.outbound,  # the checked outbound client (core.notifications.outbound)
         )
     except Exception as exc:
         log.error("odr_notify call failed (%s); notification %s stays recorded", type(exc).__name__, out.kind)

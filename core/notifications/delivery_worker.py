@@ -11,6 +11,8 @@ Contract:
   a slow or failing channel holds only its own slots and never another channel's rows, nor intake.
 - A stopped or killed worker loses nothing: unexpanded notifications and pending deliveries stay in
   PostgreSQL; a delivery claimed but not finished is sent again when its lease ends.
+- Channels send through the platform's checked client (``net``, :mod:`core.notifications.outbound`); a
+  destination it refuses (an internal address) dead-letters the delivery at once with the reason.
 - Nothing raises out of the loop; failures are logged by type with tenant and delivery id only (never
   an address, never a plugin's message).
 - Housekeeping: every ``ODR_HOUSEKEEPING_SECONDS`` (and at start) the loop also sweeps each tenant:
@@ -35,6 +37,7 @@ from core.imports.retention import sweep_uploads
 from core.notifications import outbox
 from core.notifications.retention import sweep_deliveries
 from odr_plugin_api import ChannelMessage, ChannelReceipt, DeliveryFailed
+from odr_plugin_api.net import DestinationRefused
 
 log = logging.getLogger(__name__)
 MIN_SCHEMA_VERSION = "0009"  # the tenant migration that creates ``deliveries``
@@ -225,7 +228,7 @@ class DeliveryWorker:
         host = self.platform.host
         receipt = await asyncio.get_running_loop().run_in_executor(
             self._pool, lambda: host.call_plugin("odr_channel_send", plugin=delivery.channel, scope=scope,
-                                                 message=message))
+                                                 message=message, net=self.platform.outbound))
         if not isinstance(receipt, ChannelReceipt):
             raise DeliveryFailed("the channel returned no receipt")
         return receipt
@@ -238,8 +241,11 @@ class DeliveryWorker:
 
     async def _deliver_one(self, slug: str, delivery: outbox.Delivery) -> None:
         error = None
+        final = False
         try:
             receipt = await self.send(slug, delivery)
+        except DestinationRefused as exc:  # retrying cannot help: dead-lettered at once, with the reason
+            error, final = str(exc)[:300] or "DestinationRefused", True
         except DeliveryFailed as exc:
             error = str(exc)[:300] or "DeliveryFailed"
         except LookupError:
@@ -253,7 +259,7 @@ class DeliveryWorker:
                     self.sent += 1
                     return
                 state = await outbox.finish_failed(conn, delivery, error=error, retry_seconds=self.retry_seconds,
-                                                   max_attempts=self.max_attempts)
+                                                   max_attempts=delivery.attempts if final else self.max_attempts)
         except Exception as exc:
             log.warning("%s: outcome of delivery %s/%s not recorded (%s); it is sent again after its lease",
                         self.name, slug, delivery.id, type(exc).__name__)

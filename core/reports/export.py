@@ -20,11 +20,11 @@ import datetime as dt
 import io
 from collections.abc import Iterable, Sequence
 from typing import Any
-from urllib.parse import quote
 
 import xlsxwriter
 from litestar import Response
 
+from core.files import download_headers
 from core.reports.common import Column
 
 MEDIA_TYPES = {
@@ -144,14 +144,5 @@ def to_xlsx(
 
 def attachment(content: bytes, fmt: str, filename: str, title_zh: str) -> Response:
     """``content`` as a download: ``filename`` (ASCII) and ``filename*`` (UTF-8, the Chinese title)."""
-    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in filename)
-    utf8_name = f"{title_zh}_{filename}"
-    return Response(
-        content,
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(utf8_name, safe='')}",
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return Response(content, media_type=MEDIA_TYPES[fmt],
+                    headers=download_headers(f"{title_zh}_{filename}", ascii_name=filename))

@@ -4,7 +4,9 @@ Configuration per node (activated by the bureau like any policy plugin): the SMT
 (``none``, ``starttls`` or ``tls``), an optional login, and the sender. The message's ``Message-ID`` is
 derived from the delivery's idempotency key and also sent as ``X-ODR-Idempotency-Key``, so a retried
 delivery carries the same ids. Failures are raised as :class:`DeliveryFailed` naming the SMTP reply
-code or the error type, never the address.
+code or the error type, never the address. The connection to the SMTP server is the platform's checked
+one (``net.connect``): a host that resolves to an internal address is refused unless the operator
+allows it (ODR_OUTBOUND_ALLOW_HOSTS).
 """
 
 from __future__ import annotations
@@ -18,15 +20,27 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from odr_plugin_api import ChannelMessage, ChannelReceipt, DeliveryFailed, Family, PluginInfo, Scope, Secret, hookimpl
+from odr_plugin_api import (
+    ChannelMessage,
+    ChannelReceipt,
+    DeliveryFailed,
+    DestinationRefused,
+    EndpointHost,
+    Family,
+    Network,
+    PluginInfo,
+    Scope,
+    Secret,
+    hookimpl,
+)
 
 NAME = "odr_email"
 VERSION = "1.0.0"
 
 
 class EmailConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    host: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] = "localhost"
-    """SMTP server host."""
+    host: Annotated[EndpointHost, msgspec.Meta(min_length=1, max_length=255)] = "smtp.invalid"
+    """SMTP server host (an internal address only when the operator allows it)."""
     port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 25
     """SMTP server port (25, 587 with STARTTLS, 465 with TLS)."""
     security: Literal["none", "starttls", "tls"] = "starttls"
@@ -68,23 +82,38 @@ def build_message(message: ChannelMessage, cfg: EmailConfig) -> EmailMessage:
     return mail
 
 
+def smtp_over(net: Network, cfg: EmailConfig) -> smtplib.SMTP:
+    """An SMTP client (TLS from the start with ``security="tls"``) whose connection is ``net``'s checked one;
+    TLS (and STARTTLS) still verify the certificate for ``cfg.host``."""
+
+    class _Checked(smtplib.SMTP):
+        def _get_socket(self, host, port, timeout):  # smtplib's one place that opens the connection
+            return net.connect(host, port, timeout)
+
+    class _CheckedTls(smtplib.SMTP_SSL, _Checked):  # SMTP_SSL wraps what _Checked opened
+        pass
+
+    if cfg.security == "tls":
+        return _CheckedTls(cfg.host, cfg.port, timeout=cfg.timeout_seconds, context=ssl.create_default_context())
+    return _Checked(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
+
+
 @hookimpl
-def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt:
+def odr_channel_send(scope: Scope, message: ChannelMessage, net: Network) -> ChannelReceipt:
     cfg: EmailConfig = scope.config(NAME, EmailConfig())
     if not message.address:
         return ChannelReceipt(status="skipped", detail="no e-mail address")
     mail = build_message(message, cfg)
     try:
-        if cfg.security == "tls":
-            smtp = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout_seconds, context=ssl.create_default_context())
-        else:
-            smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_seconds)
+        smtp = smtp_over(net, cfg)
         with smtp:
             if cfg.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
             if cfg.username:
                 smtp.login(cfg.username, cfg.password)
             refused = smtp.send_message(mail)
+    except DestinationRefused:
+        raise
     except smtplib.SMTPResponseException as exc:
         raise DeliveryFailed(f"SMTP {exc.smtp_code}") from None
     except smtplib.SMTPRecipientsRefused:

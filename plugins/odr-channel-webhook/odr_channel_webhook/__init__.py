@@ -5,14 +5,13 @@ Every request carries ``X-ODR-Timestamp`` (Unix seconds), ``X-ODR-Signature`` =
 ``sha256=HMAC-SHA256(secret, timestamp + "." + body)`` (see ``odr_plugin_api.verify_webhook``) and
 ``Idempotency-Key`` (equal for every retry of one delivery). A 2xx answer is a delivery; anything else,
 a timeout or a refused connection is raised as :class:`DeliveryFailed` and retried by the platform
-with back-off, then dead-lettered.
+with back-off, then dead-lettered. Requests go through the platform's checked client (``net``): a URL
+that resolves to an internal address is refused (dead-lettered at once) unless the operator allows it.
 """
 
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from typing import Annotated
 
 import msgspec
@@ -21,7 +20,11 @@ from odr_plugin_api import (
     ChannelMessage,
     ChannelReceipt,
     DeliveryFailed,
+    DestinationRefused,
+    EndpointUrl,
     Family,
+    HttpAnswer,
+    Network,
     PluginInfo,
     Scope,
     Secret,
@@ -35,8 +38,8 @@ VERSION = "1.0.0"
 
 
 class WebhookConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000)] = "http://127.0.0.1:9/odr"
-    """Where to POST (the bureau system's receiver)."""
+    url: Annotated[EndpointUrl, msgspec.Meta(pattern=r"^https?://[^\s]+$", max_length=2000)] = "https://receiver.invalid/odr"
+    """Where to POST (the bureau system's receiver; an internal address only when the operator allows it)."""
     secret: Annotated[Secret, msgspec.Meta(max_length=200)] = ""
     """HMAC-SHA256 key shared with the receiver (empty: requests are signed with an empty key; set one)."""
     timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 10.0
@@ -71,7 +74,13 @@ def odr_plugin_info() -> PluginInfo:
     )
 
 
-def request_for(message: ChannelMessage, cfg: WebhookConfig, now: float | None = None) -> urllib.request.Request:
+class WebhookRequest(msgspec.Struct, frozen=True, kw_only=True):
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def request_for(message: ChannelMessage, cfg: WebhookConfig, now: float | None = None) -> WebhookRequest:
     body = msgspec.json.encode(WebhookBody(
         idempotency_key=message.idempotency_key, tenant=message.tenant, node=message.node,
         recipient=message.recipient, kind=message.kind, text=message.text, payload=message.payload,
@@ -85,23 +94,23 @@ def request_for(message: ChannelMessage, cfg: WebhookConfig, now: float | None =
         IDEMPOTENCY_HEADER: message.idempotency_key,
         "User-Agent": f"odr-webhook/{VERSION}",
     }
-    return urllib.request.Request(cfg.url, data=body, headers=headers, method="POST")
+    return WebhookRequest(url=cfg.url, body=body, headers=headers)
 
 
 @hookimpl
-def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt:
+def odr_channel_send(scope: Scope, message: ChannelMessage, net: Network) -> ChannelReceipt:
     cfg: WebhookConfig = scope.config(NAME, WebhookConfig())
     if cfg.kinds and message.kind != "case_events" and message.kind not in cfg.kinds:
         return ChannelReceipt(status="skipped", detail=f"kind {message.kind} not subscribed")
+    request = request_for(message, cfg)
     try:
-        with urllib.request.urlopen(request_for(message, cfg), timeout=cfg.timeout_seconds) as answer:
-            status = answer.status
-    except urllib.error.HTTPError as exc:
-        raise DeliveryFailed(f"HTTP {exc.code}") from None
-    except urllib.error.URLError as exc:
-        raise DeliveryFailed(f"connection failed ({type(exc.reason).__name__})") from None
-    except (OSError, TimeoutError) as exc:
+        answer: HttpAnswer = net.request("POST", request.url, body=request.body, headers=request.headers,
+                                         timeout=cfg.timeout_seconds)
+    except DestinationRefused:
+        raise
+    except (OSError, TimeoutError, ValueError) as exc:
         raise DeliveryFailed(f"connection failed ({type(exc).__name__})") from None
+    status = answer.status
     if not 200 <= status < 300:
         raise DeliveryFailed(f"HTTP {status}")
     return ChannelReceipt(status="sent", detail=f"HTTP {status}")

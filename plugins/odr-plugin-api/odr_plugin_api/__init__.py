@@ -18,6 +18,7 @@ from odr_plugin_api.channels import (
     webhook_signature,
 )
 from odr_plugin_api.markers import PROJECT_NAME, hookimpl, hookspec
+from odr_plugin_api.net import DestinationRefused, EndpointHost, EndpointUrl, HttpAnswer, Network
 from odr_plugin_api.secrets import SECRET_MASK, Secret
 from odr_plugin_api.types import (
     ClassificationResult,
@@ -40,6 +41,11 @@ __all__ = [
     "ChannelMessage",
     "ChannelReceipt",
     "DeliveryFailed",
+    "DestinationRefused",
+    "EndpointHost",
+    "EndpointUrl",
+    "HttpAnswer",
+    "Network",
     "SmsGatewayConfig",
     "SmsRequest",
     "sms_request",

@@ -14,6 +14,7 @@ import datetime as dt
 
 from odr_plugin_api.channels import ChannelMessage, ChannelReceipt
 from odr_plugin_api.markers import hookspec
+from odr_plugin_api.net import Network
 from odr_plugin_api.types import (
     ClassificationResult,
     DayInfo,
@@ -75,14 +76,16 @@ def odr_check_enterprise_standing(scope: Scope, credit_code: str) -> dict | None
 
 
 @hookspec
-def odr_notify(scope: Scope, kind: str, recipients: list[str], payload: dict) -> None:
+def odr_notify(scope: Scope, kind: str, recipients: list[str], payload: dict, net: Network) -> None:
     """Notification (family ``notification``): deliver a notice (deadline warning, breach, new case)
     to the given principal ids. All active implementations are called; personal data of consumers
-    must not be put in ``payload`` by the platform, and plugins must not log it."""
+    must not be put in ``payload`` by the platform, and plugins must not log it. A plugin that reaches
+    the network does so through ``net`` (:class:`~odr_plugin_api.net.Network`, the platform's checked
+    client), as channels do."""
 
 
 @hookspec(firstresult=True)
-def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt | None:
+def odr_channel_send(scope: Scope, message: ChannelMessage, net: Network) -> ChannelReceipt | None:
     """Delivery channel (family ``channel``; e-mail, webhook, SMS gateway): send one queued
     :class:`ChannelMessage` with this plugin's configuration for ``scope`` and return a
     :class:`ChannelReceipt` once the receiver accepted it. Called from a delivery worker, never in a
@@ -90,4 +93,7 @@ def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt | 
     :class:`DeliveryFailed` with a reason free of personal data) to have it retried with back-off;
     after the configured number of attempts it is dead-lettered for the bureau. Deliveries are
     at-least-once: pass ``message.idempotency_key`` on so the receiver can deduplicate. Must not log
-    ``message.address``."""
+    ``message.address``. Every connection goes through ``net`` (:class:`~odr_plugin_api.net.Network`,
+    the platform's checked client: ``net.request`` for HTTP(S), ``net.connect`` for a TCP socket),
+    never a socket or URL opener of the plugin's own; let its
+    :class:`~odr_plugin_api.net.DestinationRefused` propagate."""

@@ -11,8 +11,6 @@ endpoint and credentials. The request body is JSON
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from typing import Annotated
 
 import msgspec
@@ -21,7 +19,10 @@ from odr_plugin_api import (
     ChannelMessage,
     ChannelReceipt,
     DeliveryFailed,
+    DestinationRefused,
+    EndpointUrl,
     Family,
+    Network,
     PluginInfo,
     Scope,
     Secret,
@@ -36,7 +37,7 @@ VERSION = "1.0.0"
 
 
 class AcmeSmsConfig(SmsGatewayConfig, kw_only=True, forbid_unknown_fields=True):
-    endpoint: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s]+$")] = "http://127.0.0.1:9/sms/send"
+    endpoint: Annotated[EndpointUrl, msgspec.Meta(pattern=r"^https?://[^\s]+$")] = "https://sms.acme.invalid/sms/send"
     """The vendor's send API."""
     app_key: str = ""
     """Account key at the vendor."""
@@ -65,25 +66,27 @@ def odr_plugin_info() -> PluginInfo:
 
 
 @hookimpl
-def odr_channel_send(scope: Scope, message: ChannelMessage) -> ChannelReceipt:
+def odr_channel_send(scope: Scope, message: ChannelMessage, net: Network) -> ChannelReceipt:
     cfg: AcmeSmsConfig = scope.config(NAME, AcmeSmsConfig())
     request = sms_request(message, cfg)
     if request is None:
         return ChannelReceipt(status="skipped", detail=f"no SMS template for {message.kind}")
     body = msgspec.json.encode({"app_key": cfg.app_key, **msgspec.to_builtins(request)})
     timestamp = str(int(time.time()))
-    http = urllib.request.Request(cfg.endpoint, data=body, method="POST", headers={
+    headers = {
         "Content-Type": "application/json",
         "X-Acme-Timestamp": timestamp,
         "X-Acme-Signature": webhook_signature(cfg.app_secret, timestamp, body),
-    })
-    try:
-        with urllib.request.urlopen(http, timeout=cfg.timeout_seconds) as answer:
-            raw = answer.read()
-    except urllib.error.HTTPError as exc:
-        raise DeliveryFailed(f"HTTP {exc.code}") from None
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise DeliveryFailed(f"gateway unreachable ({type(getattr(exc, 'reason', exc)).__name__})") from None
+    }
+    try:  # through the platform's checked client (net), never a connection of the plugin's own
+        answer = net.request("POST", cfg.endpoint, body=body, headers=headers, timeout=cfg.timeout_seconds)
+    except DestinationRefused:
+        raise
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise DeliveryFailed(f"gateway unreachable ({type(exc).__name__})") from None
+    if not 200 <= answer.status < 300:
+        raise DeliveryFailed(f"HTTP {answer.status}")
+    raw = answer.body
     try:
         result = msgspec.json.decode(raw, type=GatewayAnswer)
     except msgspec.DecodeError:

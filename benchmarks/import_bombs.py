@@ -21,13 +21,18 @@ _STRINGS_TYPE = ('<Override PartName="/xl/sharedStrings.xml" '
 _STRINGS_REL = ('<Relationship Id="rIdStrings" Target="sharedStrings.xml" '
                 'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings"/>')
 CHUNK = 1024 * 1024
+HEADER = ["登记编号", "登记时间", "投诉人姓名", "投诉人电话", "被投诉单位名称", "投诉内容"]
+"""The national layout's required columns: a bomb's header is readable, so what refuses it is a limit
+(a dry run then fails on the way, naming it)."""
+_HEADER_ROW = ('<row r="1">' + "".join(f'<c t="inlineStr"><is><t>{h}</t></is></c>' for h in HEADER) + "</row>").encode()
+_CSV_HEADER = (",".join(HEADER) + "\n").encode()
 
 
 def _base() -> bytes:
     import openpyxl
 
     book = openpyxl.Workbook()
-    book.active.append(["登记编号", "name"])
+    book.active.append(HEADER)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -69,7 +74,7 @@ def _workbook(parts: dict[str, Callable[[], Iterator[bytes]]], *, level: int = 9
 def sheet_bomb(expanded: int = 3 * 1024 ** 3, *, zip64: bool = True) -> bytes:
     """An XLSX whose sheet XML expands to ``expanded`` bytes of identical rows (3 GiB: a file of ~10 MB,
     made in ~20 s; the rows limit or the decompressed limit stops a reader long before)."""
-    head = f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}><sheetData>'.encode()
+    head = f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}><sheetData>'.encode() + _HEADER_ROW
     row = b'<row><c t="inlineStr"><is><t>0123456789</t></is></c><c t="inlineStr"><is><t>abc</t></is></c></row>'
     return _workbook({_SHEET: lambda: _repeat(head, row, expanded, b"</sheetData></worksheet>")}, zip64=zip64)
 
@@ -85,8 +90,8 @@ def shared_strings_bomb(size: int = 100 * 1024 * 1024) -> bytes:
 
 def cell_bomb(chars: int = 100 * 1024 * 1024) -> bytes:
     """An XLSX whose second row holds one cell of ``chars`` characters (100 MiB: a file of ~100 KB)."""
-    head = (f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}><sheetData><row r="1">'
-            '<c r="A1" t="inlineStr"><is><t>登记编号</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>').encode()
+    head = (f'<?xml version="1.0" encoding="UTF-8"?><worksheet {_NS}><sheetData>'.encode() + _HEADER_ROW
+            + b'<row r="2"><c r="A2" t="inlineStr"><is><t>')
     tail = b"</t></is></c></row></sheetData></worksheet>"
     return _workbook({_SHEET: lambda: _repeat(head, b"A" * 1024, chars + len(head) + len(tail), tail)})
 
@@ -117,9 +122,9 @@ def lying_bomb(expanded: int = 64 * 1024 * 1024) -> bytes:
     return bytes(data)
 
 
-def csv_rows_bomb(rows: int = 2_000_000) -> bytes:
+def csv_rows_bomb(rows: int = 300_000) -> bytes:
     """A CSV of ``rows`` tiny rows (the rows limit)."""
-    return "登记编号,name\n".encode() + b"1,a\n" * rows
+    return _CSV_HEADER + b"1,2026-01-01,a,1,b,c\n" * rows
 
 
 def csv_wide_bomb(columns: int = 100_000) -> bytes:
@@ -129,7 +134,7 @@ def csv_wide_bomb(columns: int = 100_000) -> bytes:
 
 def csv_cell_bomb(chars: int = 10 * 1024 * 1024) -> bytes:
     """A CSV whose second line holds one quoted cell of ``chars`` characters (the cell limit)."""
-    return b'registration_number\n"' + b"A" * chars + b'"\n'
+    return _CSV_HEADER + b'"' + b"A" * chars + b'"\n'
 
 
 BOMBS: dict[str, tuple[str, Callable[..., bytes]]] = {

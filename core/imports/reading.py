@@ -201,7 +201,13 @@ class _Inflated(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.raw.read(len(buffer))
+        try:
+            data = self.raw.read(len(buffer))
+        except zipfile.BadZipFile:
+            if getattr(self.raw, "_compress_left", 0) > 0:  # stopped at its declared size, data left
+                raise LimitExceeded("ODR_IMPORT_MAX_DECOMPRESSED_MB", _mib(self.book.limits.decompressed_bytes), found=(
+                    f"{self.info.filename} inflates to more than the {self.info.file_size:,} bytes it declares")) from None
+            raise
         n = len(data)
         buffer[:n] = data
         self.out += n

@@ -258,7 +258,10 @@ async def bombard(web: Web, token: str, bombs: dict[str, tuple[str, bytes]], sto
 
 async def flood(web: Web, consumer: str, signups: int, figures: NoisyFigures, tag: str) -> None:
     """``signups`` anonymous consumer sign-ups of Shanghai, 40 at a time, then 40 parallel logins of one
-    of its consumers: their answers by status."""
+    of its consumers: their answers by status (none of either when ``signups`` is 0: the import and
+    evaluation noise alone)."""
+    if not signups:
+        return
     began = time.monotonic()
     signed: collections.Counter[str] = collections.Counter()
     logged: collections.Counter[str] = collections.Counter()

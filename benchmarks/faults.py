@@ -565,7 +565,7 @@ async def main() -> int:
     parser.add_argument("--statement-cache", choices=["on", "off"], action="append",
                         help="pgbouncer: run only this setting (default: every setting, see fault_pgbouncer.settings_to_run)")
     parser.add_argument("--noisy-rate", type=float, default=20, help="noisy-neighbour: Fujian's complaints per second")
-    parser.add_argument("--signups", type=int, default=80, help="noisy-neighbour: Shanghai's sign-up flood (40 at a time)")
+    parser.add_argument("--signups", type=int, default=80, help="noisy-neighbour: Shanghai's sign-up flood (40 at a time; then 40 parallel logins; 0: neither)")
     parser.add_argument("--tiny", action="store_true", help="8 clients, 10 s per scenario, a 2 s fault at 3 s; pgbouncer: 1,500 requests, 10 %% faults")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

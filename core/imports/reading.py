@@ -315,7 +315,7 @@ class _Workbook:
         try:
             reader = Reader()
             reader.read()
-        except LimitExceeded:
+        except (LimitExceeded, MemoryError):
             archive.close()
             raise
         except Exception as exc:
@@ -355,16 +355,21 @@ class _Workbook:
         return strings
 
     def dimension_rows(self) -> int | None:
-        from openpyxl.worksheet._reader import WorkSheetParser
+        """The last row of the sheet's recorded dimension (read up to ``<sheetData>``, no further)."""
+        from openpyxl.utils.cell import range_boundaries
 
         try:
             with self.archive.open(self.sheet_path) as src:
-                bounds = WorkSheetParser(src, []).parse_dimensions()
-        except LimitExceeded:
+                for event, element in _iterparse(src):
+                    if element.tag == _SHEET_DATA:
+                        return None
+                    if event == "end" and element.tag == _DIMENSION:
+                        return range_boundaries(element.get("ref", ""))[3]
+        except (LimitExceeded, MemoryError):
             raise
-        except Exception:
+        except Exception:  # no readable dimension: no estimate
             return None
-        return bounds[3] if bounds else None
+        return None
 
     def rows(self) -> Iterator[tuple[int, list[Any]]]:
         """(row number, cells) of the sheet's rows as they are parsed, limits checked per cell."""
@@ -396,7 +401,8 @@ class _Workbook:
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _SHARED_STRINGS = "application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
-_SI, _ROW, _C, _SHEET_DATA = _MAIN + "si", _MAIN + "row", _MAIN + "c", _MAIN + "sheetData"
+_SI, _ROW, _C, _SHEET_DATA, _DIMENSION = (_MAIN + "si", _MAIN + "row", _MAIN + "c", _MAIN + "sheetData",
+                                          _MAIN + "dimension")
 
 
 def _iterparse(src):
@@ -454,7 +460,7 @@ def _xlsx_rows(content: bytes, limits: ImportLimits, table: Table | None) -> Ite
     with _Workbook(content, limits, table) as book:
         try:
             yield from book.rows()
-        except LimitExceeded:
+        except (LimitExceeded, MemoryError):
             raise
         except Exception as exc:  # a malformed sheet: XML errors, bad references, a DTD
             cause = exc.__cause__ or exc.__context__

@@ -165,12 +165,13 @@ class _Importer:
         self.warning = dt.timedelta(hours=platform.settings.warning_before_hours)
 
     def refuse(self, problems: list[Problem]) -> None:
+        """Count a refused row and keep its problems (each message cut to 200 characters: it may quote a cell)."""
         r = self.report
         r.refused += 1
         room = PROBLEMS_KEPT - len(r.problems)
         if room < len(problems):
             r.problems_truncated = True
-        r.problems.extend(problems[: max(0, room)])
+        r.problems.extend(msgspec.structs.replace(p, problem=shown(p.problem)) for p in problems[: max(0, room)])
 
     def parse(self, chunk: list[tuple[int, list[Any]]]) -> list[ImportRow]:
         parsed = []

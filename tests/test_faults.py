@@ -121,8 +121,8 @@ def test_pgbouncer_in_transaction_mode_keeps_every_row_and_read_in_its_province(
 def test_one_province_s_import_bombs_and_floods_leave_the_others_their_intake_and_nothing_half_written():
     """The noisy-neighbour scenario (tiny): Shanghai uploads, previews and dry-runs the import bombs,
     floods sign-ups and logins and runs an evaluation while Fujian files at its usual pace. The
-    guarantees are asserted here (every bomb refused naming its limit within 30 s, nothing lost or
-    half-written, no 500 to the bombs, the web worker's memory not taken by them); the latency targets
+    guarantees are asserted here (every bomb refused naming its limit, nothing lost or half-written, no
+    500 to the bombs, the web worker's memory not taken by them); the targets (latency, 30 s per bomb)
     are the benchmark's figures (printed), not asserted."""
     f = run_tiny("noisy-neighbour")
     assert f["bombs"] and f["bombs_failed"] == 0, f["bombs"]

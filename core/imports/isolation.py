@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 import struct
 import sys
@@ -38,6 +39,7 @@ PREVIEW_CHARS = 4096
 """A preview's cells are cut to this many characters in the child (longer ones still fail the row's
 length checks: every field's maximum is shorter)."""
 _HEADER = struct.Struct(">I")
+log = logging.getLogger(__name__)
 _DATETIME, _DATE, _TIME, _TIMEDELTA = 1, 2, 3, 4
 
 
@@ -200,8 +202,11 @@ class _Child:
             raise self._timeout() from None
         except asyncio.IncompleteReadError:
             code = await self.proc.wait()
-            if code in (-9, -24, 152):  # killed, SIGXCPU
+            if code in (-9, -24):  # killed, out of CPU time
                 raise self._timeout() from None
+            if code >= 0:  # an error of the reader itself (its output is not kept: it may quote the file)
+                log.warning("import reader exited with %s without an answer", code)
+                raise FileRefused("file", f"could not be read (the reader failed, exit {code})") from None
             raise LimitExceeded("ODR_IMPORT_WORKER_MEMORY_MB", f"{self.limits.memory_bytes // (1024 * 1024)} MiB",
                                 found=f"the reader ended without an answer (exit {code}); reading may need more"
                                       f" than {self.limits.memory_bytes // (1024 * 1024)} MiB") from None

@@ -29,6 +29,7 @@ from litestar.response import Redirect
 
 from admin_ui import i18n
 from admin_ui.session import MAY_IMPORT, csrf_token
+from core.api.backpressure import ExpensiveBusy
 from core.api.errors import Conflict, Forbidden, NotFound
 from core.auth.passwords import HashingBusy
 from core.auth.principal import BUREAU_ROLES, POLICY_ROLES, Principal, Role
@@ -273,7 +274,8 @@ def redirect(path: str, *, done: str | None = None, cookies: list[Cookie] | None
 
 _STATUS = (
     (TenantNotFound, 404), (NotFound, 404), (KeyError, 404), (LookupError, 404), (Forbidden, 403),
-    (PluginUnavailable, 503), (HashingBusy, 503), (Conflict, 409), (FileTooLarge, 413), (msgspec.ValidationError, 400), (ValueError, 400),
+    (PluginUnavailable, 503), (HashingBusy, 503), (ExpensiveBusy, 503), (Conflict, 409), (FileTooLarge, 413),
+    (msgspec.ValidationError, 400), (ValueError, 400),
 )
 
 

@@ -45,6 +45,11 @@ Scenarios:
               rollbacks, savepoint errors, failed commits and session settings leaked at commit injected
               inside tenant transactions by triggers; rows in the wrong schema and reads of another
               province's data counted from the data; once per statement-cache setting.
+  noisy-neighbour  one province (Shanghai) uploads, previews and dry-runs import bombs, floods sign-ups
+              and logins and runs an evaluation while another (Fujian) files at its usual pace
+              (``--noisy-rate``/s for ``--seconds``, once quiet, once noisy; ``benchmarks/fault_noisy.py``):
+              Fujian's latency quiet and noisy, ``/health`` meanwhile, the web worker's peak RSS, every
+              bomb's answer and time, what is half-written.
 
 Prints one table of figures per scenario; ``--json`` prints them as JSON (the tests read that).
 """
@@ -73,7 +78,7 @@ from benchmarks.fault_overload import (  # noqa: E402
     BYSTANDER, calibrate_rate, cpu_split, overload, overload_report, prepare_bystander)
 from benchmarks.fault_processes import Postgres, Valkey, Web  # noqa: E402
 from benchmarks.intake import prepare  # noqa: E402
-SCENARIOS = ["pg-restart", "kill-web", "kill-timer", "valkey-down", "overload", "pgbouncer"]
+SCENARIOS = ["pg-restart", "kill-web", "kill-timer", "valkey-down", "overload", "pgbouncer", "noisy-neighbour"]
 
 
 class Figures(msgspec.Struct, kw_only=True):
@@ -559,6 +564,8 @@ async def main() -> int:
     parser.add_argument("--fault-rate", type=float, default=0.04, help="pgbouncer: share of complaints carrying an injected fault")
     parser.add_argument("--statement-cache", choices=["on", "off"], action="append",
                         help="pgbouncer: run only this setting (default: every setting, see fault_pgbouncer.settings_to_run)")
+    parser.add_argument("--noisy-rate", type=float, default=20, help="noisy-neighbour: Fujian's complaints per second")
+    parser.add_argument("--signups", type=int, default=80, help="noisy-neighbour: Shanghai's sign-up flood (40 at a time; then 40 parallel logins; 0: neither)")
     parser.add_argument("--tiny", action="store_true", help="8 clients, 10 s per scenario, a 2 s fault at 3 s; pgbouncer: 1,500 requests, 10 %% faults")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -569,7 +576,17 @@ async def main() -> int:
         args.max_wait_ms = 2000 if args.max_wait_ms is None else args.max_wait_ms
     results = []
     bouncer_results = []
+    noisy_results = []
     for name in args.scenario or SCENARIOS:
+        if name == "noisy-neighbour":
+            from benchmarks import fault_noisy
+
+            noisy_results.append(await fault_noisy.scenario(seconds=8 if args.tiny else args.seconds,
+                                                            rate=10 if args.tiny else args.noisy_rate,
+                                                            signups=args.signups, tiny=args.tiny))
+            if not args.json:
+                print(fault_noisy.report(noisy_results[-1]), flush=True)
+            continue
         if name == "pgbouncer":
             from benchmarks import fault_pgbouncer
 
@@ -591,7 +608,7 @@ async def main() -> int:
             if name == "overload":
                 print(overload_report(results[-1]), flush=True)
     if args.json:
-        print(msgspec.json.encode(results + bouncer_results).decode())
+        print(msgspec.json.encode(results + bouncer_results + noisy_results).decode())
     else:
         if results:
             print("\n" + table(results))
@@ -600,6 +617,8 @@ async def main() -> int:
 
             print("\n" + fault_pgbouncer.table(bouncer_results))
     if bouncer_results and any(fault_pgbouncer.failed(f) for f in bouncer_results):
+        return 1
+    if noisy_results and any(fault_noisy.failed(f) for f in noisy_results):
         return 1
     bad = [f.scenario for f in results if failed(f)]
     return 1 if bad else 0

@@ -134,6 +134,37 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     import_stale_seconds: float = 120.0
     """ODR_IMPORT_STALE_SECONDS: an import run still ``running`` whose last batch committed longer ago
     than this is shown as *interrupted* (its process died) and may be resumed."""
+    import_max_upload_mb: float = 20.0
+    """ODR_IMPORT_MAX_UPLOAD_MB: the largest import file (CSV or XLSX as uploaded); larger: 413 naming
+    the limit. The import routes' request body is capped at 64 MiB whatever this says."""
+    import_max_decompressed_mb: float = 200.0
+    """ODR_IMPORT_MAX_DECOMPRESSED_MB: what an XLSX's members may inflate to, together (declared sizes
+    checked before, inflated bytes counted while reading)."""
+    import_max_ratio: float = 200.0
+    """ODR_IMPORT_MAX_RATIO: how many times its compressed size a member of an XLSX may inflate to
+    (beyond its first MiB)."""
+    import_max_rows: int = 200_000
+    """ODR_IMPORT_MAX_ROWS: rows of an import file after the header."""
+    import_max_columns: int = 100
+    """ODR_IMPORT_MAX_COLUMNS: columns of an import file."""
+    import_max_cell_chars: int = 32_768
+    """ODR_IMPORT_MAX_CELL_CHARS: characters of one cell of an import file."""
+    import_max_shared_strings: int = 1_000_000
+    """ODR_IMPORT_MAX_SHARED_STRINGS: entries of an XLSX's shared-strings table."""
+    import_max_shared_strings_mb: float = 64.0
+    """ODR_IMPORT_MAX_SHARED_STRINGS_MB: size of an XLSX's shared-strings part, inflated."""
+    import_max_seconds: float = 120.0
+    """ODR_IMPORT_MAX_SECONDS: time one read of an import file may take in its child process (a run's
+    own database writes not counted); beyond, the child is killed and the upload, preview or run fails
+    naming the limit."""
+    import_worker_memory_mb: int = 1024
+    """ODR_IMPORT_WORKER_MEMORY_MB: address space of the child process reading an import file."""
+    expensive_per_tenant: int = 2
+    """ODR_EXPENSIVE_PER_TENANT: expensive operations (import uploads, previews and runs, evaluation
+    runs and reproductions, exports) one province may have going on in one web process; its next one
+    is answered 503 with Retry-After, the other provinces' go on (0: no share)."""
+    expensive_max: int = 8
+    """ODR_EXPENSIVE_MAX: expensive operations of all provinces together in one web process (0: no limit)."""
     housekeeping_seconds: float = 600.0
     """ODR_HOUSEKEEPING_SECONDS: how often the delivery worker runs the retention sweeps (each in
     bounded batches, per tenant)."""

@@ -67,9 +67,10 @@ def import_complaints(tenant: str, path: str, mapping_path: str | None, dry_run:
 
     from core.db.engine import TenantNotFound, tenant_transaction
     from core.imports.mapping import load_mapping, mapping_from_toml
-    from core.imports.reading import FileRefused, read_table
+    from core.imports.reading import FileRefused, ImportLimits, read_table
     from core.imports.rows import column_index
     from core.imports.service import cli_principal, import_complaints as run, run_file, start_run, store_file
+    from core.settings import Settings
 
     file = Path(path)
     try:
@@ -88,7 +89,7 @@ def import_complaints(tenant: str, path: str, mapping_path: str | None, dry_run:
             print(f"--mapping: {exc}", file=sys.stderr)
             return 2
     try:
-        table = read_table(file.name, content)
+        table = read_table(file.name, content, ImportLimits.of(Settings.from_env()))  # the rows: in a child
     except FileRefused as exc:
         print(f"FILE: {exc}", file=sys.stderr)
         return 2

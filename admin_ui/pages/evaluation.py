@@ -34,6 +34,7 @@ from admin_ui import i18n
 from admin_ui.forms import field_errors, read_form, to_struct
 from admin_ui.pages.common import account_names, node_label, platform_of
 from admin_ui.render import SECURITY_HEADERS, language, page, redirect, require
+from core.api.backpressure import expensive_slot
 from core.api.errors import Conflict
 from core.auth.principal import BUREAU_ROLES, POLICY_ROLES, Role
 from core.enterprises import service as enterprises
@@ -259,11 +260,17 @@ def _export_columns() -> list[Column]:
 
 @get("/evaluation/runs/{evaluation_id:str}/export")
 async def export_results(request: Request, evaluation_id: FromPath[str]) -> Response:
-    """The run's results (with the page's filters) as CSV (UTF-8 with BOM) or XLSX."""
+    """The run's results (with the page's filters) as CSV (UTF-8 with BOM) or XLSX; expensive work of the
+    province (:func:`~core.api.backpressure.expensive_slot`)."""
     principal = require(request, BUREAU_ROLES)
     fmt = request.query_params.get("format", "csv")
     if fmt not in ("csv", "xlsx"):
         raise KeyError("no such format")
+    async with expensive_slot(platform_of(request).settings, principal.tenant or "", "export"):
+        return await _export_results(request, principal, evaluation_id, fmt)
+
+
+async def _export_results(request: Request, principal, evaluation_id: str, fmt: str) -> Response:
     platform = platform_of(request)
     tenant = principal.tenant or ""
     run_ = await service.get_evaluation(platform, tenant, principal, evaluation_id)

@@ -27,13 +27,14 @@ from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath
 
+from admin_ui import i18n
 from admin_ui.forms import read_form
 from admin_ui.pages.common import platform_of
 from admin_ui.render import page, redirect, require
 from core.auth.principal import POLICY_ROLES
 from core.imports import service
 from core.imports.mapping import Columns, mapping_from_toml, mapping_to_toml
-from core.imports.reading import MAX_BYTES, FileRefused
+from core.imports.reading import MAX_BYTES, FileRefused, LimitExceeded
 
 FIELDS = Columns.__struct_fields__
 
@@ -45,7 +46,14 @@ async def _start_page(request: Request, *, status: int = 200, errors: dict | Non
     mapping = await service.tenant_mapping(platform, principal.tenant or "", principal)
     return page(request, "imports.html", status=status, errors=errors or {},
                 mapping_text=mapping_text if mapping_text is not None else mapping_to_toml(mapping),
-                max_mib=MAX_BYTES // (1024 * 1024))
+                max_mib=f"{platform.settings.import_max_upload_mb:g}")
+
+
+def limit_message(request: Request, exc: LimitExceeded) -> str:
+    """The limit an import file exceeded, in the page's language."""
+    lang = i18n.language_of(request.query_params, request.cookies)
+    what = i18n.t(f"import.limit.{exc.limit}", lang, n=exc.value.split(" ")[0])
+    return i18n.t("import.limit", lang, what=what, found=exc.found, limit=exc.limit, value=exc.value)
 
 
 @get("/bureau/imports")
@@ -63,6 +71,8 @@ async def upload(request: Request) -> Response:
     try:
         stored = await service.store_file(principal.tenant or "", principal, platform_of(request), file.filename or "",
                                           await file.read())
+    except LimitExceeded as exc:
+        return await _start_page(request, status=413, errors={"file": limit_message(request, exc)})
     except FileRefused as exc:
         return await _start_page(request, status=400, errors={"file": str(exc)})
     return redirect(f"/ui/bureau/imports/files/{stored.id}")
@@ -86,9 +96,8 @@ async def file_page(request: Request, file_id: FromPath[str]) -> Response:
     principal = require(request, POLICY_ROLES)
     platform = platform_of(request)
     tenant = principal.tenant or ""
-    file, table = await service.load_file(tenant, principal, platform, file_id)
-    preview = service.preview(file, table, await service.tenant_mapping(platform, tenant, principal))
-    runs = await service.file_runs(tenant, file.id, stale_seconds=platform.settings.import_stale_seconds)
+    preview = await service.load_preview(tenant, principal, platform, file_id)
+    runs = await service.file_runs(tenant, preview.file.id, stale_seconds=platform.settings.import_stale_seconds)
     shown = [name for name in FIELDS if name in preview.columns]
     return page(request, "import_file.html", preview=preview, shown=shown, runs=runs)
 

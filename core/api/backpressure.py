@@ -10,6 +10,11 @@
   surge takes at most that share of the process, and the others' requests still find room.
 ``/health``, ``/ui/static`` and live notification streams (long-lived by design) are neither counted
 nor refused.
+
+:class:`ExpensiveShare` applies the same share per province to work that costs far more than a request
+or outlives it (import reads and runs, evaluation runs and reproductions, exports): a province has at
+most ``ODR_EXPENSIVE_PER_TENANT`` of them going on in a process; beyond, its next one is answered 503
+with ``Retry-After`` before any work, and the other provinces' are unaffected.
 """
 
 from __future__ import annotations
@@ -88,3 +93,81 @@ class InflightLimit:
                         del self.by_tenant[tenant]  # the map holds only provinces with requests in flight
         finally:
             arrived_at.reset(token)
+
+
+# -- expensive work: a share per province (issue 23) ------------------------------------------------
+
+class ExpensiveBusy(Exception):
+    """The province already has its share of expensive work going on in this process (or the process
+    its total): answered 503 with ``Retry-After``, nothing done."""
+
+    def __init__(self, tenant: str, what: str, running: int, share: int) -> None:
+        super().__init__(f"{tenant} has {running} expensive operations running in this process (at most {share}"
+                         f" at once, ODR_EXPENSIVE_PER_TENANT): this {what} was not started; retry when one ends")
+        self.retry_after = RETRY_AFTER_SECONDS * 5
+
+
+class ExpensiveSlot:
+    """One place of a province's share, taken when made (:class:`ExpensiveBusy` when there is none).
+    ``async with`` releases it at the end unless :meth:`keep` was called (work that goes on in the
+    background then calls :meth:`release` when it ends); releasing twice is harmless."""
+
+    def __init__(self, share: "ExpensiveShare", tenant: str) -> None:
+        self.share, self.tenant = share, tenant
+        self.kept = self.released = False
+
+    def keep(self) -> None:
+        self.kept = True
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            self.share._give_back(self.tenant)
+
+    async def __aenter__(self) -> "ExpensiveSlot":
+        return self
+
+    async def __aexit__(self, kind, exc, tb) -> None:
+        if exc is not None or not self.kept:
+            self.release()
+
+
+class ExpensiveShare:
+    """The expensive work going on in this process, per province: import reads and runs, evaluation
+    runs and reproductions, exports. A province may have ``per_tenant`` of them at once, the process
+    ``total``; beyond, :class:`ExpensiveBusy` (the door's rule, :class:`InflightLimit`, applied to the
+    work that outlives a request or costs far more than one)."""
+
+    def __init__(self) -> None:
+        self.by_tenant: dict[str, int] = {}
+        self.running = 0
+        self.refused = 0
+
+    def take(self, tenant: str, what: str, per_tenant: int, total: int) -> ExpensiveSlot:
+        mine = self.by_tenant.get(tenant, 0)
+        if (per_tenant and mine >= per_tenant) or (total and self.running >= total):
+            self.refused += 1
+            raise ExpensiveBusy(tenant, what, mine if per_tenant and mine >= per_tenant else self.running,
+                                per_tenant if per_tenant and mine >= per_tenant else total)
+        self.by_tenant[tenant] = mine + 1
+        self.running += 1
+        return ExpensiveSlot(self, tenant)
+
+    def _give_back(self, tenant: str) -> None:
+        self.running -= 1
+        left = self.by_tenant[tenant] - 1
+        if left:
+            self.by_tenant[tenant] = left
+        else:
+            del self.by_tenant[tenant]
+
+
+EXPENSIVE = ExpensiveShare()
+"""This process's share of expensive work (one per process, as the door's counts are)."""
+
+
+def expensive_slot(settings, tenant: str, what: str) -> ExpensiveSlot:
+    """A place of ``tenant``'s share of expensive work (``ODR_EXPENSIVE_PER_TENANT``, of at most
+    ``ODR_EXPENSIVE_MAX`` in the process): ``async with expensive_slot(...)`` around the work;
+    :class:`ExpensiveBusy` (503 with Retry-After) at once when the share is taken."""
+    return EXPENSIVE.take(tenant, what, settings.expensive_per_tenant, settings.expensive_max)

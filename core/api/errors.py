@@ -18,6 +18,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from core.api.backpressure import ExpensiveBusy
 from core.auth.passwords import HashingBusy
 from core.complaints.batching import IntakeOverloaded
 from core.db.admin import AdminLoginMissing
@@ -141,8 +142,10 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(503, f"policy plugin unavailable for {exc.hook}; the bureau has been told", failed=exc.failed)
     if isinstance(exc, HTTPException):
         return http_problem(exc, request)
-    if isinstance(exc, FileTooLarge):
+    if isinstance(exc, FileTooLarge):  # also an import file's LimitExceeded
         return named_problem(413, exc)
+    if isinstance(exc, ExpensiveBusy):
+        return retry_later(str(exc), exc.retry_after)
     if isinstance(exc, Conflict):
         return problem(409, str(exc), allowed=exc.allowed)
     if isinstance(exc, UnicodeDecodeError):  # a form part without a file name is decoded as text (Litestar's parser)
@@ -183,6 +186,7 @@ EXCEPTION_HANDLERS = {
     ActivationConflict: handle,
     PluginUnavailable: handle,
     ValueError: handle,
+    ExpensiveBusy: handle,
     Conflict: handle,
     WritesPaused: handle,
     Exception: handle,

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from core.api.backpressure import expensive_slot
 from core.api.errors import NotFound
 from core.auth.principal import Principal
 from core.db.engine import tenant_transaction
@@ -19,8 +20,14 @@ from odr_plugin_api import Indicators, Scope
 
 
 async def reproduce(platform: Platform, tenant: str, principal: Principal, evaluation_id: str) -> S.Reproduction:
-    """Score the stored indicators again with the stored plugins and configurations; read-only."""
+    """Score the stored indicators again with the stored plugins and configurations; read-only. Expensive
+    work of the province (:func:`~core.api.backpressure.expensive_slot`)."""
     require_bureau(principal, tenant)
+    async with expensive_slot(platform.settings, tenant, "reproduction"):
+        return await _reproduce(platform, tenant, principal, evaluation_id)
+
+
+async def _reproduce(platform: Platform, tenant: str, principal: Principal, evaluation_id: str) -> S.Reproduction:
     eid = parse_id("evaluation", evaluation_id)
     await platform.tenant(tenant)
     host = platform.host

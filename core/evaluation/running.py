@@ -11,6 +11,7 @@ import uuid
 
 import msgspec
 
+from core.api.backpressure import expensive_slot
 from core.api.errors import Conflict, NotFound
 from core.auth.principal import Principal
 from core.db.engine import tenant_read, tenant_transaction
@@ -27,7 +28,16 @@ from core.runtime import Platform
 async def run_evaluation(
     platform: Platform, tenant: str, principal: Principal, period_id: str, settings: S.EvaluationSettings
 ) -> S.Evaluation:
+    """Run an evaluation of the period (see :func:`_run_evaluation`), as expensive work of the province
+    (:func:`~core.api.backpressure.expensive_slot`: 503 with Retry-After when its share is running)."""
     require_province_admin(principal, tenant)
+    async with expensive_slot(platform.settings, tenant, "evaluation run"):
+        return await _run_evaluation(platform, tenant, principal, period_id, settings)
+
+
+async def _run_evaluation(
+    platform: Platform, tenant: str, principal: Principal, period_id: str, settings: S.EvaluationSettings
+) -> S.Evaluation:
     pid = parse_id("period", period_id)
     await platform.tenant(tenant)
     started_at = dt.datetime.now(dt.timezone.utc)

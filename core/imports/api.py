@@ -79,7 +79,10 @@ class ImportController(Controller):
         data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
     ) -> service.ImportFile:
         """Upload a 12315 case export (``multipart/form-data``, field ``file``: ``.csv`` in UTF-8 or GB 18030,
-        or ``.xlsx``; at most 64 MiB). Kept for its preview, dry run and import."""
+        or ``.xlsx``; at most ``ODR_IMPORT_MAX_UPLOAD_MB``). Read whole in a separate process before it
+        is kept for its preview, dry run and import: a limit exceeded (size, decompressed size, rows,
+        columns, cell length, shared strings, time) is a 413 naming ``file``, the limit and its value;
+        the province's share of expensive work taken: 503 with Retry-After."""
         platform, principal = await tenant_member(request, tenant)
         service.require_importer(principal, await platform.nodes(tenant))
         upload = data.file
@@ -91,10 +94,10 @@ class ImportController(Controller):
     async def preview(self, request: Request[Principal, Any, Any], tenant: FromPath[str], file_id: FromPath[str],
                       rows: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10) -> service.Preview:
         """The first ``rows`` rows with the tenant's mapping applied: the header each field is read from,
-        the fields without a column, each row's values (consumers' data masked) and its problems."""
+        the fields without a column, each row's values (consumers' data masked; at most 200 characters
+        of a cell) and its problems. Read in a separate process (413 naming the limit exceeded)."""
         platform, principal = await tenant_member(request, tenant)
-        file, table = await service.load_file(tenant, principal, platform, file_id)
-        return service.preview(file, table, await service.tenant_mapping(platform, tenant, principal), rows=rows)
+        return await service.load_preview(tenant, principal, platform, file_id, rows=rows)
 
     @post("/{file_id:str}/dry-run", status_code=202)
     async def dry_run(self, request: Request[Principal, Any, Any], tenant: FromPath[str], file_id: FromPath[str],

@@ -58,7 +58,9 @@ from core.complaints.records import timer_args
 from core.db.engine import tenant_transaction
 from core.imports.mapping import ColumnMapping, load_mapping, save_mapping
 from core.imports.policy import PolicyHistory
-from core.imports.reading import FileRefused, Table, read_table
+from core.api.backpressure import expensive_slot
+from core.imports import isolation
+from core.imports.reading import FileRefused, ImportLimits, LimitExceeded, Table, shown
 from core.imports.rows import ColumnIndex, ImportRow, Problem, column_index, parse_row
 from core.runtime import Node, Platform
 
@@ -163,12 +165,13 @@ class _Importer:
         self.warning = dt.timedelta(hours=platform.settings.warning_before_hours)
 
     def refuse(self, problems: list[Problem]) -> None:
+        """Count a refused row and keep its problems (each message cut to 200 characters: it may quote a cell)."""
         r = self.report
         r.refused += 1
         room = PROBLEMS_KEPT - len(r.problems)
         if room < len(problems):
             r.problems_truncated = True
-        r.problems.extend(problems[: max(0, room)])
+        r.problems.extend(msgspec.structs.replace(p, problem=shown(p.problem)) for p in problems[: max(0, room)])
 
     def parse(self, chunk: list[tuple[int, list[Any]]]) -> list[ImportRow]:
         parsed = []
@@ -305,12 +308,9 @@ class _Importer:
         return outbox
 
 
-def _total(table: Table) -> int | None:
-    """The number of rows for the progress: counted for a CSV; for an XLSX the sheet's recorded
-    dimension (an estimate: it may count empty rows), None when the workbook does not record it."""
-    if table.format == "csv":
-        return sum(1 for _ in table.rows())
-    return table.estimated_rows()
+BATCH_CHARS = 8 * 1024 * 1024
+"""A batch is also cut when its rows hold this many characters (the web process's memory stays bounded
+whatever the rows' width)."""
 
 
 async def import_complaints(
@@ -332,7 +332,7 @@ async def import_complaints(
     require_importer(principal, nodes)
     columns = column_index(table.header, mapping)
     report = ImportReport(id=str(run_id) if run_id else None, filename=filename, dry_run=dry_run,
-                          total=_total(table), started_at=dt.datetime.now(dt.timezone.utc))
+                          started_at=dt.datetime.now(dt.timezone.utc))
     skip = 0
     if resume is not None:
         report.processed, report.created, report.present, report.refused = (
@@ -343,25 +343,32 @@ async def import_complaints(
     importer = _Importer(platform, tenant, principal, mapping, columns, nodes, await PolicyHistory.load(platform, tenant),
                          report, dry_run, runner)
     chunk: list[tuple[int, list[Any]]] = []
-    for item in table.rows():
-        if skip:
-            skip -= 1
-            importer.remember([item])
-            continue
-        chunk.append(item)
-        if len(chunk) >= batch_size:
-            outbox = await importer.batch(chunk, run_id)
-            chunk = []
-            if after_commit is not None and outbox:
-                await after_commit(outbox)
-            if progress is not None:
-                progress(report)
-    if chunk:
+    chars = 0
+
+    async def flush() -> None:
+        nonlocal chunk, chars
         outbox = await importer.batch(chunk, run_id)
+        chunk, chars = [], 0
         if after_commit is not None and outbox:
             await after_commit(outbox)
         if progress is not None:
             progress(report)
+
+    async for kind, found in isolation.rows(table):  # read in another process (limits checked there)
+        if kind == "total":
+            report.total = found
+            continue
+        for item in found:
+            if skip:
+                skip -= 1
+                importer.remember([item])
+                continue
+            chunk.append(item)
+            chars += sum(len(c) for c in item[1] if isinstance(c, str))
+            if len(chunk) >= batch_size or chars >= BATCH_CHARS:
+                await flush()
+    if chunk:
+        await flush()
     report.problems.sort(key=lambda p: p.line)  # refused while reading or while resolving: in file order
     report.total = report.processed
     report.status = "done"
@@ -405,25 +412,39 @@ class Preview(msgspec.Struct, kw_only=True):
     """why the file as a whole cannot be imported (a required column missing), naming the field"""
 
 
+def _limits(platform: Platform, content: bytes) -> ImportLimits:
+    """The platform's import limits, the file's size checked against the first of them."""
+    limits = ImportLimits.of(platform.settings)
+    if len(content) > limits.upload_bytes:
+        raise LimitExceeded("ODR_IMPORT_MAX_UPLOAD_MB", f"{limits.upload_bytes / (1024 * 1024):g} MiB")
+    return limits
+
+
 async def store_file(tenant: str, principal: Principal, platform: Platform, filename: str, content: bytes) -> ImportFile:
-    """Keep an uploaded export (checked readable, with a header) for its preview, dry run and import."""
+    """Keep an uploaded export for its preview, dry run and import, once a child process read all of it
+    within the limits (:mod:`core.imports.isolation`; :class:`LimitExceeded` naming the limit otherwise,
+    nothing stored). Counts as expensive work of the province while it is read (:func:`expensive_slot`)."""
     require_importer(principal, await platform.nodes(tenant))
     filename = (filename or "").strip().replace("\\", "/").rsplit("/", 1)[-1][:200]
     if not filename:
         raise FileRefused("file", "no file name")
-    table = read_table(filename, content)
+    limits = _limits(platform, content)
+    async with expensive_slot(platform.settings, tenant, "import"):
+        found = await isolation.inspect(filename, content, limits, scan=True)
     async with tenant_transaction(tenant) as conn:
         rec = await conn.fetchrow(
             """INSERT INTO import_files (kind, filename, format, size, sha256, content, uploaded_by, node_code)
                VALUES ('complaints', $1, $2, $3, $4, $5, $6, $7) RETURNING id, uploaded_at""",
-            filename, table.format, len(content), hashlib.sha256(content).hexdigest(), content, principal.id,
+            filename, found.format, len(content), hashlib.sha256(content).hexdigest(), content, principal.id,
             principal.node)
-    return ImportFile(id=str(rec["id"]), filename=filename, format=table.format, size=len(content), header=table.header,
-                      uploaded_at=rec["uploaded_at"])
+    return ImportFile(id=str(rec["id"]), filename=filename, format=found.format, size=len(content),
+                      header=[shown(h) for h in found.header], uploaded_at=rec["uploaded_at"])
 
 
-async def load_file(tenant: str, principal: Principal, platform: Platform, file_id: str) -> tuple[ImportFile, Table]:
-    """An uploaded file of the principal's subtree; ``KeyError`` when there is none."""
+async def load_file(tenant: str, principal: Principal, platform: Platform, file_id: str, *,
+                    rows: int = 0) -> tuple[ImportFile, Table]:
+    """An uploaded file of the principal's subtree (``KeyError`` when there is none), its header (and
+    with ``rows`` its first so many rows, ``Table.sample``) read in a child process."""
     nodes = await platform.nodes(tenant)
     require_importer(principal, nodes)
     try:
@@ -436,13 +457,25 @@ async def load_file(tenant: str, principal: Principal, platform: Platform, file_
         raise KeyError("import file not found")
     if rec["content"] is None:
         raise FileRefused("file", "its content was removed after ODR_IMPORT_RETENTION_DAYS; upload the export again")
-    table = read_table(rec["filename"], bytes(rec["content"]))
+    content = bytes(rec["content"])
+    limits = _limits(platform, content)
+    found = await isolation.inspect(rec["filename"], content, limits, rows=rows)
+    table = Table(format=found.format, header=found.header, content=content, limits=limits, sample=found.rows)
     return ImportFile(id=str(rec["id"]), filename=rec["filename"], format=rec["format"], size=rec["size"],
-                      header=table.header, uploaded_at=rec["uploaded_at"]), table
+                      header=[shown(h) for h in found.header], uploaded_at=rec["uploaded_at"]), table
+
+
+async def load_preview(tenant: str, principal: Principal, platform: Platform, file_id: str, *,
+                       rows: int = 10) -> Preview:
+    """The preview of an uploaded file (:func:`preview`), read as expensive work of the province."""
+    async with expensive_slot(platform.settings, tenant, "import"):
+        file, table = await load_file(tenant, principal, platform, file_id, rows=rows)
+    return preview(file, table, await tenant_mapping(platform, tenant, principal), rows=rows)
 
 
 def preview(file: ImportFile, table: Table, mapping: ColumnMapping, *, rows: int = 10) -> Preview:
-    """The first ``rows`` rows with the mapping applied (no database check: the dry run does those)."""
+    """The first ``rows`` rows of ``table.sample`` with the mapping applied (no database check: the dry
+    run does those); every value and problem cut to :data:`~core.imports.reading.SHOWN_CHARS`."""
     from core.complaints.masking import mask_address, mask_name, mask_phone
     from core.imports.mapping import Columns
     from core.imports.rows import cell_text
@@ -454,15 +487,14 @@ def preview(file: ImportFile, table: Table, mapping: ColumnMapping, *, rows: int
         columns, refused = _partial_index(table.header, mapping), str(exc)
     now = dt.datetime.now(dt.timezone.utc)
     out = []
-    for line, cells in table.rows():
-        if len(out) >= rows:
-            break
-        values = {name: cell_text(columns.cell(cells, name)) for name in columns.index}
+    for line, cells in table.sample[:rows]:
+        values = {name: shown(cell_text(columns.cell(cells, name))) for name in columns.index}
         for name, mask in (("consumer_name", mask_name), ("consumer_phone", mask_phone), ("consumer_address", mask_address)):
             if values.get(name):
                 values[name] = mask(values[name])
         parsed = parse_row(line, cells, columns, mapping, now) if refused is None else []
-        out.append(PreviewRow(line=line, values=values, problems=parsed if isinstance(parsed, list) else []))
+        problems = [msgspec.structs.replace(p, problem=shown(p.problem)) for p in parsed] if isinstance(parsed, list) else []
+        out.append(PreviewRow(line=line, values=values, problems=problems))
     return Preview(file=file, columns=columns.headers, missing=[n for n in Columns.__struct_fields__ if n not in columns.index],
                    rows=out, refused=refused)
 
@@ -635,32 +667,49 @@ async def set_tenant_mapping(platform: Platform, tenant: str, principal: Princip
     return mapping
 
 
-async def launch_run(platform: Platform, tenant: str, principal: Principal, file_id: str, *, dry_run: bool,
-                     wait: bool = False, bus=None) -> ImportReport:
-    """Start a dry run or an import of an uploaded file with the tenant's mapping, going on in the
-    background of this process (notifications delivered after each batch's commit): the run's first
-    report (``running``), or its final one when ``wait``. A file lacking a required column is refused
-    here (:class:`FileRefused`), before any run is recorded."""
+async def _in_background(platform: Platform, tenant: str, principal: Principal, run_id: uuid.UUID, slot,
+                         carry_on: Callable[[AfterCommit], Awaitable[Any]], *, wait: bool, bus) -> ImportReport:
+    """Carry a started run on in the background of this process (notifications delivered after each
+    batch's commit), holding the province's expensive-work ``slot`` until it ends: the run's report
+    (its final one when ``wait``)."""
     from core.notifications.deliver import deliver
-
-    file, table = await load_file(tenant, principal, platform, file_id)
-    mapping = await tenant_mapping(platform, tenant, principal)
-    column_index(table.header, mapping)
-    runner = uuid.uuid4()
-    run_id = await start_run(tenant, principal, file, dry_run=dry_run, runner=runner, mapping=mapping)
 
     async def after_commit(outbox: list) -> None:
         for out in outbox:
             await deliver(platform, bus, out)
 
-    task = asyncio.get_running_loop().create_task(
-        run_file(platform, tenant, principal, file, table, mapping, run_id, dry_run=dry_run, after_commit=after_commit,
-                 runner=runner))
+    try:
+        task = asyncio.get_running_loop().create_task(carry_on(after_commit))
+    except BaseException:
+        slot.release()
+        raise
     _RUNNING.add(task)
     task.add_done_callback(_RUNNING.discard)
+    task.add_done_callback(lambda _task: slot.release())
     if wait:
         await asyncio.shield(task)
     return await get_run(tenant, principal, platform, str(run_id))
+
+
+async def launch_run(platform: Platform, tenant: str, principal: Principal, file_id: str, *, dry_run: bool,
+                     wait: bool = False, bus=None) -> ImportReport:
+    """Start a dry run or an import of an uploaded file with the tenant's mapping, going on in the
+    background of this process (notifications delivered after each batch's commit): the run's first
+    report (``running``), or its final one when ``wait``. A file lacking a required column is refused
+    here (:class:`FileRefused`), before any run is recorded. The run is expensive work of the province
+    from here to its end (:func:`expensive_slot`: 503 when the province has its share running)."""
+    slot = expensive_slot(platform.settings, tenant, "import")
+    async with slot:
+        file, table = await load_file(tenant, principal, platform, file_id)
+        mapping = await tenant_mapping(platform, tenant, principal)
+        column_index(table.header, mapping)
+        runner = uuid.uuid4()
+        run_id = await start_run(tenant, principal, file, dry_run=dry_run, runner=runner, mapping=mapping)
+        slot.keep()
+    return await _in_background(
+        platform, tenant, principal, run_id, slot,
+        lambda after_commit: run_file(platform, tenant, principal, file, table, mapping, run_id, dry_run=dry_run,
+                                      after_commit=after_commit, runner=runner), wait=wait, bus=bus)
 
 
 async def resume_run(platform: Platform, tenant: str, principal: Principal, run_id: str, *, wait: bool = False,
@@ -669,31 +718,24 @@ async def resume_run(platform: Platform, tenant: str, principal: Principal, run_
     this process, from its last committed batch, with the mapping it started with: its report
     (``running``), or its final one when ``wait``. ``KeyError`` when there is no such run,
     :class:`Conflict` when it is done or still alive, :class:`FileRefused` (``file``) when the
-    file's content was removed by the retention (start a new run from a new upload)."""
-    from core.notifications.deliver import deliver
-
+    file's content was removed by the retention (start a new run from a new upload). Expensive work of
+    the province, as :func:`launch_run`."""
     stored = await get_run(tenant, principal, platform, run_id)  # the subtree check
     if stored.file_id is None:
         raise KeyError("import file not found")
     key = uuid.UUID(run_id)
-    mapping = await run_mapping(tenant, key) or await tenant_mapping(platform, tenant, principal)
-    file, table = await load_file(tenant, principal, platform, stored.file_id)
-    column_index(table.header, mapping)
-    runner = uuid.uuid4()
-    resume = await claim_resume(tenant, key, stale_seconds=platform.settings.import_stale_seconds, runner=runner)
-
-    async def after_commit(outbox: list) -> None:
-        for out in outbox:
-            await deliver(platform, bus, out)
-
-    task = asyncio.get_running_loop().create_task(
-        run_file(platform, tenant, principal, file, table, mapping, key, dry_run=resume.dry_run,
-                 after_commit=after_commit, runner=runner, resume=resume))
-    _RUNNING.add(task)
-    task.add_done_callback(_RUNNING.discard)
-    if wait:
-        await asyncio.shield(task)
-    return await get_run(tenant, principal, platform, run_id)
+    slot = expensive_slot(platform.settings, tenant, "import")
+    async with slot:
+        mapping = await run_mapping(tenant, key) or await tenant_mapping(platform, tenant, principal)
+        file, table = await load_file(tenant, principal, platform, stored.file_id)
+        column_index(table.header, mapping)
+        runner = uuid.uuid4()
+        resume = await claim_resume(tenant, key, stale_seconds=platform.settings.import_stale_seconds, runner=runner)
+        slot.keep()
+    return await _in_background(
+        platform, tenant, principal, key, slot,
+        lambda after_commit: run_file(platform, tenant, principal, file, table, mapping, key, dry_run=resume.dry_run,
+                                      after_commit=after_commit, runner=runner, resume=resume), wait=wait, bus=bus)
 
 
 async def running_tasks() -> None:

@@ -15,7 +15,8 @@ import msgspec
 from litestar import Controller, Request, Response, delete, get, put
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from core.api.access import bureau_node, tenant_member
+from core.api.access import bureau_node, platform_of, tenant_member
+from core.api.backpressure import expensive_slot
 from core.api.errors import NotFound
 from core.auth.principal import Principal
 from core.db.clusters import ReadSource
@@ -90,7 +91,18 @@ async def run_report(
     request: Request[Principal, Any, Any], tenant: str, spec: ReportSpec, node: str | None, since: str | None,
     until: str | None, fmt: str, **opts: Any
 ) -> Response:
-    """Check access and input, run ``spec`` in one tenant transaction, answer in ``fmt``."""
+    """Check access and input, run ``spec`` in one tenant transaction, answer in ``fmt``; an export (CSV,
+    XLSX) is expensive work of the province (:func:`~core.api.backpressure.expensive_slot`)."""
+    if fmt not in ("csv", "xlsx"):
+        return await _run_report(request, tenant, spec, node, since, until, fmt, **opts)
+    async with expensive_slot(platform_of(request).settings, tenant, "export"):
+        return await _run_report(request, tenant, spec, node, since, until, fmt, **opts)
+
+
+async def _run_report(
+    request: Request[Principal, Any, Any], tenant: str, spec: ReportSpec, node: str | None, since: str | None,
+    until: str | None, fmt: str, **opts: Any
+) -> Response:
     code = node or request.user.node or ""
     if node is not None and not NODE_CODE.match(node):
         raise QueryInvalid("node", f"expected a jurisdiction code (letters, digits, - and _), got {node!r}")

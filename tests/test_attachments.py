@@ -77,3 +77,18 @@ async def test_every_answer_says_nosniff(client, demo):
     for path in ("/health", "/api/tenants/shanghai/complaints", "/ui/login", "/no/such/page", "/ui/static/app.css"):
         r = await client.get(path)
         assert r.headers.get("x-content-type-options") == "nosniff", (path, r.status_code, dict(r.headers))
+
+
+async def test_the_console_download_carries_the_same_headers(client, demo, case):
+    from odr.app import create_app
+    from tests.console_helpers import signed_in
+
+    cid, cons = case
+    posted = await client.post(f"{URL}/{cid}/messages", data={"body": "发票"}, files={"file": ("发票.pdf", PDF, "x/y")},
+                               headers=cons)
+    file = posted.json()["attachments"][0]
+    console = await signed_in(create_app(demo, manage_lifecycle=False), "js-officer")
+    got = await console.get(f"/ui/complaints/{cid}/attachments/{file['id']}")
+    assert got.status_code == 200 and got.content == PDF
+    assert got.headers["content-disposition"] == "attachment; filename=\"__.pdf\"; filename*=UTF-8''%E5%8F%91%E7%A5%A8.pdf"
+    assert got.headers["x-content-type-options"] == "nosniff" and got.headers["content-security-policy"].startswith("sandbox")

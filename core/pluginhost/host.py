@@ -2,7 +2,11 @@
 
 Contract:
 - Every plugin, built-in or vendor, is a distribution with an entry point; the host registers them the
-  same way. Built-in defaults (``PluginInfo.default``) mark their implementations ``trylast``, so any
+  same way. A plugin built for an incompatible plugin API (``PluginInfo.api_version``, see
+  :mod:`odr_plugin_api.versioning`; this platform provides ``API_VERSION``) is refused with the reason,
+  and so is a plugin not shipped with the platform whose source imports the platform's internals
+  (:mod:`odr_plugin_api.platform_imports`). Refused and broken plugins are listed by
+  :attr:`PluginHost.load_failures` (``/health`` shows them). Built-in defaults (``PluginInfo.default``) mark their implementations ``trylast``, so any
   active plugin overrides them.
 - A plugin is called only where it is *active*: defaults everywhere, others per tenant and node
   (see :mod:`core.pluginhost.activations`).
@@ -34,6 +38,8 @@ import pluggy
 
 from odr_plugin_api import PROJECT_NAME, PluginInfo, Scope, hookspecs
 from odr_plugin_api.contracts import ContractViolation, check_answer
+from odr_plugin_api.platform_imports import platform_imports
+from odr_plugin_api.versioning import API_VERSION, incompatibility
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +127,12 @@ class PluginHost:
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, allowed=False, loaded=False)
                 log.info("plugin %s (%s) installed but not on the allow-list: not loaded", ep.name, dist)
                 continue
+            if dist not in BUILTIN_DISTRIBUTIONS and (found := platform_imports(ep.value)):
+                error = (f"imports the platform's internals, which plugins may not ({'; '.join(found[:3])}):"
+                         " use only odr_plugin_api")
+                log.error("plugin %s (%s) refused: %s", ep.name, dist, error)
+                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, False, error=error)
+                continue
             try:
                 info = self.register(ep.load(), name=ep.name)
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, True, True, info=info)
@@ -136,6 +148,8 @@ class PluginHost:
         info = info_impl()
         if not isinstance(info, PluginInfo) or info.name != name:
             raise ValueError(f"plugin {name}: odr_plugin_info must return PluginInfo(name={name!r}, ...)")
+        if why := incompatibility(info.api_version):
+            raise ValueError(f"plugin {name}: {why}")
         if info.config is not None:
             try:
                 info.config()
@@ -171,6 +185,11 @@ class PluginHost:
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
         self.infos.pop(name, None)
+
+    @property
+    def load_failures(self) -> list[Discovered]:
+        """Allowed plugins that did not load (broken, refused for their imports or API version)."""
+        return [d for d in self.discovered.values() if d.allowed and not d.loaded]
 
     @property
     def defaults(self) -> frozenset[str]:

@@ -48,6 +48,9 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
     - ``address`` (delivery channels, family ``channel``): the recipient address the channel needs,
       ``"email"`` or ``"phone"`` (taken from each account's channel preference), or ``""`` when the
       plugin's own configuration names the endpoint (a webhook: one delivery per notification).
+    - ``api_version``: the version of ``odr-plugin-api`` the plugin was built against (pass
+      ``odr_plugin_api.API_VERSION``); the platform refuses a plugin of another major version, or of a
+      newer minor version than its own (:mod:`odr_plugin_api.versioning`). ``""`` means 1.0.
     """
 
     name: str
@@ -59,6 +62,7 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
     default: bool = False
     classes: tuple[str, ...] = ()
     address: str = ""
+    api_version: str = ""
 
 
 class Scope(msgspec.Struct, frozen=True, kw_only=True):

@@ -37,6 +37,10 @@ INDICATORS: tuple[Indicators, ...] = (
     Indicators(handled=5200, settlement_rate=0.62, satisfaction=3.4, avg_cycle_days=11.3,
                on_time_contact_rate=0.88, on_time_close_rate=0.71, breaches=310, untrue_feedback_findings=1,
                complaints_previous_period=6100, enterprise_class="B"),
+    # extremes the platform can produce: a year-long cycle, every deadline breached, findings galore
+    Indicators(handled=7, settlement_rate=0.0, satisfaction=1.0, avg_cycle_days=365.0,
+               on_time_contact_rate=0.0, on_time_close_rate=0.0, breaches=14, untrue_feedback_findings=7,
+               complaints_previous_period=0, enterprise_class="B"),
 )
 
 #: A small e-commerce company, as a classification scheme sees it.

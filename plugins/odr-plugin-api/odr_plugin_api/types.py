@@ -118,9 +118,13 @@ class DeadlineRequest(msgspec.Struct, frozen=True, kw_only=True):
 class DeadlinePlan(msgspec.Struct, frozen=True, kw_only=True):
     """A policy's answer: the clock kind and the number of days for each milestone.
 
-    The platform counts the days on the active calendar with the convention in DOMAIN.md (the start
-    day is not counted; due at the end of the last day), so every policy counts the same way.
-    ``holiday_rollover``: a natural-day period ending on a non-working day moves to the next working day.
+    The platform counts the days on the active calendar, the same way for every policy (the convention
+    is stated in :mod:`odr_plugin_api.indicators`): the start day (Asia/Shanghai) is not counted; a
+    period is due at 23:59:59 Asia/Shanghai of its last day; ``working_days`` skip the days the calendar
+    marks non-working (mainland China: weekends and statutory holidays, make-up working days counted);
+    ``natural_days`` count every day. ``holiday_rollover``: a natural-day period ending on a
+    non-working day moves to the end of the next working day. Days are whole numbers in 1..366
+    (:mod:`odr_plugin_api.contracts`).
     """
 
     policy: str
@@ -152,7 +156,12 @@ class ClassificationResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Indicators(msgspec.Struct, frozen=True, kw_only=True):
-    """One ODR unit's indicators over an evaluation period (rates in 0..1, cycle in days)."""
+    """One ODR unit's indicators over an evaluation period, defined field by field (scale, unit,
+    denominator, value when empty) in :data:`odr_plugin_api.indicators.DEFINITIONS`. In short: counts
+    of complaints that entered ODR in the period; rates are shares in 0..1 (0.0 without a denominator);
+    ``satisfaction`` is the **mean consumer rating on 1..5** (None: no rating; use
+    :func:`odr_plugin_api.indicators.satisfaction_share` for 0..1); ``avg_cycle_days`` is natural days
+    (fractional) from entering ODR to closing (None: none closed)."""
 
     handled: int
     settlement_rate: float

@@ -9,7 +9,9 @@ import datetime as dt
 import logging
 import math
 import types
+from typing import Annotated
 
+import msgspec
 import pytest
 
 from core.pluginhost.host import PluginHost, PluginUnavailable
@@ -234,3 +236,40 @@ def test_deadline_request_samples_are_answered_within_contract():
         request = DeadlineRequest(start=start)
         check_answer("odr_deadline_policy", national(scope=scope, request=request))
         check_answer("odr_deadline_policy", jinshan.odr_deadline_policy(scope=scope, request=request))
+
+
+class LabelledConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A vendor's configuration labelled in the Struct itself (odr_plugin_api.labels)."""
+
+    settlement_weight: Annotated[float, msgspec.Meta(
+        ge=0, le=1, title="和解率权重", description="和解率在总分中的占比",
+        extra={"title_en": "Settlement weight", "description_en": "Share of the score given to the settlement rate"})] = 0.5
+    cycle_days: Annotated[int, msgspec.Meta(ge=1, le=60, title="满分处理周期（天） / Full-score cycle (days)")] = 7
+
+
+def labelled_scorer(name: str) -> types.SimpleNamespace:
+    @hookimpl
+    def odr_plugin_info():
+        return PluginInfo(name=name, version="0.1", title="labelled", families=(Family.SCORING,), config=LabelledConfig)
+
+    @hookimpl
+    def odr_score_enterprise(scope, indicators):
+        return score(50.0)
+
+    return types.SimpleNamespace(odr_plugin_info=odr_plugin_info, odr_score_enterprise=odr_score_enterprise)
+
+
+async def test_config_forms_take_labels_and_help_from_the_struct(demo, registered):
+    from odr.app import create_app
+    from tests.console_helpers import signed_in
+
+    name = registered(labelled_scorer("t_labelled_score"))
+    console = await signed_in(create_app(demo, manage_lifecycle=False), "sh-admin")
+    try:
+        zh = (await console.get("/ui/policy?node=310000&lang=zh")).text
+        en = (await console.get("/ui/policy?node=310000&lang=en")).text
+    finally:
+        await console.aclose()
+    assert "和解率权重" in zh and "和解率在总分中的占比" in zh and "满分处理周期（天）" in zh
+    assert "Settlement weight" in en and "Share of the score given to the settlement rate" in en
+    assert "Full-score cycle (days)" in en and name in en

@@ -183,11 +183,22 @@ class ScoreResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def config_schema(config_type: type | None) -> dict[str, Any] | None:
-    """JSON Schema of a plugin's config Struct (used to build forms and for documentation). Fields marked
+    """JSON Schema of a plugin's config Struct (used to build forms and for documentation). A field's
+    ``title`` / ``description`` are its zh-CN label and help, ``x-title-en`` / ``x-description-en`` its
+    English ones (:mod:`odr_plugin_api.labels`). Fields marked
     :data:`odr_plugin_api.secrets.Secret` say ``"writeOnly": true, "format": "password"``; a non-empty
     default of one is masked."""
     if config_type is None:
         return None
+    from odr_plugin_api.labels import english_extras
     from odr_plugin_api.secrets import mask_schema
 
-    return mask_schema(config_type, msgspec.json.schema(config_type))
+    schema = msgspec.json.schema(config_type)
+    if english := english_extras(config_type):
+        ref = schema.get("$ref", "")
+        root = schema.get("$defs", {}).get(ref.split("/")[-1]) if ref.startswith("#/$defs/") else schema
+        for name, extras in english.items():
+            prop = (root or {}).get("properties", {}).get(name)
+            if prop is not None:
+                prop.update(extras)
+    return mask_schema(config_type, schema)

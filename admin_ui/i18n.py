@@ -606,6 +606,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "eval.candidate_badge": ("示范单位候选", "model-unit candidate"),
     "eval.below_badge": ("低于退出阈值", "below the exit threshold"),
     "eval.not_scored": ("未评分", "not scored"),
+    "explain.fallback": ("生效插件 {plugin} 在 {hook} 中出错（{error}，{at}，本进程累计 {failures} 次），由 {used} 代为计算时限",
+                         "The active plugin {plugin} failed in {hook} ({error}, {at}, {failures} time(s) in this process): {used} computed these deadlines instead"),
     "eval.unscored": ("未评分（插件故障）", "Unscored (plugin failed)"),
     "eval.unscored_detail": ("{n} 个单位因评分插件故障未获评分（见各单位的故障原因）。", "{n} unit(s) got no score because their scoring plugin failed (see each unit's reason)."),
     "eval.score_failure": ("插件 {plugin} 在 {hook} 中出错（{error}）", "plugin {plugin} failed in {hook} ({error})"),

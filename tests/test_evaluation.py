@@ -331,6 +331,19 @@ async def test_units_left_unscored_carry_the_reason_and_block_publication_until_
 
         r = await post(client, "ev-admin", f"/evaluations/{run['id']}/reproduce")
         assert r.status_code == 200 and r.json()["unscored"] == len(failed), r.text
+
+        from odr.app import create_app
+        from tests.console_helpers import TOKEN, signed_in
+
+        console = await signed_in(create_app(demo, manage_lifecycle=False), "ev-admin")
+        try:
+            page = (await console.get(f"/ui/evaluation/runs/{run['id']}?lang=en")).text
+            assert 'id="unscored-count"' in page and 'name="accept_unscored"' in page
+            assert 'data-score-failure="t_flaky_score"' in page and "failed in odr_score_enterprise (ZeroDivisionError)" in page
+            r = await console.post(f"/ui/evaluation/runs/{run['id']}/publish", data={"_csrf_token": TOKEN.search(page).group(1)})
+            assert r.status_code == 409 and "unscored" in r.text
+        finally:
+            await console.aclose()
         r = await post(client, "ev-admin", f"/evaluations/{run['id']}/publish")
         assert r.status_code == 409 and "unscored" in r.json()["detail"] and r.json()["allowed"] == ["accept_unscored"]
         r = await post(client, "ev-admin", f"/evaluations/{run['id']}/publish", {"accept_unscored": True})

@@ -195,6 +195,16 @@ async def test_a_failing_deadline_plugin_is_shown_on_explain_and_the_complaint(c
         assert complaint["contact_due"].endswith("+08:00") and complaint["close_due"].endswith("+08:00")
         r = await client.get(f"/api/tenants/shanghai/complaints/{complaint['id']}/deadlines", headers=cons)
         assert [f["plugin"] for f in r.json()["fallback_from"]] == [name]
+
+        from odr.app import create_app
+        from tests.console_helpers import signed_in
+
+        console = await signed_in(create_app(demo, manage_lifecycle=False), "sh-admin")
+        try:
+            page = (await console.get(f"/ui/complaints/{complaint['id']}?lang=en")).text
+        finally:
+            await console.aclose()
+        assert f'data-fallback-from="{name}"' in page and "odr_national_deadline computed these deadlines instead" in page
     finally:
         await forget(demo, name)
 

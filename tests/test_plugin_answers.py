@@ -32,6 +32,7 @@ from odr_plugin_api.contracts import ContractViolation, check_answer
 from odr_plugin_api.samples import TYPICAL_INDICATORS
 from tests.complaint_helpers import active_unit, consumer
 from tests.conftest import login
+from tests.test_plugins import cleanup, put, registered  # noqa: F401 (registered is a fixture)
 
 NODE = "310115"  # Pudong: the national deadline policy, no plugin of its own
 
@@ -130,32 +131,8 @@ def flaky_deadline(name: str, switch: type[Switch]) -> types.SimpleNamespace:
     return types.SimpleNamespace(odr_plugin_info=odr_plugin_info, odr_deadline_policy=odr_deadline_policy)
 
 
-@pytest.fixture
-def registered(demo):
-    names: list[str] = []
-
-    def register(plugin) -> str:
-        name = plugin.odr_plugin_info().name
-        demo.host.register(plugin, name=name)
-        names.append(name)
-        return name
-
-    yield register
-    for name in names:
-        demo.host.unregister(name)
-    demo.forget_activations("shanghai")
-
-
-async def put(client, user, node, plugin, body):
-    return await client.put(f"/api/tenants/shanghai/policy/{node}/plugins/{plugin}", json=body,
-                            headers=await login(client, user))
-
-
 async def forget(demo, plugin):
-    from core.db.engine import platform_transaction
-
-    async with platform_transaction() as conn:
-        await conn.execute("DELETE FROM odr.plugin_activations WHERE plugin = $1", plugin)
+    await cleanup(demo, plugin)
     demo.forget_activations("shanghai")
 
 

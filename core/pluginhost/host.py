@@ -3,11 +3,11 @@
 Contract:
 - Every plugin, built-in or vendor, is a distribution with an entry point; the host registers them the
   same way. A plugin built for an incompatible plugin API (``PluginInfo.api_version``, see
-  :mod:`odr_plugin_api.versioning`; this platform provides ``API_VERSION``) is refused with the reason,
-  and so is a plugin not shipped with the platform whose source imports the platform's internals
-  (:mod:`odr_plugin_api.platform_imports`). Refused and broken plugins are listed by
-  :attr:`PluginHost.load_failures` (``/health`` shows them). Built-in defaults (``PluginInfo.default``) mark their implementations ``trylast``, so any
-  active plugin overrides them.
+  :mod:`odr_plugin_api.versioning`) is refused with the reason, and so is a plugin not shipped with
+  the platform whose source imports the platform's internals (:mod:`odr_plugin_api.platform_imports`).
+  Refused and broken plugins are listed by :attr:`PluginHost.load_failures` (``/health`` shows them).
+  Built-in defaults (``PluginInfo.default``) mark their implementations ``trylast``, so any active
+  plugin overrides them.
 - A plugin is called only where it is *active*: defaults everywhere, others per tenant and node
   (see :mod:`core.pluginhost.activations`).
 - A plugin that raises, or whose answer breaks the hook's contract
@@ -39,7 +39,7 @@ import pluggy
 from odr_plugin_api import PROJECT_NAME, PluginInfo, Scope, hookspecs
 from odr_plugin_api.contracts import ContractViolation, check_answer
 from odr_plugin_api.platform_imports import platform_imports
-from odr_plugin_api.versioning import API_VERSION, incompatibility
+from odr_plugin_api.versioning import incompatibility
 
 log = logging.getLogger(__name__)
 

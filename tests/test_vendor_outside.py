@@ -144,7 +144,14 @@ async def test_activated_by_a_bureau_it_decides_deadlines_and_scores(built, tmp_
     sys.path.insert(0, str(site))
     head = await login(client, "sh-admin")
     policy = "/api/tenants/shanghai/policy/310115/plugins"
+    province = await client.get("/api/tenants/shanghai/policy/310000", headers=head)
+    national = next(c for c in province.json()["choices"] if c["plugin"] == "odr_national_score")
+    had_formula = national["active"] and national["source"] == "310000"  # the demo's; other tests may remove it
     try:
+        if not had_formula:  # the province's formula, inherited by the district (as in the demo manifest)
+            r = await client.put("/api/tenants/shanghai/policy/310000/plugins/odr_national_score", json={"active": True},
+                                 headers=head)
+            assert r.status_code == 200, r.text
         for name in ("gd_deadline", "gd_score"):  # what load_entry_points does with the installed entry points
             (ep,) = [e for e in md.entry_points(group="odr.plugins", name=name) if e.dist.name == "gd-policy"]
             demo.host.register(ep.load(), name=name)
@@ -177,6 +184,9 @@ async def test_activated_by_a_bureau_it_decides_deadlines_and_scores(built, tmp_
         async with platform_transaction() as conn:
             await conn.execute("DELETE FROM odr.plugin_activations WHERE tenant = 'shanghai' AND node_code = '310115'"
                                " AND plugin IN ('gd_deadline', 'gd_score', 'odr_national_score')")
+            if not had_formula:
+                await conn.execute("DELETE FROM odr.plugin_activations WHERE tenant = 'shanghai' AND node_code = '310000'"
+                                   " AND plugin = 'odr_national_score'")
         for name in ("gd_deadline", "gd_score"):
             if name in demo.host.infos:
                 demo.host.unregister(name)

@@ -4,7 +4,10 @@ Contract:
 - :func:`fields` turns the schema into field descriptions for the ``config_fields`` macro: one per
   property, with its widget (number, checkbox, select, text, lines, json), constraints (min, max,
   step, length, pattern) for the browser, the value in force and the default. Input names are
-  ``cfg.<property>``.
+  ``cfg.<property>``. Its ``title`` and ``help`` (``{"zh": ..., "en": ...}`` or None) come from the
+  config Struct itself (``msgspec.Meta(title=..., description=...)`` under the convention of
+  :mod:`odr_plugin_api.labels`); the form shows them before the console's own ``cfg.<property>``
+  label and the raw name.
 - A secret property (``"writeOnly": true`` in the schema, ``odr_plugin_api.Secret``) is a password
   input that never carries a value: the field says only whether a secret is set (``set``). Submitted
   empty it is left out of the configuration (the service keeps the value in force); its ``clear``
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from odr_plugin_api.labels import bilingual
 
 PREFIX = "cfg."
 
@@ -88,8 +93,13 @@ def fields(schema: dict | None, current: dict | None) -> list[dict]:
             shown = "" if value is None else json.dumps(value, ensure_ascii=False, indent=1)
         else:
             shown = value
+        # the property's own title and help, never those of a Struct it refers to (its class name, docstring)
+        title = bilingual(raw.get("title"), raw.get("x-title-en"))
+        help_ = bilingual(raw.get("description"), raw.get("x-description-en"))
         out.append({
             "name": name,
+            "title": {"zh": title[0], "en": title[1]} if any(title) else None,
+            "help": {"zh": help_[0], "en": help_[1]} if any(help_) else None,
             "input": PREFIX + name,
             "widget": widget,
             "value": shown,

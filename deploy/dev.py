@@ -5,6 +5,8 @@
   python3 deploy/dev.py test [pytest args]  set up .venv and run the whole test suite
   python3 deploy/dev.py setup [VENV]        only set up the environment (default .venv; the tests use another)
   python3 deploy/dev.py lock                re-resolve both lock files after changing dependencies (needs uv)
+  python3 deploy/dev.py dist [DIR]          build the wheels a plugin vendor installs (odr-plugin-api, pytest-odr)
+                                            into DIR (default dist/), offline, with the locked hatchling
 
 Only the standard library is used here. The environment is made in three steps, each checked by hash:
 
@@ -224,8 +226,28 @@ def lock() -> int:
                                cwd=ROOT))
 
 
+DIST_PROJECTS = ("plugins/odr-plugin-api", "plugins/pytest-odr")
+"""What a plugin vendor installs: the plugin API and the vendor kit (see plugins/pytest-odr/README.md)."""
+
+
+def dist(target: Path, bin_dir: Path) -> int:
+    """Build the wheels of :data:`DIST_PROJECTS` into ``target`` with the environment's pip and locked
+    hatchling (no build isolation, no index: nothing is downloaded); print the wheels' paths."""
+    target.mkdir(parents=True, exist_ok=True)
+    python = bin_dir / "python"
+    env = {**pip_environment(python), "PIP_NO_INDEX": "1"}
+    code = subprocess.call([str(python), "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--wheel-dir", str(target), *(str(ROOT / p) for p in DIST_PROJECTS)], env=env, cwd=ROOT)
+    if code:
+        print(f"error: building the wheels failed ({code})", file=sys.stderr)
+        return code
+    for wheel in sorted(target.glob("*.whl")):
+        print(wheel)
+    return 0
+
+
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test", "setup", "lock"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test", "setup", "lock", "dist"):
         print(__doc__)
         return 2
     action, rest = sys.argv[1], sys.argv[2:]
@@ -239,6 +261,8 @@ def main() -> int:
     except SetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if action == "dist":
+        return dist(Path(rest[0]).resolve() if rest else ROOT / "dist", bin_dir)
     ensure_vendor()
     if action == "test":
         ensure_test_packages()

@@ -10,14 +10,19 @@ import msgspec
 from odr_plugin_api import DayInfo, DeadlineClock, DeadlinePlan, Family, PluginInfo, Secret, hookimpl
 
 
-def raising_calendar(name: str = "t_raising_calendar") -> types.SimpleNamespace:
+def raising_calendar(name: str = "t_raising_calendar", on: dt.date | None = None) -> types.SimpleNamespace:
+    """A calendar that raises (on the day ``on`` only, when given: it then passes the trial the platform
+    makes before activating it, and fails later)."""
+
     @hookimpl
     def odr_plugin_info():
         return PluginInfo(name=name, version="0.1", title="raises", families=(Family.CALENDAR,))
 
     @hookimpl(tryfirst=True)
     def odr_calendar_day(scope, day):
-        raise RuntimeError("consumer 13800138000 broke me")  # must not reach the logs
+        if on is None or day == on:
+            raise RuntimeError("consumer 13800138000 broke me")  # must not reach the logs
+        return None
 
     return types.SimpleNamespace(odr_plugin_info=odr_plugin_info, odr_calendar_day=odr_calendar_day)
 

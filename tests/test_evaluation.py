@@ -271,6 +271,92 @@ def test_a_failing_scoring_plugin_leaves_the_unit_unscored_and_is_counted():
                          frozenset({"t_raising_score"}))
     indicators = Indicators(handled=3, settlement_rate=1.0, satisfaction=None, avg_cycle_days=None,
                             on_time_contact_rate=1.0, on_time_close_rate=1.0)
-    assert scorer.score(indicators) == (None, None)
+    result, plugin, failure = scorer.score(indicators)
+    assert (result, plugin) == (None, None)
+    assert (failure["plugin"], failure["hook"], failure["error"]) == ("t_raising_score", "odr_score_enterprise",
+                                                                       "RuntimeError")
+    assert "13800138000" not in str(failure)
     assert host.failures[("t_raising_score", "odr_score_enterprise")] == 1
     assert scorer.policies() == [("t_raising_score", "0.1", None)]
+
+
+async def test_units_left_unscored_carry_the_reason_and_block_publication_until_decided(client, demo, seeded):
+    """Issue 27 (3): a scoring plugin that fails leaves its units unscored with the reason; the run
+    counts them; publishing needs an explicit decision with a reason, recorded; reproduce counts them.
+    Also (7): the conflict with the province's formula names the node it comes from and the fix."""
+    import types
+
+    from odr_plugin_api import Family, PluginInfo, ScoreResult, hookimpl
+
+    state = {"broken": False}
+
+    @hookimpl
+    def odr_plugin_info():
+        return PluginInfo(name="t_flaky_score", version="0.1", title="flaky", families=(Family.SCORING,))
+
+    @hookimpl
+    def odr_score_enterprise(scope, indicators):
+        if state["broken"]:
+            raise ZeroDivisionError("float division by zero")
+        return ScoreResult(formula="t_flaky_score", version="0.1", score=50.0)
+
+    demo.host.register(types.SimpleNamespace(odr_plugin_info=odr_plugin_info, odr_score_enterprise=odr_score_enterprise),
+                       name="t_flaky_score")
+    plugin_path = f"/api/tenants/{SLUG}/policy/310116/plugins"
+    head = await login(client, "ev-js-officer")
+    try:
+        r = await client.put(f"{plugin_path}/t_flaky_score", json={"active": True}, headers=head)
+        assert r.status_code == 409, r.text
+        detail = r.json()["detail"]
+        assert "odr_national_score (inherited from node 310000)" in detail and "switch it off at node 310116" in detail
+        r = await client.put(f"{plugin_path}/odr_national_score", json={"active": False}, headers=head)
+        assert r.status_code == 200, r.text
+        r = await client.put(f"{plugin_path}/t_flaky_score", json={"active": True}, headers=head)
+        assert r.status_code == 200, r.text
+        state["broken"] = True
+
+        r = await post(client, "ev-admin", "/evaluation-periods", {"kind": "monthly", "starts_on": "2026-04-01"})
+        assert r.status_code == 201, r.text
+        r = await post(client, "ev-admin", f"/evaluation-periods/{r.json()['id']}/evaluations", {})
+        assert r.status_code == 201, r.text
+        run = r.json()
+        results = await all_results(client, "ev-admin", run["id"])
+        failed = [x for x in results if x["score_failure"]]
+        assert failed and run["unscored"] == len(failed)
+        for x in failed:
+            assert x["score"] is None and x["node_code"].startswith("310116")
+            assert (x["score_failure"]["plugin"], x["score_failure"]["hook"], x["score_failure"]["error"]) == (
+                "t_flaky_score", "odr_score_enterprise", "ZeroDivisionError")
+        assert all(x["score"] is not None for x in results if x["node_code"] == "310115" and x["handled"])
+
+        r = await post(client, "ev-admin", f"/evaluations/{run['id']}/reproduce")
+        assert r.status_code == 200 and r.json()["unscored"] == len(failed), r.text
+
+        from odr.app import create_app
+        from tests.console_helpers import TOKEN, signed_in
+
+        console = await signed_in(create_app(demo, manage_lifecycle=False), "ev-admin")
+        try:
+            page = (await console.get(f"/ui/evaluation/runs/{run['id']}?lang=en")).text
+            assert 'id="unscored-count"' in page and 'name="accept_unscored"' in page
+            assert 'data-score-failure="t_flaky_score"' in page and "failed in odr_score_enterprise (ZeroDivisionError)" in page
+            r = await console.post(f"/ui/evaluation/runs/{run['id']}/publish", data={"_csrf_token": TOKEN.search(page).group(1)})
+            assert r.status_code == 409 and "unscored" in r.text
+        finally:
+            await console.aclose()
+        r = await post(client, "ev-admin", f"/evaluations/{run['id']}/publish")
+        assert r.status_code == 409 and "unscored" in r.json()["detail"] and r.json()["allowed"] == ["accept_unscored"]
+        r = await post(client, "ev-admin", f"/evaluations/{run['id']}/publish", {"accept_unscored": True})
+        assert r.status_code == 400 and r.json()["field"] == "reason", r.text
+        r = await post(client, "ev-admin", f"/evaluations/{run['id']}/publish",
+                       {"accept_unscored": True, "reason": "金山区插件故障，其余区县按期公示"})
+        assert r.status_code == 200, r.text
+        decided = r.json()["unscored_accepted"]
+        assert decided["reason"] == "金山区插件故障，其余区县按期公示" and decided["by"] and decided["at"]
+        assert r.json()["published_at"]
+    finally:
+        async with platform_transaction() as conn:
+            await conn.execute("DELETE FROM odr.plugin_activations WHERE tenant = $1 AND node_code = '310116'"
+                               " AND plugin IN ('t_flaky_score', 'odr_national_score')", SLUG)
+        demo.host.unregister("t_flaky_score")
+        demo.forget_activations(SLUG)

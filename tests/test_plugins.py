@@ -57,7 +57,7 @@ async def cleanup(demo, plugin):
 
 
 async def test_a_raising_plugin_does_not_break_the_request_path(client, demo, registered, caplog):
-    name = registered(raising_calendar())
+    name = registered(raising_calendar(on=dt.date(2026, 10, 10)))
     r = await put(client, "js-officer", "310116", name, {"active": True})
     assert r.status_code == 200, r.text
     before = demo.host.failures[(name, "odr_calendar_day")]

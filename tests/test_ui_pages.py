@@ -136,7 +136,7 @@ def test_field_errors_map_service_errors_to_fields():
 def test_forms_are_generated_from_the_config_schema():
     schema = config_schema(JinshanDeadlineConfig)
     fields = {f["name"]: f for f in schema_forms.fields(schema, {"contact_days": 2, "close_days": 7, "holiday_rollover": True})}
-    assert fields["contact_days"]["widget"] == "number" and fields["contact_days"]["min"] == 0 and fields["contact_days"]["max"] == 30
+    assert fields["contact_days"]["widget"] == "number" and fields["contact_days"]["min"] == 1 and fields["contact_days"]["max"] == 30
     assert fields["holiday_rollover"]["widget"] == "checkbox"
     config, errors = schema_forms.parse(schema, {"cfg.contact_days": "3", "cfg.close_days": "x"})
     assert config == {"contact_days": 3, "holiday_rollover": False} and list(errors) == ["close_days"]

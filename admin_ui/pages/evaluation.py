@@ -231,9 +231,11 @@ async def reproduce(request: Request, evaluation_id: FromPath[str]) -> Response:
 @post("/evaluation/runs/{evaluation_id:str}/publish")
 async def publish(request: Request, evaluation_id: FromPath[str]) -> Response:
     principal = require(request, BUREAU_ROLES)
+    data = await read_form(request)
     try:
-        await service.publish(platform_of(request), principal.tenant or "", principal, evaluation_id)
-    except Conflict as exc:
+        decision = to_struct(data, S.PublishRequest, checkboxes=("accept_unscored",))
+        await service.publish(platform_of(request), principal.tenant or "", principal, evaluation_id, decision)
+    except (Conflict, FieldError, msgspec.ValidationError) as exc:
         context = await _run_context(request, evaluation_id)
         return page(request, "evaluation_run.html", status=409, publish_error=str(exc), **context)
     return redirect(f"/ui/evaluation/runs/{evaluation_id}#publish", done="eval.published_ok")

@@ -25,7 +25,7 @@ from core.db.admin import AdminLoginMissing
 from core.db.availability import RETRY_AFTER_SECONDS, database_unavailable, store_unavailable, transaction_conflict
 from core.db.engine import TenantNotFound, WritesPaused
 from core.files import FileTooLarge
-from core.pluginhost.activations import ActivationConflict
+from core.pluginhost.activations import ActivationConflict, ActivationTrialFailed
 from core.pluginhost.host import PluginUnavailable
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,8 @@ def handle(request: Request, exc: Exception) -> Response:
         return problem(403, str(exc) or "forbidden")
     if isinstance(exc, ActivationConflict):
         return problem(409, str(exc))
+    if isinstance(exc, ActivationTrialFailed):
+        return named_problem(422, exc)
     if isinstance(exc, AdminLoginMissing):
         return problem(503, f"onboarding is not available on this host: {exc}")
     if isinstance(exc, PluginUnavailable):
@@ -184,6 +186,7 @@ EXCEPTION_HANDLERS = {
     KeyError: handle,
     Forbidden: handle,
     ActivationConflict: handle,
+    ActivationTrialFailed: handle,
     PluginUnavailable: handle,
     ValueError: handle,
     ExpensiveBusy: handle,

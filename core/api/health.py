@@ -16,9 +16,20 @@ from core.db.engine import platform_transaction
 log = logging.getLogger(__name__)
 
 
+class PluginLoadFailure(msgspec.Struct, kw_only=True):
+    """An allowed plugin that did not load: broken, built for an incompatible plugin API, or importing
+    the platform's internals (the reason says which)."""
+
+    name: str
+    distribution: str
+    version: str
+    error: str
+
+
 class Health(msgspec.Struct, kw_only=True):
     status: str
-    """``ok``, or ``degraded`` when a check failed (then the answer is 503)."""
+    """``ok``; ``degraded`` when a check failed or an allowed plugin failed to load (503 when the
+    database check failed, else 200: Valkey down leaves intake working, logins answer 503 meanwhile)."""
     database: str
     """``ok``, ``down`` (an error) or ``timeout``."""
     valkey: str
@@ -27,6 +38,8 @@ class Health(msgspec.Struct, kw_only=True):
     plugins: list[str]
     failed: list[str] = []
     """The checks that failed, each with why (``database: timed out after 2 s``)."""
+    plugins_failed: list[PluginLoadFailure] = []
+    """Allowed plugins that did not load, with the reason."""
 
 
 async def _check(name: str, probe: Callable[[], Awaitable[Any]], timeout: float, failed: list[str]) -> tuple[str, Any]:
@@ -44,13 +57,17 @@ async def _check(name: str, probe: Callable[[], Awaitable[Any]], timeout: float,
 
 @get("/health", exclude_from_auth=True, tags=["platform"])
 async def health(request: Request) -> Response[Health]:
-    """200 when the platform answers and its database (and Valkey, when configured) answer within
-    ``ODR_HEALTH_TIMEOUT_SECONDS`` each; else 503 with ``Retry-After``, naming each failed check
-    (``database: down`` / ``timeout``), never 500."""
+    """200 when the platform answers and its database answers within ``ODR_HEALTH_TIMEOUT_SECONDS``;
+    else 503 with ``Retry-After``, naming the failed check (``database: down`` / ``timeout``), never 500.
+    ``degraded`` (still 200) when Valkey, when configured, does not answer in time (``valkey: down`` /
+    ``timeout``; intake goes on without it) or an allowed plugin failed to load (``plugins_failed``)."""
     platform = platform_of(request)
     plugins = sorted(platform.host.infos)
     timeout = platform.settings.health_timeout_seconds
     failed: list[str] = []
+    plugins_failed = [PluginLoadFailure(name=d.name, distribution=d.distribution, version=d.version,
+                                        error=d.error or "")
+                      for d in sorted(platform.host.load_failures, key=lambda d: d.name)]
 
     async def count() -> int:
         async with platform_transaction() as conn:
@@ -61,8 +78,8 @@ async def health(request: Request) -> Response[Health]:
     client = request.app.state.get("valkey")  # the app's Valkey client (odr.app), None without Valkey
     if client is not None:
         valkey, _ = await _check("valkey", client.ping, timeout, failed)
-    answer = Health(status="degraded" if failed else "ok", database=database, valkey=valkey, tenants=tenants or 0,
-                    plugins=plugins, failed=failed)
-    if failed:
+    answer = Health(status="degraded" if failed or plugins_failed else "ok", database=database, valkey=valkey,
+                    tenants=tenants or 0, plugins=plugins, failed=failed, plugins_failed=plugins_failed)
+    if database != "ok":
         return Response(answer, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return Response(answer)

@@ -9,6 +9,7 @@ which actions a principal may take, and the view a principal gets.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -19,6 +20,7 @@ from core.auth.principal import BUREAU_ROLES, Principal, Role
 from core.complaints import states as S
 from core.complaints.masking import mask_address, mask_name, mask_phone
 from core.complaints.schemas import ComplaintView, ConsumerContact
+from core.deadlines.counting import TZ
 
 
 def _path(principal: Principal) -> str:
@@ -95,6 +97,11 @@ def _may(principal: Principal, row: asyncpg.Record, action: str) -> str | None:
     return "not allowed"
 
 
+def local(moment: dt.datetime | None) -> dt.datetime | None:
+    """``moment`` in Asia/Shanghai (``+08:00``), as the deadline explanation gives due moments."""
+    return moment.astimezone(TZ) if moment is not None else None
+
+
 def view(principal: Principal, row: asyncpg.Record) -> ComplaintView:
     show = handles(principal, row)
     contact = ConsumerContact(
@@ -117,9 +124,9 @@ def view(principal: Principal, row: asyncpg.Record) -> ComplaintView:
         description=row["description"],
         amount_claimed=float(row["amount_claimed"]) if row["amount_claimed"] is not None else None,
         consumer=contact,
-        entered_odr_at=row["entered_odr_at"],
-        contact_due=row["contact_due"],
-        close_due=row["close_due"],
+        entered_odr_at=local(row["entered_odr_at"]),
+        contact_due=local(row["contact_due"]),
+        close_due=local(row["close_due"]),
         deadline_policy=row["deadline_policy"],
         deadline_policy_version=row["deadline_policy_version"],
         deadlines_provisional=bool(row["deadlines_provisional"]),

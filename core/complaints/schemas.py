@@ -134,6 +134,8 @@ class ComplaintView(msgspec.Struct, kw_only=True):
     consumer: ConsumerContact
     entered_odr_at: dt.datetime | None
     contact_due: dt.datetime | None
+    """Due moments (and ``entered_odr_at``) are given in Asia/Shanghai (``+08:00``), as the deadline
+    explanation gives them; the other timestamps are UTC."""
     close_due: dt.datetime | None
     deadline_policy: str | None
     deadline_policy_version: str | None

@@ -86,9 +86,11 @@ class EvaluationController(Controller):
 
     @post("/evaluations/{evaluation_id:str}/publish", status_code=200)
     async def publish(self, request: Request[Principal, Any, Any], tenant: FromPath[str],
-                      evaluation_id: FromPath[str]) -> S.Evaluation:
-        """Close the period with this run as its result and publish it (Art. 23)."""
-        return await service.publish(platform_of(request), tenant, request.user, evaluation_id)
+                      evaluation_id: FromPath[str], data: JSONBody[S.PublishRequest | None] = None) -> S.Evaluation:
+        """Close the period with this run as its result and publish it (Art. 23). A run with units left
+        unscored by a failing scoring plugin (``unscored``) is refused (409) unless the body says
+        ``{"accept_unscored": true, "reason": "..."}``; that decision is recorded with the run."""
+        return await service.publish(platform_of(request), tenant, request.user, evaluation_id, data)
 
     @get("/revocation-proposals")
     async def proposals(self, request: Request[Principal, Any, Any], tenant: FromPath[str],

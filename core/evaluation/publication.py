@@ -4,27 +4,52 @@ their results as the public pages show them, nothing personal.
 
 from __future__ import annotations
 
+import logging
+
 from core.api.errors import Conflict, NotFound
 from core.auth.principal import Principal
 from core.db.engine import tenant_transaction
 from core.evaluation import schemas as S
 from core.evaluation.access import parse_id, require_province_admin
 from core.evaluation.reading import load_evaluation, result_filters
+from core.enterprises.common import FieldError
 from core.runtime import Platform
 
+log = logging.getLogger(__name__)
 
-async def publish(platform: Platform, tenant: str, principal: Principal, evaluation_id: str) -> S.Evaluation:
-    """Close the run's period with this run as its result (if still open) and publish it (Art. 23)."""
+
+async def publish(platform: Platform, tenant: str, principal: Principal, evaluation_id: str,
+                  request: S.PublishRequest | None = None) -> S.Evaluation:
+    """Close the run's period with this run as its result (if still open) and publish it (Art. 23).
+
+    A run with units left unscored by a failing scoring plugin is refused (409, ``unscored``) unless
+    ``request.accept_unscored`` with a ``reason``: that decision is stored with the run (who, when, why)
+    and logged."""
     require_province_admin(principal, tenant)
     eid = parse_id("evaluation", evaluation_id)
+    request = request or S.PublishRequest()
     async with tenant_transaction(tenant) as conn:
         row = await conn.fetchrow(
-            """SELECT p.id, p.status, p.final_evaluation_id, e.published_at FROM evaluations e
-               JOIN evaluation_periods p ON p.id = e.period_id WHERE e.id = $1 FOR UPDATE OF p""", eid)
+            """SELECT p.id, p.status, p.final_evaluation_id, e.published_at, e.unscored, e.unscored_accepted_by
+               FROM evaluations e JOIN evaluation_periods p ON p.id = e.period_id WHERE e.id = $1 FOR UPDATE OF p""",
+            eid)
         if row is None:
             raise NotFound("evaluation not found")
         if row["status"] == "closed" and row["final_evaluation_id"] != eid:
             raise Conflict("the period is closed with another run as its result; publish that one", ["reproduce"])
+        if row["unscored"] and row["published_at"] is None and row["unscored_accepted_by"] is None:
+            if not request.accept_unscored:
+                raise Conflict(
+                    f"{row['unscored']} unit(s) are unscored because their scoring plugin failed (each result's"
+                    " score_failure says why): fix the plugin and run again, or publish with accept_unscored"
+                    " and a reason", ["accept_unscored"])
+            if not request.reason.strip():
+                raise FieldError("reason", "say why the run may be published with unscored units")
+            await conn.execute(
+                """UPDATE evaluations SET unscored_accepted_by = $2, unscored_accepted_at = now(),
+                       unscored_accepted_reason = $3 WHERE id = $1""", eid, principal.id, request.reason.strip())
+            log.warning("evaluation %s published with %d unscored unit(s) by decision of %s", eid, row["unscored"],
+                        principal.id)
         if row["status"] == "open":
             await conn.execute(
                 """UPDATE evaluation_periods SET status = 'closed', final_evaluation_id = $2, closed_by = $3,

@@ -24,7 +24,7 @@ from odr_plugin_api.secrets import mask_config
 
 RESULT_READ = """enterprise_id, name, credit_code, node_code, enterprise_class, handled, with_feedback, settled,
     settlement_rate, rated, satisfaction, closed, avg_cycle_days, p90_cycle_days, on_time_contact_rate,
-    on_time_close_rate, breaches, amount_recovered, complaints_previous_period, score, score_parts, plugin,
+    on_time_close_rate, breaches, amount_recovered, complaints_previous_period, score, score_parts, score_failure, plugin,
     plugin_version, class_rank, class_size, candidate, below_threshold,
     coalesce((indicators->>'untrue_feedback_findings')::int, 0) AS untrue_feedback_findings"""
 
@@ -48,6 +48,10 @@ async def load_evaluation(conn, evaluation_id: uuid.UUID, host: PluginHost) -> S
         policies=[{"node_code": p["node_code"], "plugin": p["plugin"], "plugin_version": p["plugin_version"],
                    "config": _shown_config(host, p["plugin"], p["config"])} for p in policies],
         classes=[S.ClassSummary(**dict(c)) for c in classes],
+        unscored=row["unscored"],
+        unscored_accepted=S.UnscoredAccepted(by=row["unscored_accepted_by"], at=row["unscored_accepted_at"],
+                                             reason=row["unscored_accepted_reason"] or "")
+        if row["unscored_accepted_by"] else None,
     )
 
 
@@ -71,7 +75,7 @@ async def list_evaluations(platform: Platform, tenant: str, principal: Principal
     await platform.tenant(tenant)
     async with tenant_transaction(tenant) as conn:
         rows = await conn.fetch(
-            """SELECT id, run_no, started_by, started_at, finished_at, units, scored, published_at
+            """SELECT id, run_no, started_by, started_at, finished_at, units, scored, unscored, published_at
                FROM evaluations WHERE period_id = $1 ORDER BY run_no""", pid)
     return [{**dict(r), "id": str(r["id"])} for r in rows]
 
@@ -81,6 +85,7 @@ def _result(row, nodes: dict[str, Node]) -> S.Result:
     values["enterprise_id"] = str(values["enterprise_id"])
     values["amount_recovered"] = float(values["amount_recovered"])
     values["score_parts"] = msgspec.json.decode(values["score_parts"]) if values["score_parts"] else None
+    values["score_failure"] = msgspec.json.decode(values["score_failure"]) if values["score_failure"] else None
     node = nodes.get(row["node_code"])
     return S.Result(node_name=node.name if node else row["node_code"], **values)
 

@@ -42,6 +42,9 @@ async def _reproduce(platform: Platform, tenant: str, principal: Principal, eval
         rows = await conn.fetch(
             """SELECT enterprise_id, node_code, node_path, indicators, score, score_parts, plugin
                FROM evaluation_results WHERE evaluation_id = $1 AND plugin IS NOT NULL""", eid)
+        unscored = await conn.fetchval(
+            """SELECT count(*) FROM evaluation_results
+               WHERE evaluation_id = $1 AND score IS NULL AND score_failure IS NOT NULL""", eid)
     version_changes = sorted({
         f"{name}: run used {p['plugin_version']}, installed "
         f"{host.infos[name].version if name in host.infos else 'none'}"
@@ -79,4 +82,4 @@ async def _reproduce(platform: Platform, tenant: str, principal: Principal, eval
                 differences.append({"enterprise_id": str(row["enterprise_id"]), "plugin": row["plugin"],
                                     "problem": problem})
     return S.Reproduction(evaluation_id=str(eid), units=len(rows), identical=not different, differences=differences,
-                          version_changes=version_changes)
+                          version_changes=version_changes, unscored=unscored)

@@ -71,9 +71,9 @@ async def _run_evaluation(
                 scope, active = await platform.scope(tenant, node_code)
                 scorer = scorers[node_code] = NodeScorer(platform, scope, active)
             indicators = unit_indicators(row)
-            result, plugin = (None, None)
+            result, plugin, failure = (None, None, None)
             if row["handled"] >= settings.min_handled:
-                result, plugin = scorer.score(indicators)
+                result, plugin, failure = scorer.score(indicators)
             score = result.score if result is not None else None
             entries.append({
                 "enterprise_id": row["id"], "name": row["name"], "credit_code": row["credit_code"],
@@ -89,6 +89,7 @@ async def _run_evaluation(
                 "indicators": msgspec.json.encode(indicators).decode(),
                 "score": score,
                 "score_parts": msgspec.json.encode(dict(result.parts)).decode() if result is not None else None,
+                "score_failure": msgspec.json.encode(failure).decode() if failure else None,
                 "plugin": plugin, "plugin_version": platform.host.infos[plugin].version if plugin else None,
                 "class_rank": None, "class_size": None,
                 "candidate": False,
@@ -105,10 +106,12 @@ async def _run_evaluation(
         run_no = await conn.fetchval(
             "SELECT coalesce(max(run_no), 0) + 1 FROM evaluations WHERE period_id = $1", pid)
         await conn.execute(
-            """INSERT INTO evaluations (id, period_id, run_no, settings, started_by, started_at, finished_at, units, scored)
-               VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7, $8)""",
+            """INSERT INTO evaluations (id, period_id, run_no, settings, started_by, started_at, finished_at, units, scored,
+                                          unscored)
+               VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp(), $7, $8, $9)""",
             evaluation_id, pid, run_no, msgspec.json.encode(settings).decode(), principal.id, started_at,
             len(entries), sum(1 for e in entries if e["score"] is not None),
+            sum(1 for e in entries if e["score"] is None and e["score_failure"] is not None),
         )
         for e in entries:
             e["evaluation_id"] = evaluation_id

@@ -96,6 +96,12 @@ class Evaluation(msgspec.Struct, kw_only=True):
     policies: list[dict[str, Any]]
     """Per node: the scoring plugins active there, their versions and configurations (as used)."""
     classes: list[ClassSummary]
+    unscored: int = 0
+    """Units with enough complaints to be scored that got no score because every scoring plugin active
+    at their node failed (each result's ``score_failure`` says why). Such a run is published only with
+    ``accept_unscored`` and a reason (:class:`PublishRequest`)."""
+    unscored_accepted: UnscoredAccepted | None = None
+    """The audited decision to publish this run despite its unscored units."""
     proposals_raised: int = 0
     phase_seconds: dict[str, float] = {}
     """Only in the answer to a run: wall-clock seconds per phase (indicators SQL, scoring, ranking,
@@ -103,6 +109,23 @@ class Evaluation(msgspec.Struct, kw_only=True):
     read_from: ReadSource | None = None
     """Only in the answer to a run: where the indicators were read (``replica`` or ``primary``) and how
     old the data was (seconds)."""
+
+
+class UnscoredAccepted(msgspec.Struct, kw_only=True):
+    """Who decided to publish a run with unscored units, when, and why."""
+
+    by: str
+    at: dt.datetime
+    reason: str
+
+
+class PublishRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Publishing a run. A run with unscored units (``Evaluation.unscored``) is refused (409) unless
+    ``accept_unscored`` is true and ``reason`` says why it may be published anyway; the decision is
+    recorded with the run (``unscored_accepted``)."""
+
+    accept_unscored: bool = False
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
 
 
 class Result(msgspec.Struct, kw_only=True):
@@ -130,6 +153,9 @@ class Result(msgspec.Struct, kw_only=True):
     complaints_previous_period: int | None
     score: float | None
     score_parts: dict[str, float] | None
+    score_failure: dict[str, Any] | None = None
+    """Why the unit's scoring plugin failed (``plugin``, ``hook``, ``error`` type, ``detail`` for an
+    answer out of contract, ``at``); None when it answered. Kept when another plugin answered instead."""
     plugin: str | None
     plugin_version: str | None
     class_rank: int | None
@@ -156,6 +182,9 @@ class Reproduction(msgspec.Struct, kw_only=True):
     """Units whose score, parts or plugin differ (at most 100 listed)."""
     version_changes: list[str]
     """Plugins now installed at another version than the run used."""
+    unscored: int = 0
+    """Units the run left unscored because their scoring plugin failed (not scored again: ``units``
+    counts the scored ones)."""
 
 
 Ground = RevocationGround

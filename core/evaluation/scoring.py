@@ -14,10 +14,10 @@ from collections import defaultdict
 import asyncpg
 import msgspec
 
-from core.pluginhost.host import PluginUnavailable
+from core.pluginhost.host import PluginFailure, PluginUnavailable
 from core.policy_replay.common import competition_ranks
 from core.runtime import Platform
-from odr_plugin_api import Family, Indicators, Scope
+from odr_plugin_api import Family, Indicators, Scope, ScoreResult
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -49,7 +49,7 @@ class NodeScorer:
         self.host = host
         self.scope = scope
         self.plugins = sorted(n for n in active if Family.SCORING in host.infos[n].families)
-        self._call = host.first_caller("odr_score_enterprise", active=active)
+        self._call = host.first_answerer("odr_score_enterprise", active=active)
 
     def policies(self) -> list[tuple[str, str, str | None]]:
         """(plugin, version, config JSON) of the scoring plugins active here."""
@@ -62,11 +62,22 @@ class NodeScorer:
                         None if cfg is None else msgspec.json.encode(msgspec.to_builtins(cfg)).decode()))
         return out
 
-    def score(self, indicators: Indicators):
+    def score(self, indicators: Indicators) -> tuple[ScoreResult | None, str | None, dict | None]:
+        """(score, plugin that gave it, why a scoring plugin failed): the failure (:func:`failure_record`
+        of the first plugin that raised or answered out of contract) is kept even when another plugin
+        answered in its place; all three are None when no scoring plugin is active here."""
         try:
-            return self._call(scope=self.scope, indicators=indicators)
-        except PluginUnavailable:
-            return None, None
+            answer = self._call(scope=self.scope, indicators=indicators)
+        except PluginUnavailable as exc:
+            return None, None, failure_record(exc.failures[0]) if exc.failures else None
+        return answer.result, answer.plugin, failure_record(answer.failed[0]) if answer.failed else None
+
+
+def failure_record(failure: PluginFailure) -> dict:
+    """What an evaluation result keeps of a scoring failure (``score_failure``): plugin, hook, error
+    type, the contract's problems for an answer out of contract, when."""
+    return {"plugin": failure.plugin, "hook": failure.hook, "error": failure.error, "detail": failure.detail,
+            "at": failure.at.isoformat()}
 
 
 def rank_within_class(entries: list[dict]) -> None:

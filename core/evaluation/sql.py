@@ -78,7 +78,7 @@ RESULT_COLUMNS = (
     "evaluation_id", "enterprise_id", "name", "credit_code", "node_code", "node_path", "enterprise_class",
     "handled", "with_feedback", "settled", "settlement_rate", "rated", "satisfaction", "closed", "avg_cycle_days",
     "p90_cycle_days", "on_time_contact_rate", "on_time_close_rate", "breaches", "amount_recovered",
-    "complaints_previous_period", "indicators", "score", "score_parts", "plugin", "plugin_version", "class_rank",
+    "complaints_previous_period", "indicators", "score", "score_parts", "score_failure", "plugin", "plugin_version", "class_rank",
     "class_size", "candidate", "below_threshold",
 )
 

@@ -8,7 +8,7 @@ record (the value in force after it), which only hooks that read their own secre
 Within one import every received time falls into an *epoch* (the number of audited changes at or
 before it); the effective policy, hook scope and calendar are computed once per epoch and node, then
 the deadline plugin is asked and the due moments counted exactly as for a filed complaint
-(:func:`core.deadlines.service.deadlines_from_plan`).
+(:func:`core.deadlines.service.decide_deadlines`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from typing import Any
 import msgspec
 
 from core.db.engine import shared_fetch
-from core.deadlines.service import ComplaintDeadlines, deadlines_from_plan
+from core.deadlines.service import ComplaintDeadlines, decide_deadlines
 from core.pluginhost.activations import ACTIVATIONS_SQL, Activation, activations_from_rows, effective_policy, make_scope
 from core.runtime import Platform
-from odr_plugin_api import DeadlineRequest
 from odr_plugin_api.secrets import keep_secrets, secret_fields
 
 AUDIT_SQL = """SELECT a.at, a.node_code, a.plugin, a.old FROM odr.plugin_activation_audit a
@@ -104,6 +103,4 @@ class PolicyHistory:
         """The due moments of a case received at ``start`` at the node of ``node_path``, as the policy
         then in force counts them."""
         scope, active, day_info = self._scope(bisect.bisect_right(self.times, start), node_path)
-        plan, plugin = self.platform.host.call_first("odr_deadline_policy", active=active, scope=scope,
-                                                     request=DeadlineRequest(start=start))
-        return deadlines_from_plan(plan, plugin, start, day_info)
+        return decide_deadlines(self.platform.host, scope, active, start, day_info)

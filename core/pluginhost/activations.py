@@ -8,8 +8,12 @@ Rules:
 - The record nearest the node wins (node overrides city overrides province).
 - For an exclusive family at most one non-default plugin may be active at any node; a save that would
   break this anywhere in the node's subtree is refused with the conflicting plugins named.
-- Configuration is validated against the plugin's config Struct before save; the effective config is
-  the nearest saved one, or the Struct's defaults.
+- Configuration is validated against the plugin's config Struct before save (strictly: ``"2"`` is no
+  integer); the effective config is the nearest saved one, or the Struct's defaults.
+- Before a non-default plugin is saved active, it is tried once with that configuration on the sample
+  inputs of :func:`odr_plugin_api.samples.trial_inputs` (each of its hooks that has one); an exception
+  or an answer out of contract refuses the save (:class:`ActivationTrialFailed`, 422 naming ``config``,
+  with the plugin's error type and its message scrubbed of digit runs and e-mail addresses).
 - Secret fields (``odr_plugin_api.Secret``) are write-only: a save that leaves one out, or sends
   ``SECRET_MASK``, keeps the value in force at the node (its own record's or the inherited one); the
   audit rows hold ``SECRET_MASK`` / ``""`` and the names of the secrets changed, never a value; what is
@@ -25,8 +29,10 @@ from typing import Annotated, Any
 import asyncpg
 import msgspec
 
-from core.pluginhost.host import PluginHost
+from core.pluginhost.host import PluginHost, scrub
 from odr_plugin_api import SECRET_MASK, Scope
+from odr_plugin_api.contracts import ContractViolation
+from odr_plugin_api.samples import trial_inputs
 from odr_plugin_api.secrets import changed_secrets, keep_secrets, mask_config, secret_fields
 from odr_plugin_api.types import EXCLUSIVE_FAMILIES
 
@@ -70,6 +76,28 @@ class EffectivePolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 class ActivationConflict(ValueError):
     pass
+
+
+class ActivationTrialFailed(ValueError):
+    """The plugin failed when tried on sample inputs before activation; the message starts with
+    ``config: `` and names the plugin, the hook and the error."""
+
+
+def try_plugin(host: PluginHost, plugin: str, tenant: str, node_path: tuple[str, ...], config: Any) -> None:
+    """Call each hook of ``plugin`` that has a trial input once, in a scope holding only its own decoded
+    ``config``; :class:`ActivationTrialFailed` on an exception or an answer out of contract."""
+    scope = Scope(tenant=tenant, node_path=node_path, configs={plugin: config} if config is not None else {})
+    for hook, kwargs in trial_inputs().items():
+        if not host.has_active_impl(hook, {plugin}):
+            continue
+        try:
+            host.call_plugin(hook, plugin=plugin, scope=scope, **kwargs)
+        except Exception as exc:
+            detail = "; ".join(exc.problems) if isinstance(exc, ContractViolation) else str(exc)
+            raise ActivationTrialFailed(
+                f"config: plugin {plugin} failed when tried once with this configuration on a sample input of {hook}"
+                f" ({type(exc).__name__}: {scrub(detail)[:300]}); it was not activated"
+            ) from None
 
 
 def effective_policy(host: PluginHost, tenant: str, node_path: tuple[str, ...], activations: list[Activation]) -> EffectivePolicy:
@@ -121,15 +149,30 @@ def masked_audit_config(host: PluginHost, plugin: str, state: dict | None) -> di
     return state
 
 
-def conflicts(host: PluginHost, active: frozenset[str]) -> list[str]:
-    """Messages for every exclusive family with more than one active non-default plugin."""
+def conflicts(host: PluginHost, active: frozenset[str], policy: EffectivePolicy | None = None) -> list[str]:
+    """Messages for every exclusive family with more than one active non-default plugin. With the
+    node's ``policy`` each plugin is said to be set at this node or inherited from the node whose record
+    decides, and the fix is named: an inherited one is switched off at this node (it stays in force
+    above and elsewhere), one set here is deactivated here."""
+    sources = {c.plugin: c.source for c in policy.choices} if policy is not None else {}
+    node = policy.node_path[-1] if policy is not None else ""
     out = []
     for family in sorted(EXCLUSIVE_FAMILIES, key=lambda f: f.value):
         deciders = sorted(
             n for n in active if n in host.infos and not host.infos[n].default and family in host.infos[n].families
         )
-        if len(deciders) > 1:
+        if len(deciders) <= 1:
+            continue
+        if not sources:
             out.append(f"{family.value}: only one plugin may decide, but {', '.join(deciders)} would all be active")
+            continue
+        named = [f"{n} ({'set at this node' if sources.get(n) == node else f'inherited from node {sources.get(n)}'})"
+                 for n in deciders]
+        fixes = [f"{n} is inherited from node {sources[n]}: switch it off at node {node}"
+                 f" (PUT .../policy/{node}/plugins/{n} {{\"active\": false}}; it stays in force elsewhere)"
+                 for n in deciders if sources.get(n) not in (node, None)]
+        out.append(f"{family.value}: only one plugin may decide, but {', '.join(named)} would all be active at node"
+                   f" {node}" + (". " + "; ".join(fixes) if fixes else ""))
     return out
 
 
@@ -223,6 +266,8 @@ async def save_activation(
         if config is not None or active:
             config = keep_secrets(config_type, config or {}, in_force)
     decoded = host.decode_config(plugin, config)
+    if active and not host.infos[plugin].default:
+        try_plugin(host, plugin, tenant, node_paths[node_code], decoded)
     stored = msgspec.to_builtins(decoded) if decoded is not None else None
     await conn.execute(
         """INSERT INTO odr.plugin_activations (tenant, node_code, plugin, active, config, updated_by, updated_at)
@@ -256,10 +301,11 @@ async def save_activation(
     prefix = node_paths[node_code]
     touched = {node_code} | {a.node_code for a in activations if node_paths.get(a.node_code, ())[: len(prefix)] == prefix}
     for code in sorted(touched):
-        active_there = effective_policy(host, tenant, node_paths[code], activations).active
+        there = effective_policy(host, tenant, node_paths[code], activations)
+        active_there = there.active
         where = "" if code == node_code else f" at node {code}"
-        if problems := conflicts(host, active_there):
-            raise ActivationConflict("; ".join(problems) + where + ". Deactivate the other plugin first.")
+        if problems := conflicts(host, active_there, there):
+            raise ActivationConflict("; ".join(problems) + ". Deactivate the other plugin first.")
         if problems := uncovered(host, active_there):
             raise ActivationConflict("; ".join(problems) + where + ".")
     return Activation(node_code=node_code, plugin=plugin, active=active, config=stored, updated_by=actor)

@@ -2,19 +2,32 @@
 
 Contract:
 - Every plugin, built-in or vendor, is a distribution with an entry point; the host registers them the
-  same way. Built-in defaults (``PluginInfo.default``) mark their implementations ``trylast``, so any
-  active plugin overrides them.
+  same way. A plugin built for an incompatible plugin API (``PluginInfo.api_version``, see
+  :mod:`odr_plugin_api.versioning`) is refused with the reason, and so is a plugin not shipped with
+  the platform whose source imports the platform's internals (:mod:`odr_plugin_api.platform_imports`).
+  Refused and broken plugins are listed by :attr:`PluginHost.load_failures` (``/health`` shows them).
+  Built-in defaults (``PluginInfo.default``) mark their implementations ``trylast``, so any active
+  plugin overrides them.
 - A plugin is called only where it is *active*: defaults everywhere, others per tenant and node
   (see :mod:`core.pluginhost.activations`).
-- A plugin that raises is skipped for that call and counted in :attr:`PluginHost.failures`; the next
-  implementation (ultimately the default) answers. If no implementation answers a "who decides" hook,
-  :class:`PluginUnavailable` is raised, which the API turns into a clear 503.
+- A plugin that raises, or whose answer breaks the hook's contract
+  (:func:`odr_plugin_api.contracts.check_answer`, checked in :meth:`PluginHost._answer`, the one place an
+  implementation's answer comes back), is skipped for that call and counted in
+  :attr:`PluginHost.failures`; the next implementation (ultimately the default) answers. The failure is
+  logged with its traceback (frames and exception type; the message with digit runs and e-mail
+  addresses scrubbed). :meth:`PluginHost.first_answerer` also says which plugins failed before the
+  answer (:class:`PluginFailure`), so a caller can record that a default answered in their place. If no
+  implementation answers a "who decides" hook, :class:`PluginUnavailable` is raised (with the failures),
+  which the API turns into a clear 503.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import logging
+import re
+import traceback
 from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -24,6 +37,9 @@ import msgspec
 import pluggy
 
 from odr_plugin_api import PROJECT_NAME, PluginInfo, Scope, hookspecs
+from odr_plugin_api.contracts import ContractViolation, check_answer
+from odr_plugin_api.platform_imports import platform_imports
+from odr_plugin_api.versioning import incompatibility
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +58,37 @@ BUILTIN_DISTRIBUTIONS = frozenset(
 )
 
 
-class PluginUnavailable(RuntimeError):
-    """No active plugin could answer a hook (every implementation failed or none is active)."""
+class PluginFailure(msgspec.Struct, frozen=True, kw_only=True):
+    """One failed call of a plugin's hook as the bureau is shown it: which plugin, which hook, when,
+    the error's type (``ContractViolation`` for an answer out of contract, with its problems in
+    ``detail``; an exception's message is never kept, it could hold personal data) and how often that
+    plugin's hook has failed in this process (``failures``, this one included)."""
 
-    def __init__(self, hook: str, failed: list[str]):
+    plugin: str
+    hook: str
+    error: str
+    detail: str = ""
+    at: dt.datetime
+    failures: int = 1
+
+
+class FirstAnswer(msgspec.Struct, frozen=True, kw_only=True):
+    """A "who decides" hook's answer, the plugin that gave it, and the active plugins that failed before
+    it (empty when the first one answered)."""
+
+    result: Any
+    plugin: str
+    failed: tuple[PluginFailure, ...] = ()
+
+
+class PluginUnavailable(RuntimeError):
+    """No active plugin could answer a hook (every implementation failed or none is active);
+    ``failures`` says how each failed."""
+
+    def __init__(self, hook: str, failed: list[str], failures: tuple[PluginFailure, ...] = ()):
         self.hook = hook
         self.failed = failed
+        self.failures = failures
         super().__init__(f"no plugin could answer {hook}" + (f" (failed: {', '.join(failed)})" if failed else ""))
 
 
@@ -86,6 +127,12 @@ class PluginHost:
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, allowed=False, loaded=False)
                 log.info("plugin %s (%s) installed but not on the allow-list: not loaded", ep.name, dist)
                 continue
+            if dist not in BUILTIN_DISTRIBUTIONS and (found := platform_imports(ep.value)):
+                error = (f"imports the platform's internals, which plugins may not ({'; '.join(found[:3])}):"
+                         " use only odr_plugin_api")
+                log.error("plugin %s (%s) refused: %s", ep.name, dist, error)
+                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, False, error=error)
+                continue
             try:
                 info = self.register(ep.load(), name=ep.name)
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, True, True, info=info)
@@ -101,6 +148,8 @@ class PluginHost:
         info = info_impl()
         if not isinstance(info, PluginInfo) or info.name != name:
             raise ValueError(f"plugin {name}: odr_plugin_info must return PluginInfo(name={name!r}, ...)")
+        if why := incompatibility(info.api_version):
+            raise ValueError(f"plugin {name}: {why}")
         if info.config is not None:
             try:
                 info.config()
@@ -138,18 +187,24 @@ class PluginHost:
         self.infos.pop(name, None)
 
     @property
+    def load_failures(self) -> list[Discovered]:
+        """Allowed plugins that did not load (broken, refused for their imports or API version)."""
+        return [d for d in self.discovered.values() if d.allowed and not d.loaded]
+
+    @property
     def defaults(self) -> frozenset[str]:
         return frozenset(n for n, i in self.infos.items() if i.default)
 
     # -- configuration ---------------------------------------------------------------------------
     def decode_config(self, plugin: str, raw: dict | None) -> Any:
-        """Validate ``raw`` against the plugin's config Struct; ``msgspec.ValidationError`` names the field."""
+        """Validate ``raw`` against the plugin's config Struct, strictly (``"2"`` is no integer, as for
+        the kit's checks); ``msgspec.ValidationError`` names the field."""
         info = self.infos[plugin]
         if info.config is None:
             if raw:
                 raise msgspec.ValidationError(f"plugin {plugin} takes no configuration")
             return None
-        return msgspec.convert(raw or {}, info.config, strict=False)
+        return msgspec.convert(raw or {}, info.config)
 
     # -- calling ---------------------------------------------------------------------------------
     def _impls(self, hook: str, active: Iterable[str]) -> list[pluggy.HookImpl]:
@@ -169,21 +224,31 @@ class PluginHost:
     def first_caller(self, hook: str, *, active: Iterable[str]):
         """:meth:`call_first` with the active implementations resolved once, for calling the same hook
         many times in one scope (e.g. scoring every unit of a node): ``caller(scope=..., **kwargs)``."""
-        impls = self._impls(hook, active)
+        answer = self.first_answerer(hook, active=active)
 
         def caller(*, scope: Scope, **kwargs: Any) -> tuple[Any, str]:
-            failed: list[str] = []
+            first = answer(scope=scope, **kwargs)
+            return first.result, first.plugin
+
+        return caller
+
+    def first_answerer(self, hook: str, *, active: Iterable[str]):
+        """Like :meth:`first_caller`, but ``caller(scope=..., **kwargs)`` returns a :class:`FirstAnswer`
+        (the answer, who gave it, who failed before); :class:`PluginUnavailable` when none answered."""
+        impls = self._impls(hook, active)
+
+        def caller(*, scope: Scope, **kwargs: Any) -> FirstAnswer:
+            failed: list[PluginFailure] = []
             kwargs["scope"] = scope
             for impl in impls:
                 try:
-                    result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+                    result = self._answer(impl, hook, kwargs)
                 except Exception as exc:
-                    self._record_failure(impl.plugin_name, hook, exc)
-                    failed.append(impl.plugin_name)
+                    failed.append(self._record_failure(impl.plugin_name, hook, exc))
                     continue
                 if result is not None:
-                    return result, impl.plugin_name
-            raise PluginUnavailable(hook, failed)
+                    return FirstAnswer(result=result, plugin=impl.plugin_name, failed=tuple(failed))
+            raise PluginUnavailable(hook, [f.plugin for f in failed], tuple(failed))
 
         return caller
 
@@ -193,7 +258,7 @@ class PluginHost:
         out = []
         for impl in self._impls(hook, active):
             try:
-                out.append((impl.plugin_name, impl.function(**{a: kwargs[a] for a in impl.argnames})))
+                out.append((impl.plugin_name, self._answer(impl, hook, kwargs)))
             except Exception as exc:
                 self._record_failure(impl.plugin_name, hook, exc)
         return out
@@ -208,12 +273,44 @@ class PluginHost:
         kwargs["scope"] = scope
         impl = impls[0]
         try:
-            return impl.function(**{a: kwargs[a] for a in impl.argnames})
+            return self._answer(impl, hook, kwargs)
         except Exception as exc:
             self._record_failure(plugin, hook, exc)
             raise
 
-    def _record_failure(self, plugin: str, hook: str, exc: Exception) -> None:
+    def _answer(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any]) -> Any:
+        """Call one implementation and check its answer against the hook's contract: the one place an
+        implementation's answer comes back; a :class:`ContractViolation` is raised like any exception."""
+        result = impl.function(**{a: kwargs[a] for a in impl.argnames})
+        check_answer(hook, result, self.infos.get(impl.plugin_name))
+        return result
+
+    def _record_failure(self, plugin: str, hook: str, exc: Exception) -> PluginFailure:
         self.failures[(plugin, hook)] += 1
-        # The exception's message may carry hook arguments (personal data): log its type only.
-        log.error("plugin %s raised %s in %s; skipped for this call", plugin, type(exc).__name__, hook)
+        detail = "; ".join(exc.problems) if isinstance(exc, ContractViolation) else ""
+        log.error("plugin %s raised %s in %s; skipped for this call\n%s", plugin, type(exc).__name__, hook,
+                  scrubbed_traceback(exc))
+        return PluginFailure(plugin=plugin, hook=hook, error=type(exc).__name__, detail=scrub(detail)[:500],
+                             at=dt.datetime.now(dt.timezone.utc), failures=self.failures[(plugin, hook)])
+
+
+_SCRUB = (
+    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<e-mail>"),
+    (re.compile(r"\d{5,}"), lambda m: "#" * len(m.group(0))),
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with e-mail addresses and runs of five or more digits (phones, identity and account
+    numbers) replaced: what a plugin failure's log may show of an exception's message."""
+    for pattern, replacement in _SCRUB:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def scrubbed_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` for the log: every frame (file, line, function, source line) and the
+    exception's type with its message passed through :func:`scrub` (the hook's arguments can hold
+    personal data; frame locals are never shown)."""
+    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
+    return f"Traceback (most recent call last):\n{scrub(frames)}{type(exc).__name__}: {scrub(str(exc))[:500]}"

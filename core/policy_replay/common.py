@@ -26,7 +26,7 @@ from typing import Any, Awaitable, Callable, Hashable, Iterable, TypeVar
 import msgspec
 
 from core.db.engine import tenant_transaction
-from core.deadlines.service import ComplaintDeadlines, deadlines_from_plan
+from core.deadlines.service import ComplaintDeadlines, decide_deadlines
 from core.pluginhost.activations import (
     Activation,
     ActivationConflict,
@@ -36,7 +36,7 @@ from core.pluginhost.activations import (
     make_scope,
 )
 from core.runtime import Node, Platform
-from odr_plugin_api import DayInfo, DeadlineRequest, Family, Scope
+from odr_plugin_api import DayInfo, Family, Scope
 from odr_plugin_api.secrets import mask_config
 from odr_plugin_api.types import EXCLUSIVE_FAMILIES
 
@@ -176,10 +176,7 @@ class Hypothetical:
 
     def deadlines(self, node: Node, start: dt.datetime) -> ComplaintDeadlines:
         policy, scope, day_info = self._at(node)
-        plan, plugin = self.platform.host.call_first(
-            "odr_deadline_policy", active=policy.active, scope=scope, request=DeadlineRequest(start=start)
-        )
-        return deadlines_from_plan(plan, plugin, start, day_info)
+        return decide_deadlines(self.platform.host, scope, policy.active, start, day_info)
 
 
 async def sides(
@@ -194,11 +191,11 @@ async def sides(
     hypo = Hypothetical(platform, tenant, synthetic)
     subtree = [n for n in nodes.values() if n.path[: len(node.path)] == node.path]
     for n in sorted(subtree, key=lambda x: x.path):  # what a save would refuse, a replay refuses too
-        problems = conflicts(platform.host, hypo.policy(n).active)
+        there = hypo.policy(n)
+        problems = conflicts(platform.host, there.active, there)
         if problems:
-            where = "" if n.code == node.code else f" at node {n.code}"
             raise ActivationConflict(
-                "; ".join(problems) + where + f". Activating {plugin} at {node.code} would not be allowed;"
+                "; ".join(problems) + f". Activating {plugin} at {node.code} would not be allowed;"
                 " deactivate the other plugin first, or replay at that node."
             )
     return nodes, current, hypo, replaced

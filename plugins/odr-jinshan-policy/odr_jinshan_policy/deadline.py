@@ -15,7 +15,7 @@ VERSION = "1.0.0"
 
 
 class JinshanDeadlineConfig(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    contact_days: Annotated[int, msgspec.Meta(ge=0, le=30)] = 2
+    contact_days: Annotated[int, msgspec.Meta(ge=1, le=30)] = 2
     """Natural days to accept the complaint and contact the consumer."""
     close_days: Annotated[int, msgspec.Meta(ge=1, le=60)] = 7
     """Natural days to close the case."""

@@ -18,6 +18,7 @@ from odr_plugin_api.channels import (
     webhook_signature,
 )
 from odr_plugin_api.markers import PROJECT_NAME, hookimpl, hookspec
+from odr_plugin_api.contracts import ContractViolation, check_answer
 from odr_plugin_api.net import DestinationRefused, EndpointHost, EndpointUrl, HttpAnswer, Network
 from odr_plugin_api.secrets import SECRET_MASK, Secret
 from odr_plugin_api.types import (
@@ -33,8 +34,15 @@ from odr_plugin_api.types import (
     Scope,
     ScoreResult,
 )
+from odr_plugin_api.versioning import API_VERSION
+
+__version__ = API_VERSION
+"""The distribution's version (semantic versioning; CHANGELOG.md says what each version changed)."""
 
 __all__ = [
+    "API_VERSION",
+    "ContractViolation",
+    "check_answer",
     "PROJECT_NAME",
     "SECRET_MASK",
     "Secret",

@@ -4,8 +4,10 @@ Hooks are called with keyword arguments only; an implementation may accept any s
 hook's parameters, declared as ordinary (not keyword-only) parameters, as pluggy requires.
 "Who decides" hooks are ``firstresult``: the first non-None answer wins, built-in defaults are registered ``trylast`` so any active plugin overrides them, and
 the platform allows only one non-default plugin of an exclusive family per jurisdiction node.
-A plugin that raises is skipped for that call (the next implementation, ultimately the default,
-answers) and the failure is recorded; it never takes the platform down.
+Every answer is checked against its hook's contract (:mod:`odr_plugin_api.contracts`, declared next to
+these specifications); a plugin that raises, or whose answer breaks the contract, is skipped for that
+call (the next implementation, ultimately the default, answers) and the failure is recorded and shown
+to the bureau; it never takes the platform down.
 """
 
 from __future__ import annotations

@@ -48,6 +48,9 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
     - ``address`` (delivery channels, family ``channel``): the recipient address the channel needs,
       ``"email"`` or ``"phone"`` (taken from each account's channel preference), or ``""`` when the
       plugin's own configuration names the endpoint (a webhook: one delivery per notification).
+    - ``api_version``: the version of ``odr-plugin-api`` the plugin was built against (pass
+      ``odr_plugin_api.API_VERSION``); the platform refuses a plugin of another major version, or of a
+      newer minor version than its own (:mod:`odr_plugin_api.versioning`). ``""`` means 1.0.
     """
 
     name: str
@@ -59,6 +62,7 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
     default: bool = False
     classes: tuple[str, ...] = ()
     address: str = ""
+    api_version: str = ""
 
 
 class Scope(msgspec.Struct, frozen=True, kw_only=True):
@@ -114,9 +118,13 @@ class DeadlineRequest(msgspec.Struct, frozen=True, kw_only=True):
 class DeadlinePlan(msgspec.Struct, frozen=True, kw_only=True):
     """A policy's answer: the clock kind and the number of days for each milestone.
 
-    The platform counts the days on the active calendar with the convention in DOMAIN.md (the start
-    day is not counted; due at the end of the last day), so every policy counts the same way.
-    ``holiday_rollover``: a natural-day period ending on a non-working day moves to the next working day.
+    The platform counts the days on the active calendar, the same way for every policy (the convention
+    is stated in :mod:`odr_plugin_api.indicators`): the start day (Asia/Shanghai) is not counted; a
+    period is due at 23:59:59 Asia/Shanghai of its last day; ``working_days`` skip the days the calendar
+    marks non-working (mainland China: weekends and statutory holidays, make-up working days counted);
+    ``natural_days`` count every day. ``holiday_rollover``: a natural-day period ending on a
+    non-working day moves to the end of the next working day. Days are whole numbers in 1..366
+    (:mod:`odr_plugin_api.contracts`).
     """
 
     policy: str
@@ -148,7 +156,12 @@ class ClassificationResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Indicators(msgspec.Struct, frozen=True, kw_only=True):
-    """One ODR unit's indicators over an evaluation period (rates in 0..1, cycle in days)."""
+    """One ODR unit's indicators over an evaluation period, defined field by field (scale, unit,
+    denominator, value when empty) in :data:`odr_plugin_api.indicators.DEFINITIONS`. In short: counts
+    of complaints that entered ODR in the period; rates are shares in 0..1 (0.0 without a denominator);
+    ``satisfaction`` is the **mean consumer rating on 1..5** (None: no rating; use
+    :func:`odr_plugin_api.indicators.satisfaction_share` for 0..1); ``avg_cycle_days`` is natural days
+    (fractional) from entering ODR to closing (None: none closed)."""
 
     handled: int
     settlement_rate: float
@@ -170,11 +183,22 @@ class ScoreResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def config_schema(config_type: type | None) -> dict[str, Any] | None:
-    """JSON Schema of a plugin's config Struct (used to build forms and for documentation). Fields marked
+    """JSON Schema of a plugin's config Struct (used to build forms and for documentation). A field's
+    ``title`` / ``description`` are its zh-CN label and help, ``x-title-en`` / ``x-description-en`` its
+    English ones (:mod:`odr_plugin_api.labels`). Fields marked
     :data:`odr_plugin_api.secrets.Secret` say ``"writeOnly": true, "format": "password"``; a non-empty
     default of one is masked."""
     if config_type is None:
         return None
+    from odr_plugin_api.labels import english_extras
     from odr_plugin_api.secrets import mask_schema
 
-    return mask_schema(config_type, msgspec.json.schema(config_type))
+    schema = msgspec.json.schema(config_type)
+    if english := english_extras(config_type):
+        ref = schema.get("$ref", "")
+        root = schema.get("$defs", {}).get(ref.split("/")[-1]) if ref.startswith("#/$defs/") else schema
+        for name, extras in english.items():
+            prop = (root or {}).get("properties", {}).get(name)
+            if prop is not None:
+                prop.update(extras)
+    return mask_schema(config_type, schema)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 
+from odr_plugin_api.indicators import satisfaction_share
+
 
 def clamp01(x: float | None) -> float | None:
     """``x`` clamped to 0..1; None (and NaN) stays None."""
@@ -14,8 +16,5 @@ def clamp01(x: float | None) -> float | None:
     return min(1.0, max(0.0, x))
 
 
-def satisfaction_scaled(s: float | None) -> float | None:
-    """Consumer rating 1..5 mapped linearly to 0..1 (1 -> 0, 5 -> 1)."""
-    if s is None or math.isnan(s):
-        return None
-    return min(1.0, max(0.0, (s - 1.0) / 4.0))
+satisfaction_scaled = satisfaction_share
+"""Consumer rating 1..5 mapped linearly to 0..1 (1 -> 0, 5 -> 1): the plugin API's definition."""

@@ -6,4 +6,4 @@
 ``odr_plugins`` ini option.
 """
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"

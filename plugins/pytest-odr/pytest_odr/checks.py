@@ -9,7 +9,9 @@ checks it needs) and returns a :class:`CheckResult` whose message says what is w
 
 Checks:
     entry_point      the entry point exists in ``odr.plugins`` (once) and loads
-    plugin_info      ``odr_plugin_info`` returns a PluginInfo named like the entry point
+    plugin_info      ``odr_plugin_info`` returns a PluginInfo named like the entry point, with an
+                     ``api_version`` the platform accepts
+    imports          no import of the platform's packages (``core``, ``odr``, ``admin_ui``, ``tenants``)
     hooks            every ``odr_*`` function is a known, ``@hookimpl``-marked hook whose parameters are a
                      subset of the spec's, not keyword-only and without defaults; defaults are trylast
     families         the declared families and the implemented hooks match
@@ -19,9 +21,13 @@ Checks:
                      msgspec JSON (also shown with its ``Secret`` fields masked and saved again) and has a
                      JSON schema
     calendar         ``odr_calendar_day`` over a whole year: DayInfo for the asked day or None, deterministic
-    deadline_policy  ``odr_deadline_policy``: days >= 0, valid clocks, deterministic, due never before start
+    deadline_policy  ``odr_deadline_policy``: days 1..366, valid clocks, deterministic, due never before start
+                     (counted on the mainland China calendar)
     classification   ``odr_classify_enterprise``: a declared class, deterministic
     scoring          ``odr_score_enterprise``: 0 <= score <= 100, deterministic, None indicators included
+
+Every answer is checked with :func:`odr_plugin_api.contracts.answer_problems`, the check the platform
+itself applies to every answer (a violation there is treated like an exception).
 
 The checks live in :mod:`pytest_odr.general_checks` and :mod:`pytest_odr.family_checks`, the
 vocabulary (:class:`Subject`, :class:`CheckResult`, :class:`ContractError`) in :mod:`pytest_odr.subject`;
@@ -38,6 +44,7 @@ from pytest_odr.general_checks import (
     check_entry_point,
     check_families,
     check_hooks,
+    check_imports,
     check_isolation,
     check_plugin_info,
 )
@@ -61,6 +68,8 @@ CHECKS: dict[str, Check] = {
         Check("entry_point", f"the entry point exists in the group {ENTRY_POINT_GROUP!r} and loads", check_entry_point),
         Check("plugin_info", "odr_plugin_info returns a PluginInfo named like the entry point", check_plugin_info,
               needs=("entry_point",)),
+        Check("imports", "imports nothing of the platform (core, odr, admin_ui, tenants): only odr_plugin_api",
+              check_imports, needs=("entry_point",)),
         Check("hooks", "every odr_* function is a known hook with a subset of the spec's ordinary parameters",
               check_hooks, needs=("entry_point",)),
         Check("families", "the declared families match the implemented hooks", check_families, needs=("entry_point",)),
@@ -70,7 +79,7 @@ CHECKS: dict[str, Check] = {
               needs=("entry_point",)),
         Check("calendar", "DayInfo of the asked day or None for a year of days, deterministic", check_calendar,
               needs=("entry_point",), hook="odr_calendar_day"),
-        Check("deadline_policy", "days >= 0, valid clocks, deterministic, never due before the start",
+        Check("deadline_policy", "days 1..366, valid clocks, deterministic, never due before the start",
               check_deadline_policy, needs=("entry_point",), hook="odr_deadline_policy"),
         Check("classification", "a declared class, deterministic", check_classification, needs=("entry_point",),
               hook="odr_classify_enterprise"),

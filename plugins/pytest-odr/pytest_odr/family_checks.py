@@ -1,17 +1,18 @@
 """The per-family checks, for a plugin implementing the family's hook: calendar days over a year,
 deadline policies (days, clocks, never due before the start), classification, scoring; each
-deterministic on the samples of :mod:`pytest_odr.samples`.
+deterministic on the samples of :mod:`pytest_odr.samples`. Every answer is checked with
+:func:`odr_plugin_api.contracts.answer_problems`, the very check the platform applies to answers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any, Callable, Iterable
 
-from odr_plugin_api import ClassificationResult, DayInfo, DeadlineClock, DeadlinePlan, ScoreResult
+from odr_plugin_api import DayInfo, DeadlineClock
+from odr_plugin_api.contracts import answer_problems
 from pytest_odr import samples
-from pytest_odr.subject import MAX_PERIOD_DAYS, Subject, _call, _problems, _short
+from pytest_odr.subject import Subject, _call, _problems, _short
 
 
 def _family_calls(
@@ -53,17 +54,9 @@ def check_calendar(s: Subject) -> str | None:
     days = samples.calendar_days()
 
     def validate(kwargs: dict[str, Any], got: Any) -> list[str]:
-        if got is None:
-            return []
-        if not isinstance(got, DayInfo):
-            return [f"returned {_short(got)}, not a DayInfo or None"]
-        out = []
-        if got.day != kwargs["day"]:
+        out = answer_problems("odr_calendar_day", got, s.info())
+        if isinstance(got, DayInfo) and got.day != kwargs["day"]:
             out.append(f"returned the DayInfo of {got.day} (DayInfo.day must be the asked day)")
-        if not isinstance(got.working, bool):
-            out.append(f"DayInfo.working is {_short(got.working)}, not a bool")
-        if not got.reason:
-            out.append("DayInfo.reason is empty: say why the day is (not) a working day")
         return out
 
     calls, answered, problems = _family_calls(s, "odr_calendar_day", ({"day": d} for d in days), validate)
@@ -72,51 +65,37 @@ def check_calendar(s: Subject) -> str | None:
     return f"{answered} of {len(days)} days of {samples.CALENDAR_YEAR} answered, the rest deferred"
 
 
-def _weekday_due(start: dt.datetime, days: int, clock: DeadlineClock, rollover: bool) -> dt.datetime:
-    """The platform's counting convention on a Monday-to-Friday calendar: the start day is not counted,
-    due at the end of the last day; a natural-day period may roll over to the next working day."""
+def _due(start: dt.datetime, days: int, clock: DeadlineClock, rollover: bool) -> dt.datetime:
+    """The platform's counting convention (:mod:`odr_plugin_api.indicators`) on the mainland China
+    calendar (:func:`pytest_odr.samples.working_day`): the start day is not counted, due at the end of
+    the last day; a natural-day period may roll over to the next working day."""
     local = (start if start.tzinfo else start.replace(tzinfo=samples.TZ)).astimezone(samples.TZ)
     day = last = local.date()
     counted = 0
     while counted < days:
         day += dt.timedelta(days=1)
-        if clock is DeadlineClock.WORKING_DAYS and day.weekday() >= 5:
+        if clock is DeadlineClock.WORKING_DAYS and not samples.working_day(day):
             continue
         counted += 1
         last = day
     if clock is DeadlineClock.NATURAL_DAYS and rollover:
-        while last.weekday() >= 5:
+        while not samples.working_day(last):
             last += dt.timedelta(days=1)
     return dt.datetime.combine(last, dt.time(23, 59, 59), samples.TZ)
 
 
 def check_deadline_policy(s: Subject) -> str | None:
     def validate(kwargs: dict[str, Any], plan: Any) -> list[str]:
-        if plan is None:
-            return []
-        if not isinstance(plan, DeadlinePlan):
-            return [f"returned {_short(plan)}, not a DeadlinePlan or None"]
-        out = []
-        if not plan.policy or not plan.version:
-            out.append("DeadlinePlan.policy and .version must name the policy")
+        out = answer_problems("odr_deadline_policy", plan, s.info())
+        if out or plan is None:
+            return out
         start = kwargs["request"].start
+        local = (start if start.tzinfo else start.replace(tzinfo=samples.TZ)).astimezone(samples.TZ)
         for milestone in ("contact", "close"):
-            days = getattr(plan, f"{milestone}_days")
-            clock = getattr(plan, f"{milestone}_clock")
-            if not isinstance(clock, DeadlineClock):
-                out.append(f"{milestone}_clock is {_short(clock)}, not a DeadlineClock")
-                continue
-            if isinstance(days, bool) or not isinstance(days, int):
-                out.append(f"{milestone}_days is {_short(days)}, not a whole number of days")
-            elif days < 0:
-                out.append(f"{milestone}_days is {days}: a period cannot be negative")
-            elif days > MAX_PERIOD_DAYS:
-                out.append(f"{milestone}_days is {days}: more than {MAX_PERIOD_DAYS} days is no plausible ODR deadline")
-            else:
-                due = _weekday_due(start, days, clock, bool(plan.holiday_rollover))
-                local = (start if start.tzinfo else start.replace(tzinfo=samples.TZ)).astimezone(samples.TZ)
-                if due < local:
-                    out.append(f"{milestone} due {due.isoformat()} is before the start {local.isoformat()}")
+            due = _due(start, getattr(plan, f"{milestone}_days"), getattr(plan, f"{milestone}_clock"),
+                       plan.holiday_rollover)
+            if due < local:
+                out.append(f"{milestone} due {due.isoformat()} is before the start {local.isoformat()}")
         return out
 
     requests = samples.DEADLINE_REQUESTS
@@ -135,16 +114,7 @@ def check_classification(s: Subject) -> str | None:
     classes = tuple(info.classes) if info is not None else ()
 
     def validate(kwargs: dict[str, Any], got: Any) -> list[str]:
-        if got is None:
-            return []
-        if not isinstance(got, ClassificationResult):
-            return [f"returned {_short(got)}, not a ClassificationResult or None"]
-        out = []
-        if not got.scheme or not got.code:
-            out.append("ClassificationResult.scheme and .code must not be empty")
-        elif classes and got.code not in classes:
-            out.append(f"class {got.code!r} is not among the declared classes {', '.join(classes)} (PluginInfo.classes)")
-        return out
+        return answer_problems("odr_classify_enterprise", got, info)
 
     facts = samples.ENTERPRISE_FACTS
     calls, answered, problems = _family_calls(s, "odr_classify_enterprise", ({"facts": f} for f in facts), validate)
@@ -158,20 +128,7 @@ def check_classification(s: Subject) -> str | None:
 
 def check_scoring(s: Subject) -> str | None:
     def validate(kwargs: dict[str, Any], got: Any) -> list[str]:
-        if got is None:
-            return []
-        if not isinstance(got, ScoreResult):
-            return [f"returned {_short(got)}, not a ScoreResult or None"]
-        score = got.score
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
-            return [f"score is {_short(score)}, not a finite number"]
-        out = []
-        if not 0 <= score <= 100:
-            out.append(f"score {score} is outside 0..100")
-        bad = {k: v for k, v in got.parts.items() if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)}
-        if bad:
-            out.append(f"parts {_short(bad)} are not finite numbers")
-        return out
+        return answer_problems("odr_score_enterprise", got, s.info())
 
     indicators = samples.INDICATORS
     calls, answered, problems = _family_calls(

@@ -10,7 +10,9 @@ import msgspec
 import pluggy
 
 from odr_plugin_api import PROJECT_NAME, Family, PluginInfo, hookspecs
+from odr_plugin_api.platform_imports import PLATFORM_PACKAGES, package_files, platform_imports
 from odr_plugin_api.secrets import keep_secrets, mask_config, secret_fields
+from odr_plugin_api.versioning import incompatibility
 from odr_plugin_api.types import config_schema
 from pytest_odr.subject import HOOK_FAMILY, SPECS, ContractError, Subject, _call, _problems, _short, _Skip
 
@@ -52,9 +54,26 @@ def check_plugin_info(s: Subject) -> str | None:
         problems.append("PluginInfo.families lists a family twice")
     if any(not isinstance(c, str) or not c for c in info.classes) or len(set(info.classes)) != len(info.classes):
         problems.append(f"PluginInfo.classes must be distinct non-empty codes, got {_short(info.classes)}")
+    if why := incompatibility(info.api_version):
+        problems.append(f"PluginInfo.api_version: the platform would refuse the plugin, {why}")
     if problems:
         raise _problems("odr_plugin_info does not describe the plugin correctly:", problems)
-    return f"{info.name} {info.version}: {info.title}"
+    declared = f"odr-plugin-api {info.api_version}" if info.api_version else "no api_version (taken as 1.0)"
+    return f"{info.name} {info.version}: {info.title}; built for {declared}"
+
+
+def check_imports(s: Subject) -> str | None:
+    """No import of the platform's packages: what the platform refuses when it loads the plugin."""
+    if s._given:
+        module = getattr(inspect.getmodule(s.plugin), "__name__", "") or getattr(s.plugin, "__module__", "")
+    else:
+        module = s.entry_points()[0].value
+    found = platform_imports(module) if module else []
+    if found:
+        raise _problems(
+            f"the plugin imports the platform's internals ({', '.join(PLATFORM_PACKAGES)}), which the platform"
+            " refuses to load: use only odr_plugin_api (and third-party libraries)", found)
+    return f"{len(package_files(module))} source files of {module.split('.')[0].split(':')[0]} import nothing of the platform"
 
 
 def check_hooks(s: Subject) -> str | None:
@@ -179,7 +198,7 @@ def check_config(s: Subject) -> str | None:
         if back != default:
             problems.append(f"the defaults do not round-trip through JSON: {encoded.decode()} decodes to {_short(back)}")
         raw = msgspec.json.decode(encoded)
-        if msgspec.convert(raw, cfg_type, strict=False) != default:
+        if msgspec.convert(raw, cfg_type) != default:
             problems.append("the defaults, saved as JSON and validated again as the platform does, change")
     except (msgspec.EncodeError, msgspec.DecodeError, TypeError) as exc:
         problems.append(f"the config does not round-trip through msgspec JSON: {type(exc).__name__}: {exc}")
@@ -195,7 +214,7 @@ def check_config(s: Subject) -> str | None:
             problems.append(f"Secret fields must be str: {', '.join(odd)}")
         else:
             try:
-                again = msgspec.convert(keep_secrets(cfg_type, mask_config(cfg_type, raw), raw), cfg_type, strict=False)
+                again = msgspec.convert(keep_secrets(cfg_type, mask_config(cfg_type, raw), raw), cfg_type)
                 if again != default:
                     problems.append("the defaults, shown with secrets masked and saved again, change")
             except msgspec.ValidationError as exc:

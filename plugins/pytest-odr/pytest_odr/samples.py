@@ -1,4 +1,6 @@
-"""The small built-in sample inputs the per-family contract checks call a plugin with.
+"""The small built-in sample inputs the per-family contract checks call a plugin with, and the real
+mainland China calendar (``chinese-calendar``: statutory holidays and make-up working days) the
+deadline check counts on.
 
 They are plain values of :mod:`odr_plugin_api` Structs, so a vendor may reuse them in its own tests.
 """
@@ -9,6 +11,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from odr_plugin_api import DeadlineRequest, EnterpriseFacts, Indicators
+from odr_plugin_api import samples as api_samples
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -27,6 +30,8 @@ _STARTS = (
     dt.datetime(2026, 9, 30, 16, 0, tzinfo=TZ),  # before the National Day holiday
     dt.datetime(2026, 12, 31, 23, 59, 59, tzinfo=TZ),  # the last second of a year
     dt.datetime(2026, 6, 6, 12, 0, tzinfo=dt.timezone.utc),  # a Saturday, given in UTC
+    dt.datetime(2026, 10, 9, 10, 0, tzinfo=TZ),  # Friday before the make-up working Saturday 2026-10-10
+    dt.datetime(2026, 2, 13, 18, 0, tzinfo=TZ),  # the eve of the Spring Festival holiday
 )
 _COMPLAINT_CLASSES = (None, "quality", "e-commerce", "prepaid")
 _ENTERPRISE_CLASSES = (None, "A", "B", "C")
@@ -58,21 +63,18 @@ ENTERPRISE_FACTS: tuple[EnterpriseFacts, ...] = (
     EnterpriseFacts(unit_type="government_department"),
 )
 
-#: Period indicators, from empty periods to bad and perfect ones, with unknown satisfaction and cycle.
-INDICATORS: tuple[Indicators, ...] = (
-    Indicators(handled=0, settlement_rate=0.0, satisfaction=None, avg_cycle_days=None,
-               on_time_contact_rate=0.0, on_time_close_rate=0.0),
-    Indicators(handled=1, settlement_rate=1.0, satisfaction=1.0, avg_cycle_days=0.0,
-               on_time_contact_rate=1.0, on_time_close_rate=1.0),
-    Indicators(handled=120, settlement_rate=0.85, satisfaction=0.9, avg_cycle_days=4.5,
-               on_time_contact_rate=0.97, on_time_close_rate=0.93, breaches=1, complaints_previous_period=140,
-               enterprise_class="A"),
-    Indicators(handled=40, settlement_rate=0.3, satisfaction=None, avg_cycle_days=21.0,
-               on_time_contact_rate=0.5, on_time_close_rate=0.4, breaches=12, untrue_feedback_findings=3,
-               complaints_previous_period=10, enterprise_class="C"),
-    Indicators(handled=5000, settlement_rate=0.99, satisfaction=0.0, avg_cycle_days=None,
-               on_time_contact_rate=1.0, on_time_close_rate=1.0, complaints_previous_period=0),
-    Indicators(handled=7, settlement_rate=0.0, satisfaction=0.0, avg_cycle_days=365.0,
-               on_time_contact_rate=0.0, on_time_close_rate=0.0, breaches=100, untrue_feedback_findings=50,
-               complaints_previous_period=None, enterprise_class="B"),
-)
+#: Period indicators from realistic ranges (odr_plugin_api.indicators: satisfaction a mean rating
+#: 1..5, rates 0..1, cycles in natural days), from empty and poor periods to perfect ones, with unknown
+#: satisfaction and cycle: the plugin API's samples.
+INDICATORS: tuple[Indicators, ...] = api_samples.INDICATORS
+
+
+def working_day(day: dt.date) -> bool:
+    """Whether ``day`` is a working day in mainland China (State Council arrangement, as published in
+    the ``chinese-calendar`` library; weekends only for years it does not know)."""
+    import chinese_calendar
+
+    try:
+        return chinese_calendar.is_workday(day)
+    except NotImplementedError:  # a year the library does not cover yet
+        return day.weekday() < 5

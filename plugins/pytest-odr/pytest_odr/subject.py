@@ -21,7 +21,6 @@ from odr_plugin_api import Family, PluginInfo, Scope, hookspecs
 
 ENTRY_POINT_GROUP = "odr.plugins"
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
-MAX_PERIOD_DAYS = 366
 MAX_LISTED = 5
 
 #: The hook specifications: name -> parameter names.

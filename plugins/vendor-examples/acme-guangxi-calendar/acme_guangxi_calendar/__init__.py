@@ -16,7 +16,7 @@ from typing import Annotated
 import msgspec
 from lunardate import LunarDate
 
-from odr_plugin_api import DayInfo, Family, PluginInfo, Scope, hookimpl
+from odr_plugin_api import API_VERSION, DayInfo, Family, PluginInfo, Scope, hookimpl
 
 NAME = "acme_guangxi_calendar"
 VERSION = "1.0.0"
@@ -51,6 +51,7 @@ def odr_plugin_info() -> PluginInfo:
     return PluginInfo(
         name=NAME,
         version=VERSION,
+        api_version=API_VERSION,
         title="广西壮族三月三 / Guangxi 三月三 holiday",
         description="Two days off from the 3rd day of the 3rd lunar month (Guangxi Zhuang Autonomous Region);"
         " None for every other day, so the mainland calendar answers those.",

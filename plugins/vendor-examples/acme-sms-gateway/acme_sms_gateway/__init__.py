@@ -16,6 +16,7 @@ from typing import Annotated
 import msgspec
 
 from odr_plugin_api import (
+    API_VERSION,
     ChannelMessage,
     ChannelReceipt,
     DeliveryFailed,
@@ -57,6 +58,7 @@ def odr_plugin_info() -> PluginInfo:
     return PluginInfo(
         name=NAME,
         version=VERSION,
+        api_version=API_VERSION,
         title="Acme短信网关（示例） / Acme SMS gateway (example)",
         description="SMS by template id and parameters through the Acme gateway's HTTP API (a vendor example).",
         families=(Family.CHANNEL,),

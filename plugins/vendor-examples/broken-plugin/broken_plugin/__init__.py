@@ -24,6 +24,12 @@ from odr_plugin_api import (
 _calls = itertools.count()
 
 
+def _peek_at_the_platform():
+    from core.settings import Settings  # FAULT (imports): the platform's internals; the platform refuses this plugin
+
+    return Settings
+
+
 class BrokenConfig(msgspec.Struct, kw_only=True):
     api_key: str  # FAULT (config): no default, so a node without saved config cannot decode {}
     weight: float = 1.0

@@ -13,13 +13,13 @@ import httpx
 
 from core.auth import passwords
 from tests.conftest import DEMO_PASSWORD
-from tests.console_helpers import TOKEN
+from tests.console_helpers import ORIGIN, TOKEN
 from tests.helpers import app_with_settings
 
 
 def client_of(app, address: str = "127.0.0.1") -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)), base_url="http://odr.test",
-                             timeout=120)
+                             timeout=120, headers=ORIGIN)  # the console's forms come from its own origin
 
 
 async def loop_gaps(stop: asyncio.Event, gaps: list[float]) -> None:

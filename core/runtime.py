@@ -22,6 +22,7 @@ from core.pluginhost.activations import (
     make_scope,
 )
 from core.pluginhost.host import PluginHost
+from core.pluginhost.limits import PluginLimits
 from core.settings import Settings
 from odr_plugin_api import Scope
 
@@ -50,7 +51,8 @@ class Platform:
     def __init__(self, settings: Settings | None = None, host: PluginHost | None = None) -> None:
         self.settings = settings or Settings.from_env()
         if host is None:
-            host = PluginHost(self.settings.plugins_allow)
+            host = PluginHost(self.settings.plugins_allow, trusted=self.settings.plugins_trusted,
+                              limits=PluginLimits.from_settings(self.settings))
             host.load_entry_points()
         self.host = host
         self.embedded: EmbeddedPostgres | None = None
@@ -80,6 +82,7 @@ class Platform:
         self.started = True
 
     async def stop(self) -> None:
+        self.host.close()
         await db.disconnect()
         if self.embedded is not None:
             self.embedded.stop()

@@ -34,6 +34,12 @@ async def complaint_deadlines(
 ) -> ComplaintDeadlines:
     scope, active = await platform.scope(tenant, node_code)
     request = request or DeadlineRequest(start=start)
+    # an isolated plugin's answer is waited for in a thread, never on the event loop
+    return await platform.host.off_loop(active, _complaint_deadlines, platform, scope, active, start, request)
+
+
+def _complaint_deadlines(platform: Platform, scope: Scope, active: frozenset[str], start: dt.datetime,
+                         request: DeadlineRequest) -> ComplaintDeadlines:
     plan, plugin = platform.host.call_first("odr_deadline_policy", active=active, scope=scope, request=request)
     return deadlines_from_plan(plan, plugin, start, calendar_for(platform, scope, active))
 
@@ -49,4 +55,4 @@ def deadlines_from_plan(plan: DeadlinePlan, plugin: str, start: dt.datetime, day
 
 async def working_days_deadline(platform: Platform, tenant: str, node_code: str, start: dt.datetime, days: int) -> PeriodExplanation:
     scope, active = await platform.scope(tenant, node_code)
-    return add_working_days(start, days, calendar_for(platform, scope, active))
+    return await platform.host.off_loop(active, lambda: add_working_days(start, days, calendar_for(platform, scope, active)))

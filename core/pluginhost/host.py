@@ -6,16 +6,27 @@ Contract:
   active plugin overrides them.
 - A plugin is called only where it is *active*: defaults everywhere, others per tenant and node
   (see :mod:`core.pluginhost.activations`).
-- A plugin that raises is skipped for that call and counted in :attr:`PluginHost.failures`; the next
-  implementation (ultimately the default) answers. If no implementation answers a "who decides" hook,
-  :class:`PluginUnavailable` is raised, which the API turns into a clear 503.
+- Every call of an implementation goes through :func:`core.pluginhost.calling.call_impl`: it gets a
+  Scope holding only its own configuration, runs within the hook's time budget, and is skipped while
+  its circuit breaker is open at the node (:mod:`core.pluginhost.health`, :attr:`PluginHost.health`).
+- A plugin that raises (or overruns its budget) is skipped for that call and counted in
+  :attr:`PluginHost.failures`; the next implementation (ultimately the default) answers. If no
+  implementation answers a "who decides" hook, :class:`PluginUnavailable` is raised, which the API
+  turns into a clear 503.
+- Plugins of distributions outside :data:`BUILTIN_DISTRIBUTIONS` and not named in ``trusted``
+  (``ODR_PLUGINS_TRUSTED``) are *isolated*: their hooks are called in a supervised worker process
+  (:mod:`core.pluginhost.isolation`) with no credentials. Their module is still imported in this
+  process once, at load, to read ``odr_plugin_info`` and the hook declarations; its hooks never run
+  here. Call a hook whose active plugins may be isolated off the event loop (:meth:`PluginHost.off_loop`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Iterable
@@ -23,6 +34,10 @@ from typing import Any, Iterable
 import msgspec
 import pluggy
 
+from core.pluginhost.calling import call_impl
+from core.pluginhost.health import HealthBoard
+from core.pluginhost.isolation import IsolatedWorker
+from core.pluginhost.limits import NETWORK_FAMILIES, PluginLimits
 from odr_plugin_api import PROJECT_NAME, PluginInfo, Scope, hookspecs
 
 log = logging.getLogger(__name__)
@@ -60,22 +75,39 @@ class Discovered:
     loaded: bool
     error: str | None = None
     info: PluginInfo | None = None
+    isolated: bool = False
+
+
+def names(setting: str) -> set[str]:
+    return {a.strip() for a in setting.split(",") if a.strip()}
 
 
 class PluginHost:
-    def __init__(self, allow: str = "builtin") -> None:
+    def __init__(self, allow: str = "builtin", *, trusted: str = "", limits: PluginLimits | None = None) -> None:
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        self.allow = {a.strip() for a in allow.split(",") if a.strip()}
+        self.allow = names(allow)
+        self.trusted = names(trusted)
+        """Entry-point or distribution names the operator trusts to run in-process (ODR_PLUGINS_TRUSTED)."""
+        self.limits = limits or PluginLimits()
         self.infos: dict[str, PluginInfo] = {}
         self.discovered: dict[str, Discovered] = {}
         self.failures: Counter[tuple[str, str]] = Counter()
+        self.health = HealthBoard(self.limits)
+        """Per plugin and node: failures, overruns, circuit breaker (see :mod:`core.pluginhost.health`)."""
+        self.workers: dict[str, IsolatedWorker] = {}
+        """The isolated plugins' workers, by plugin name."""
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- loading ---------------------------------------------------------------------------------
     def allowed(self, name: str, distribution: str) -> bool:
         if "*" in self.allow or name in self.allow:
             return True
         return "builtin" in self.allow and distribution in BUILTIN_DISTRIBUTIONS
+
+    def runs_isolated(self, name: str, distribution: str) -> bool:
+        """Whether a plugin is called in an isolated worker: not shipped here and not trusted."""
+        return distribution not in BUILTIN_DISTRIBUTIONS and not ({name, distribution} & self.trusted)
 
     def load_entry_points(self) -> None:
         """Register every allowed entry point of the group; record refused and broken ones."""
@@ -86,15 +118,20 @@ class PluginHost:
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, allowed=False, loaded=False)
                 log.info("plugin %s (%s) installed but not on the allow-list: not loaded", ep.name, dist)
                 continue
+            isolate = ep.value if self.runs_isolated(ep.name, dist) else None
             try:
-                info = self.register(ep.load(), name=ep.name)
-                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, True, info=info)
+                info = self.register(ep.load(), name=ep.name, isolate=isolate)
+                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, True, info=info,
+                                                      isolated=isolate is not None)
             except Exception as exc:  # a broken plugin never stops the platform
                 log.error("plugin %s (%s) failed to load: %s", ep.name, dist, exc)
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, True, False, error=str(exc))
 
-    def register(self, plugin: Any, *, name: str) -> PluginInfo:
-        """Register ``plugin`` under ``name``; its ``odr_plugin_info`` must name it the same."""
+    def register(self, plugin: Any, *, name: str, isolate: str | None = None) -> PluginInfo:
+        """Register ``plugin`` under ``name``; its ``odr_plugin_info`` must name it the same.
+
+        ``isolate``: the import target (``module`` or ``module:attribute``, an entry point's value) of
+        the plugin, to call its hooks in an isolated worker process that imports it from there."""
         info_impl = getattr(plugin, "odr_plugin_info", None)
         if info_impl is None:
             raise ValueError(f"plugin {name} has no odr_plugin_info hook")
@@ -131,11 +168,41 @@ class PluginHost:
                 raise ValueError(f"default plugin {name} must mark its hooks trylast: {', '.join(eager)}")
         self.pm.check_pending()
         self.infos[name] = info
+        if isolate is not None:
+            deny = not (set(info.families) & NETWORK_FAMILIES)
+            self.workers[name] = IsolatedWorker(name, isolate, self.limits, deny_network=deny)
         return info
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
         self.infos.pop(name, None)
+        worker = self.workers.pop(name, None)
+        if worker is not None:
+            worker.close()
+
+    def close(self) -> None:
+        """Stop the isolated workers and the thread pool that waits for them."""
+        for worker in self.workers.values():
+            worker.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # -- isolation -------------------------------------------------------------------------------
+    def isolates_any(self, active: Iterable[str]) -> bool:
+        """Whether any plugin in ``active`` runs in an isolated worker (its calls block for up to the budget)."""
+        return bool(self.workers) and any(n in self.workers for n in active)
+
+    async def off_loop(self, active: Iterable[str], fn, /, *args, **kwargs):
+        """``fn(*args, **kwargs)`` (code calling hooks synchronously): directly when every plugin in
+        ``active`` runs in-process, else in the host's thread pool, so that waiting for an isolated
+        worker never blocks the event loop (other provinces' requests go on meanwhile)."""
+        if not self.isolates_any(active):
+            return fn(*args, **kwargs)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="odr-plugin-call")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     @property
     def defaults(self) -> frozenset[str]:
@@ -176,9 +243,8 @@ class PluginHost:
             kwargs["scope"] = scope
             for impl in impls:
                 try:
-                    result = impl.function(**{a: kwargs[a] for a in impl.argnames})
-                except Exception as exc:
-                    self._record_failure(impl.plugin_name, hook, exc)
+                    result = call_impl(self, impl, hook, kwargs)
+                except Exception:
                     failed.append(impl.plugin_name)
                     continue
                 if result is not None:
@@ -193,27 +259,18 @@ class PluginHost:
         out = []
         for impl in self._impls(hook, active):
             try:
-                out.append((impl.plugin_name, impl.function(**{a: kwargs[a] for a in impl.argnames})))
-            except Exception as exc:
-                self._record_failure(impl.plugin_name, hook, exc)
+                out.append((impl.plugin_name, call_impl(self, impl, hook, kwargs)))
+            except Exception:
+                pass  # recorded by call_impl
         return out
 
     def call_plugin(self, hook: str, *, plugin: str, scope: Scope, **kwargs: Any) -> Any:
         """Call ``plugin``'s own implementation of ``hook`` (a delivery channel's send). Unlike the
         other calls its exception is raised to the caller (after being counted), who decides what a
-        failure means (a retry); :class:`LookupError` when the plugin is not loaded or lacks the hook."""
+        failure means (a retry); :class:`LookupError` when the plugin is not loaded or lacks the hook,
+        :class:`~core.pluginhost.calling.PluginSkipped` while its circuit breaker is open at the node."""
         impls = [i for i in self._impls(hook, {plugin})]
         if not impls:
             raise LookupError(f"plugin {plugin} is not loaded or has no {hook}")
         kwargs["scope"] = scope
-        impl = impls[0]
-        try:
-            return impl.function(**{a: kwargs[a] for a in impl.argnames})
-        except Exception as exc:
-            self._record_failure(plugin, hook, exc)
-            raise
-
-    def _record_failure(self, plugin: str, hook: str, exc: Exception) -> None:
-        self.failures[(plugin, hook)] += 1
-        # The exception's message may carry hook arguments (personal data): log its type only.
-        log.error("plugin %s raised %s in %s; skipped for this call", plugin, type(exc).__name__, hook)
+        return call_impl(self, impls[0], hook, kwargs)

@@ -1,0 +1,139 @@
+"""One call of one plugin's implementation of a hook: the single place every hook call goes through.
+
+Contract of :func:`call_impl` (used by every :class:`~core.pluginhost.host.PluginHost` call method):
+1. **Least privilege**: the implementation gets a Scope holding only its own plugin's configuration
+   (:func:`own_scope`), whatever the caller's scope holds; the other arguments are the hook's.
+2. **Circuit breaker**: a plugin whose breaker is open at the scope's node is not called
+   (:class:`PluginSkipped`); see :mod:`core.pluginhost.health`.
+3. **Time budget** (:meth:`core.pluginhost.limits.PluginLimits.budget`): an isolated plugin that does
+   not answer within it is killed (:class:`~core.pluginhost.isolation.PluginOverrun`); a trusted
+   in-process plugin cannot be pre-empted, so its overrun is measured, logged and shown in its health
+   record, and its answer stands (it neither counts as a failure nor trips the breaker).
+4. **Isolation**: a plugin the host isolates is called in its worker process; its answer crosses
+   the pipe as MessagePack and is converted back to the hook's declared return type.
+5. Every failure (exception, overrun, dead worker) is counted in ``host.failures``, recorded in the
+   health board (breaker) and logged by plugin, hook and kind only (no message: it may hold
+   personal data), then raised to the caller, who moves on to the next implementation.
+6. :func:`accept_answer` is the seam where an answer comes back: it returns the answer as the
+   platform will use it, or raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import typing
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from core.pluginhost.isolation import PluginOverrun, WorkerDied
+from odr_plugin_api import Scope, hookspecs
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from core.pluginhost.host import PluginHost
+
+log = logging.getLogger("core.pluginhost.host")
+
+
+class PluginSkipped(RuntimeError):
+    """The plugin's circuit breaker is open at this node: it was not called."""
+
+
+class PluginFailed(RuntimeError):
+    """An isolated plugin raised in its worker (``kind`` is the exception's type name)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        super().__init__(kind)
+
+
+_OWN: dict[tuple[int, str], tuple[Scope, Scope]] = {}
+
+
+def own_scope(scope: Scope, plugin: str) -> Scope:
+    """``scope`` with only ``plugin``'s own configuration in it (memoised per scope object)."""
+    key = (id(scope), plugin)
+    hit = _OWN.get(key)
+    if hit is not None and hit[0] is scope:
+        return hit[1]
+    mine = scope.configs.get(plugin)
+    narrowed = Scope(tenant=scope.tenant, node_path=scope.node_path, configs={} if mine is None else {plugin: mine})
+    if len(_OWN) > 8192:
+        _OWN.clear()
+    _OWN[key] = (scope, narrowed)
+    return narrowed
+
+
+_RETURNS: dict[str, Any] = {}
+
+
+def return_type(hook: str) -> Any:
+    """The declared return type of ``hook`` (from the hook specification)."""
+    t = _RETURNS.get(hook)
+    if t is None:
+        t = _RETURNS[hook] = typing.get_type_hints(getattr(hookspecs, hook)).get("return", Any)
+    return t
+
+
+def accept_answer(host: "PluginHost", plugin: str, hook: str, answer: Any, *, isolated: bool) -> Any:
+    """The answer of ``plugin`` to ``hook`` as the platform uses it, or raise. An isolated plugin's
+    answer arrives as MessagePack builtins and is converted to the hook's return type
+    (``msgspec.ValidationError`` when it does not fit)."""
+    if isolated:
+        return msgspec.convert(answer, return_type(hook), strict=False)
+    return answer
+
+
+def call_impl(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, kwargs: dict[str, Any]) -> Any:
+    """Call one implementation under the rules above; returns its answer (None: it declined)."""
+    plugin = impl.plugin_name
+    scope: Scope = kwargs["scope"]
+    node = scope.node_path[-1] if scope.node_path else ""
+    if not host.health.allow(plugin, scope.tenant, node, default=plugin in host.defaults):
+        raise PluginSkipped(plugin)
+    args = {a: (own_scope(scope, plugin) if a == "scope" else kwargs[a]) for a in impl.argnames}
+    budget = host.limits.budget(hook)
+    worker = host.workers.get(plugin)
+    try:
+        if worker is not None:
+            outcome = worker.call(hook, [args], budget)[0]
+            if outcome.error is not None:
+                raise PluginFailed(outcome.error)
+            answer = accept_answer(host, plugin, hook, outcome.value, isolated=True)
+        else:
+            started = time.perf_counter()
+            answer = accept_answer(host, plugin, hook, impl.function(**args), isolated=False)
+            elapsed = time.perf_counter() - started
+            if elapsed > budget:  # cannot be pre-empted in-process: measured, shown, logged; the answer stands
+                reason = f"{hook} overran its {budget * 1000:.0f} ms budget ({elapsed * 1000:.0f} ms, in-process: answer kept)"
+                host.health.failed(plugin, scope.tenant, node, reason=reason, overrun=True, trip=False)
+                log.warning("plugin %s at %s/%s: %s", plugin, scope.tenant, node, reason)
+                return answer
+    except PluginOverrun:
+        record_failure(host, plugin, hook, scope, f"{hook} overran its {budget * 1000:.0f} ms budget"
+                       " (worker killed)", overrun=True)
+        raise
+    except WorkerDied:
+        record_failure(host, plugin, hook, scope, f"{hook}: the isolated worker died")
+        raise
+    except PluginFailed as exc:
+        record_failure(host, plugin, hook, scope, f"{hook} raised {exc.kind}")
+        raise
+    except Exception as exc:
+        record_failure(host, plugin, hook, scope, f"{hook} raised {type(exc).__name__}")
+        raise
+    host.health.succeeded(plugin, scope.tenant, node)
+    return answer
+
+
+def record_failure(host: "PluginHost", plugin: str, hook: str, scope: Scope, reason: str, *, overrun: bool = False) -> None:
+    """Count, record (breaker) and log one failure of ``plugin`` in ``hook`` at the scope's node."""
+    host.failures[(plugin, hook)] += 1
+    node = scope.node_path[-1] if scope.node_path else ""
+    rec = host.health.failed(plugin, scope.tenant, node, reason=reason, overrun=overrun)
+    # Only the plugin, hook, node and kind: an exception's message may carry hook arguments (personal data).
+    log.error("plugin %s failed at %s/%s: %s; skipped for this call%s", plugin, scope.tenant, node, reason,
+              "; circuit breaker open" if rec.breaker == "open" else "")

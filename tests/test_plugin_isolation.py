@@ -20,8 +20,10 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import msgspec
 import pytest
 
+from core.deadlines.service import ComplaintDeadlines
 from core.pluginhost.activations import Activation, effective_policy, make_scope
 from core.pluginhost.host import PluginHost
 from core.pluginhost.limits import PluginLimits
@@ -254,3 +256,106 @@ def test_plugins_from_outside_run_isolated_unless_the_operator_trusts_them(tmp_p
             assert not host.discovered["odr_national_deadline"].isolated and "odr_national_deadline" not in host.workers
         finally:
             host.close()
+
+
+# -- on the running platform --------------------------------------------------------------------------
+DISTRICT = "310115"
+
+
+@pytest.fixture
+async def misbehaving_at_district(demo, misbehaving):
+    """The misbehaving plugin installed as a vendor's (isolated) on the running platform; the test
+    activates it at Shanghai's district 310115 (no other deadline policy there)."""
+    from core.db.engine import platform_transaction
+
+    demo.host.register(misbehaving, name=NAME, isolate=NAME)
+    yield demo.host.workers[NAME]
+    demo.host.unregister(NAME)
+    async with platform_transaction() as conn:
+        await conn.execute("DELETE FROM odr.plugin_activations WHERE plugin = $1", NAME)
+    demo.forget_activations("shanghai")
+
+
+async def configure(client, config: dict) -> None:
+    from tests.conftest import login
+
+    r = await client.put(f"/api/tenants/shanghai/policy/{DISTRICT}/plugins/{NAME}", json={"active": True, "config": config},
+                         headers=await login(client, "sh-admin"))
+    assert r.status_code == 200, r.text
+
+
+async def file_complaint(client, unit, cons) -> tuple[dict, float]:
+    started = time.monotonic()
+    r = await client.post("/api/tenants/shanghai/complaints", headers=cons, json={
+        "company_name": "某电商公司", "credit_code": unit["credit_code"], "subject": "网购商品质量问题",
+        "description": "收到的电饭煲无法加热。", "consumer_name": "王五", "consumer_phone": "13900001111",
+        "consumer_address": "上海市徐汇区某路2号", "amount_claimed": 99.0, "category": "家用电器", "route": "odr"})
+    took = time.monotonic() - started
+    assert r.status_code == 201, r.text
+    return r.json()["complaint"], took
+
+
+async def test_complaints_at_a_district_with_a_misbehaving_plugin_are_filed_within_budget(client, demo, misbehaving_at_district):
+    from odr.app import create_app
+
+    from tests.complaint_helpers import active_unit, consumer
+    from tests.conftest import login
+    from tests.console_helpers import signed_in
+
+    worker = misbehaving_at_district
+    unit = await active_unit("shanghai", DISTRICT)
+    cons = await login(client, await consumer(client, "shanghai"), "demo12315-pw")
+    await configure(client, {"mode": "behave"})
+    complaint, _ = await file_complaint(client, unit, cons)
+    assert complaint["deadline_policy"] == NAME  # it decides while it behaves
+    first_pid = worker.pid
+
+    await configure(client, {"mode": "sleep", "sleep_seconds": 60})
+    for _ in range(demo.host.limits.breaker_failures + 1):
+        complaint, took = await file_complaint(client, unit, cons)
+        assert complaint["deadline_policy"] == "odr_national_deadline"  # the default decided
+        assert took < BUDGET_MS / 1000 + SLACK, took
+    assert worker.kills >= 1
+    assert wait_for(lambda: worker.pid is not None and worker.pid != first_pid), "the worker was not restarted"
+
+    r = await client.get(f"/api/tenants/shanghai/policy/{DISTRICT}", headers=await login(client, "sh-admin"))
+    health = [h for h in r.json()["health"] if h["plugin"] == NAME]
+    assert health and health[0]["breaker"] == "open" and health[0]["overruns"] >= demo.host.limits.breaker_failures
+    assert "overran its 250 ms budget" in health[0]["reason"] and health[0]["open_until"]
+    page = await (await signed_in(create_app(demo, manage_lifecycle=False), "sh-admin")).get(f"/ui/policy?node={DISTRICT}")
+    assert page.status_code == 200
+    assert 'id="plugin-health"' in page.text and f'data-plugin="{NAME}" data-breaker="open"' in page.text
+    assert "overran its 250 ms budget" in page.text
+    r = await client.get("/health")
+    status = next(p for p in r.json()["plugin_health"] if p["plugin"] == NAME)
+    assert status["isolated"] and status["worker_starts"] >= 2 and status["open_breakers"] >= 1
+
+
+async def test_through_the_platform_the_isolated_plugin_sees_no_credentials_nor_other_configuration(
+        client, demo, misbehaving_at_district, monkeypatch):
+    from tests.complaint_helpers import active_unit, consumer
+    from tests.conftest import login
+
+    monkeypatch.setenv("ODR_SECRET_KEY", "jwt-signing-secret")
+    monkeypatch.setenv("ODR_DATABASE_URL", demo.settings.database_url or "postgresql://x:pw@127.0.0.1/odr")
+    unit = await active_unit("shanghai", DISTRICT)
+    cons = await login(client, await consumer(client, "shanghai"), "demo12315-pw")
+    r = await client.put(f"/api/tenants/shanghai/policy/{DISTRICT}/plugins/odr_email",
+                         json={"active": True, "config": {"password": "email-secret-pw"}}, headers=await login(client, "sh-admin"))
+    assert r.status_code == 200, r.text
+    try:
+        seen = {}
+        for mode in ("environ", "other_config"):
+            await configure(client, {"mode": mode})
+            complaint, _ = await file_complaint(client, unit, cons)
+            assert complaint["deadline_policy"] == NAME
+            r = await client.get(f"/api/tenants/shanghai/deadlines/explain?node={DISTRICT}&start=2026-05-06T10:00:00%2B08:00",
+                                 headers=await login(client, "sh-admin"))
+            assert r.status_code == 200, r.text
+            assert "email-secret-pw" not in r.text and "jwt-signing-secret" not in r.text
+            seen[mode] = observed(msgspec.convert(r.json(), ComplaintDeadlines).contact)
+        assert seen["environ"]["suspicious"] == [] and set(seen["environ"]["keys"]) <= {"PATH", "LANG", "HOME", "TMPDIR"}
+        assert seen["other_config"]["configs"] == [NAME] and seen["other_config"]["email"] is None
+    finally:
+        await client.put(f"/api/tenants/shanghai/policy/{DISTRICT}/plugins/odr_email", json={"active": False},
+                         headers=await login(client, "sh-admin"))

@@ -74,11 +74,26 @@ class HealthBoard:
             keys = sorted(k for k in self._records if k[1] == tenant and k[2] == node)
         return [r for k in keys if (r := self.get(*k)) is not None]
 
+    def within(self, tenant: str, nodes: set[str] | frozenset[str]) -> list[PluginHealth]:
+        """Every record of ``tenant`` at one of ``nodes`` (a node and its subtree, for the policy page),
+        by plugin and node."""
+        with self._lock:
+            keys = sorted((k for k in self._records if k[1] == tenant and k[2] in nodes), key=lambda k: (k[0], k[2]))
+        return [r for k in keys if (r := self.get(*k)) is not None]
+
     def records(self) -> list[PluginHealth]:
         """Every record of this process (for ``/health``)."""
         with self._lock:
             keys = sorted(self._records)
         return [r for k in keys if (r := self.get(*k)) is not None]
+
+    def forget(self, plugin: str) -> None:
+        """Drop every record of ``plugin`` (it was unregistered)."""
+        with self._lock:
+            for key in [k for k in self._records if k[0] == plugin]:
+                self._records.pop(key, None)
+                self._recent.pop(key, None)
+                self._open_until.pop(key, None)
 
     def allow(self, plugin: str, tenant: str, node: str, *, default: bool = False) -> bool:
         """Whether to call ``plugin`` at ``node`` now (False while its breaker is open). The call after

@@ -176,6 +176,7 @@ class PluginHost:
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
         self.infos.pop(name, None)
+        self.health.forget(name)
         worker = self.workers.pop(name, None)
         if worker is not None:
             worker.close()

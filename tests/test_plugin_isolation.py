@@ -359,3 +359,18 @@ async def test_through_the_platform_the_isolated_plugin_sees_no_credentials_nor_
     finally:
         await client.put(f"/api/tenants/shanghai/policy/{DISTRICT}/plugins/odr_email", json={"active": False},
                          headers=await login(client, "sh-admin"))
+
+
+def test_a_batch_crosses_to_the_worker_once_and_falls_back_per_call(isolated_host):
+    scope, active = scope_with(isolated_host, mode="behave")
+    starts = [dt.datetime(2026, 5, d, 10, tzinfo=dt.timezone.utc) for d in range(1, 29)]
+    decide(isolated_host, mode="behave")  # the worker is started
+    before = isolated_host.workers[NAME].round_trips
+    answers = isolated_host.first_batch("odr_deadline_policy", active=active, scope=scope,
+                                        calls=[{"request": DeadlineRequest(start=s)} for s in starts])
+    assert [who for _, who in answers] == [NAME] * len(starts)
+    assert isolated_host.workers[NAME].round_trips == before + 1
+    scope, active = scope_with(isolated_host, mode="raise")
+    answers = isolated_host.first_batch("odr_deadline_policy", active=active, scope=scope,
+                                        calls=[{"request": DeadlineRequest(start=s)} for s in starts[:3]])
+    assert [who for _, who in answers] == ["odr_national_deadline"] * 3

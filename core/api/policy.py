@@ -124,5 +124,6 @@ class PolicyController(Controller):
         """Whether ``day`` is a working day at ``node``, by the calendar plugins active there."""
         platform, _, n = await bureau_node(request, tenant, node)
         scope, active = await platform.scope(tenant, n.code)
-        info, _ = platform.host.call_first("odr_calendar_day", active=active, scope=scope, day=day)
+        info, _ = await platform.host.off_loop(active, platform.host.call_first, "odr_calendar_day", active=active,
+                                               scope=scope, day=day)
         return info

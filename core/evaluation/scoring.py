@@ -48,6 +48,7 @@ class NodeScorer:
         host = platform.host
         self.host = host
         self.scope = scope
+        self.active = active
         self.plugins = sorted(n for n in active if Family.SCORING in host.infos[n].families)
         self._call = host.first_caller("odr_score_enterprise", active=active)
 
@@ -67,6 +68,13 @@ class NodeScorer:
             return self._call(scope=self.scope, indicators=indicators)
         except PluginUnavailable:
             return None, None
+
+    def score_many(self, indicators: list[Indicators]) -> list[tuple]:
+        """:meth:`score` for every unit of the node at once: an isolated scoring plugin gets them in one
+        round trip (call it through ``host.off_loop``)."""
+        answers = self.host.first_batch("odr_score_enterprise", active=self.active, scope=self.scope,
+                                        calls=[{"indicators": i} for i in indicators])
+        return [a if a is not None else (None, None) for a in answers]
 
 
 def rank_within_class(entries: list[dict]) -> None:

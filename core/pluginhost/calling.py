@@ -129,6 +129,52 @@ def call_impl(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, kwargs: di
     return answer
 
 
+def call_impl_batch(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, calls: list[dict[str, Any]]) -> list[tuple[Any, Exception | None]]:
+    """:func:`call_impl` for several argument sets of one hook that share one scope (``calls[i]["scope"]``
+    is the same object): an isolated plugin answers them all in one round trip to its worker, with a
+    budget of the per-call budget times their number. Returns ``(answer, None)`` or ``(None, exception)``
+    per argument set, in order; failures are recorded as by :func:`call_impl` (an overrun of the batch
+    once)."""
+    worker = host.workers.get(impl.plugin_name)
+    if worker is None or not calls:
+        out = []
+        for kwargs in calls:
+            try:
+                out.append((call_impl(host, impl, hook, kwargs), None))
+            except Exception as exc:
+                out.append((None, exc))
+        return out
+    plugin = impl.plugin_name
+    scope: Scope = calls[0]["scope"]
+    node = scope.node_path[-1] if scope.node_path else ""
+    if not host.health.allow(plugin, scope.tenant, node, default=plugin in host.defaults):
+        return [(None, PluginSkipped(plugin))] * len(calls)
+    mine = own_scope(scope, plugin)
+    budget = host.limits.budget(hook) * len(calls)
+    try:
+        outcomes = worker.call(hook, [{a: (mine if a == "scope" else kw[a]) for a in impl.argnames} for kw in calls], budget)
+    except PluginOverrun as exc:
+        record_failure(host, plugin, hook, scope, f"{hook} overran its {budget * 1000:.0f} ms budget for"
+                       f" {len(calls)} calls (worker killed)", overrun=True)
+        return [(None, exc)] * len(calls)
+    except WorkerDied as exc:
+        record_failure(host, plugin, hook, scope, f"{hook}: the isolated worker died")
+        return [(None, exc)] * len(calls)
+    out = []
+    for outcome in outcomes:
+        try:
+            if outcome.error is not None:
+                raise PluginFailed(outcome.error)
+            out.append((accept_answer(host, plugin, hook, outcome.value, isolated=True), None))
+        except Exception as exc:
+            kind = exc.kind if isinstance(exc, PluginFailed) else type(exc).__name__
+            record_failure(host, plugin, hook, scope, f"{hook} raised {kind}")
+            out.append((None, exc))
+    if any(exc is None for _, exc in out):
+        host.health.succeeded(plugin, scope.tenant, node)
+    return out
+
+
 def record_failure(host: "PluginHost", plugin: str, hook: str, scope: Scope, reason: str, *, overrun: bool = False) -> None:
     """Count, record (breaker) and log one failure of ``plugin`` in ``hook`` at the scope's node."""
     host.failures[(plugin, hook)] += 1

@@ -34,7 +34,7 @@ from typing import Any, Iterable
 import msgspec
 import pluggy
 
-from core.pluginhost.calling import call_impl
+from core.pluginhost.calling import call_impl, call_impl_batch
 from core.pluginhost.health import HealthBoard
 from core.pluginhost.isolation import IsolatedWorker
 from core.pluginhost.limits import NETWORK_FAMILIES, PluginLimits
@@ -253,6 +253,26 @@ class PluginHost:
             raise PluginUnavailable(hook, failed)
 
         return caller
+
+    def first_batch(self, hook: str, *, active: Iterable[str], scope: Scope,
+                    calls: list[dict[str, Any]]) -> list[tuple[Any, str] | None]:
+        """:meth:`call_first` for many argument sets in one scope (e.g. scoring every unit of a node):
+        each implementation is asked about all the sets still unanswered at once (an isolated plugin
+        in one round trip to its worker). Per set, ``(answer, plugin)`` or None when no plugin answered."""
+        results: list[tuple[Any, str] | None] = [None] * len(calls)
+        pending = list(range(len(calls)))
+        for impl in self._impls(hook, active):
+            if not pending:
+                break
+            answers = call_impl_batch(self, impl, hook, [{**calls[i], "scope": scope} for i in pending])
+            still = []
+            for i, (answer, exc) in zip(pending, answers):
+                if exc is None and answer is not None:
+                    results[i] = (answer, impl.plugin_name)
+                else:
+                    still.append(i)
+            pending = still
+        return results
 
     def call_all(self, hook: str, *, active: Iterable[str], scope: Scope, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every active implementation; failures are recorded and left out."""

@@ -67,6 +67,8 @@ class IsolatedWorker:
         """How many worker processes were started (1 + restarts)."""
         self.kills = 0
         """How many were killed for overrunning their budget."""
+        self.round_trips = 0
+        """Messages answered (a batch is one)."""
         self.ready: Ready | None = None
         self._proc: subprocess.Popen | None = None
         self._tx: Connection | None = None
@@ -101,6 +103,7 @@ class IsolatedWorker:
                 self.kills += 1
                 self._stop(restart=True)
                 raise PluginOverrun(f"{self.plugin}: no answer to {hook} within {budget * 1000:.0f} ms")
+            self.round_trips += 1
             if len(answer.outcomes) != len(calls):
                 self._stop(restart=True)
                 raise WorkerDied(f"{self.plugin}: worker answered {len(answer.outcomes)} of {len(calls)} calls")

@@ -36,7 +36,7 @@ import pluggy
 
 from core.pluginhost.calling import call_impl, call_impl_batch
 from core.pluginhost.health import HealthBoard
-from core.pluginhost.isolation import IsolatedWorker
+from core.pluginhost.isolation import IsolatedWorker, worker_for
 from core.pluginhost.limits import NETWORK_FAMILIES, PluginLimits
 from odr_plugin_api import PROJECT_NAME, PluginInfo, Scope, hookspecs
 
@@ -170,7 +170,7 @@ class PluginHost:
         self.infos[name] = info
         if isolate is not None:
             deny = not (set(info.families) & NETWORK_FAMILIES)
-            self.workers[name] = IsolatedWorker(name, isolate, self.limits, deny_network=deny)
+            self.workers[name] = worker_for(name, isolate, self.limits, deny_network=deny)
         return info
 
     def unregister(self, name: str) -> None:

@@ -1,198 +1,22 @@
 """Isolated worker processes for plugins from outside the platform's own distributions.
 
-Contract:
-- One :class:`IsolatedWorker` per isolated plugin per platform process, started on first use and
-  supervised: a worker that overruns its budget is killed (SIGKILL) and a new one is started on the
-  next call; one that dies is started again the same way. Calls to one worker are serialised; a call
-  that cannot get the worker within its budget counts as an overrun.
-- The worker's environment is built from nothing: ``PATH``, ``LANG``, ``HOME``/``TMPDIR`` (its scratch
-  directory) only; no ``ODR_*`` variable, no database URL, no open pool or socket (only the two pipe
-  ends of the protocol are passed). Its working directory is a fresh scratch directory, removed when
-  the worker stops. Limits: see :func:`core.pluginhost.worker.apply_limits`.
-- :meth:`IsolatedWorker.call` sends one or more argument sets of a hook (a batch) and returns one
-  :class:`~core.pluginhost.worker.Outcome` per set, or raises :class:`PluginOverrun` (no answer
-  within ``budget`` seconds) or :class:`WorkerDied` (the worker exited, or failed to load the plugin).
-  It blocks the calling thread up to ``budget``: call it from a thread, never on the event loop
-  (see :meth:`core.pluginhost.host.PluginHost.off_loop`).
+The supervisor and the worker are the plugin API's (:mod:`odr_plugin_api.sandbox`,
+:mod:`odr_plugin_api.sandbox_worker`), so that the vendor kit runs a vendor's plugin exactly as the
+platform does; this module makes a plugin's worker under the platform's settings
+(:class:`~core.pluginhost.limits.PluginLimits`). See :mod:`odr_plugin_api.sandbox` for the contract:
+clean environment (no ``ODR_*`` variable, no database URL), scratch directory, RLIMIT_AS/RLIMIT_CPU,
+no network for policy families, killed on overrun and started again.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
-import time
-from multiprocessing.connection import Connection
-from pathlib import Path
-from typing import Any
-
-import msgspec
-
 from core.pluginhost.limits import PluginLimits
-from core.pluginhost.worker import Answer, Call, Init, Outcome, Ready
+from odr_plugin_api.sandbox import IsolatedWorker, PluginOverrun, WorkerDied
 
-log = logging.getLogger(__name__)
-WORKER_FILE = str(Path(__file__).with_name("worker.py"))
-
-
-class PluginOverrun(RuntimeError):
-    """The plugin did not answer within its time budget."""
+__all__ = ["IsolatedWorker", "PluginOverrun", "WorkerDied", "worker_for"]
 
 
-class WorkerDied(RuntimeError):
-    """The isolated worker exited (or could not load its plugin) before answering."""
-
-
-def clean_environment(scratch: str) -> dict[str, str]:
-    """The whole environment of a worker: nothing inherited but the locale."""
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "LANG": "C.UTF-8",
-        "HOME": scratch,
-        "TMPDIR": scratch,
-    }
-
-
-class IsolatedWorker:
-    def __init__(self, plugin: str, target: str, limits: PluginLimits, *, deny_network: bool) -> None:
-        self.plugin = plugin
-        self.target = target
-        self.limits = limits
-        self.deny_network = deny_network
-        self.starts = 0
-        """How many worker processes were started (1 + restarts)."""
-        self.kills = 0
-        """How many were killed for overrunning their budget."""
-        self.round_trips = 0
-        """Messages answered (a batch is one)."""
-        self.ready: Ready | None = None
-        self._proc: subprocess.Popen | None = None
-        self._tx: Connection | None = None
-        self._rx: Connection | None = None
-        self._scratch: str | None = None
-        self._lock = threading.Lock()
-        self._restarting = False
-        self._closed = False
-        self._decoder = msgspec.msgpack.Decoder(Answer)
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    # -- calling ---------------------------------------------------------------------------------
-    def call(self, hook: str, calls: list[dict[str, Any]], budget: float) -> list[Outcome]:
-        wait = budget + (self.limits.worker_start_seconds if self._restarting else 0.0)  # a restart is not the plugin's time
-        if not self._lock.acquire(timeout=wait):
-            raise PluginOverrun(f"{self.plugin}: worker busy for the whole budget of {hook}")
-        try:
-            if self._proc is None or self._proc.poll() is not None:
-                self._start()
-            deadline = time.monotonic() + budget
-            try:
-                self._tx.send_bytes(msgspec.msgpack.encode(Call(hook=hook, calls=calls)))
-                answered = self._rx.poll(max(0.0, deadline - time.monotonic()))
-                answer = self._decoder.decode(self._rx.recv_bytes()) if answered else None
-            except (EOFError, OSError) as exc:
-                self._stop(restart=True)
-                raise WorkerDied(f"{self.plugin}: worker exited during {hook}") from exc
-            if answer is None:
-                self.kills += 1
-                self._stop(restart=True)
-                raise PluginOverrun(f"{self.plugin}: no answer to {hook} within {budget * 1000:.0f} ms")
-            self.round_trips += 1
-            if len(answer.outcomes) != len(calls):
-                self._stop(restart=True)
-                raise WorkerDied(f"{self.plugin}: worker answered {len(answer.outcomes)} of {len(calls)} calls")
-            return answer.outcomes
-        finally:
-            self._lock.release()
-
-    # -- lifecycle -------------------------------------------------------------------------------
-    def _start(self) -> None:
-        self._stop()
-        self._scratch = tempfile.mkdtemp(prefix=f"odr-plugin-{self.plugin}-")
-        to_worker_r, to_worker_w = os.pipe()
-        from_worker_r, from_worker_w = os.pipe()
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-I", WORKER_FILE, str(to_worker_r), str(from_worker_w)],
-                pass_fds=(to_worker_r, from_worker_w),
-                env=clean_environment(self._scratch),
-                cwd=self._scratch,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,  # a plugin's prints may hold personal data
-                start_new_session=True,
-            )
-        finally:
-            os.close(to_worker_r)
-            os.close(from_worker_w)
-        self._tx = Connection(to_worker_w, readable=False)
-        self._rx = Connection(from_worker_r, writable=False)
-        self.starts += 1
-        init = Init(plugin=self.plugin, target=self.target, sys_path=[os.path.abspath(p) for p in sys.path],
-                    memory_mb=self.limits.worker_memory_mb, cpu_seconds=self.limits.worker_cpu_seconds,
-                    deny_network=self.deny_network)
-        try:
-            self._tx.send_bytes(msgspec.msgpack.encode(init))
-            if not self._rx.poll(self.limits.worker_start_seconds):
-                raise WorkerDied(f"{self.plugin}: worker did not start within {self.limits.worker_start_seconds} s")
-            ready = msgspec.msgpack.decode(self._rx.recv_bytes(), type=Ready)
-        except (EOFError, OSError) as exc:
-            self._stop()
-            raise WorkerDied(f"{self.plugin}: worker exited while starting") from exc
-        except WorkerDied:
-            self._stop()
-            raise
-        if ready.error:
-            self._stop()
-            raise WorkerDied(f"{self.plugin}: the plugin failed to load in its worker ({ready.error})")
-        if self.ready is None or self.ready.missing != ready.missing:
-            if ready.missing:
-                log.warning("plugin %s: isolated worker runs without %s (the system refused); holds %s",
-                            self.plugin, ", ".join(ready.missing), ", ".join(ready.limits))
-            else:
-                log.info("plugin %s: isolated worker started with %s", self.plugin, ", ".join(ready.limits))
-        self.ready = ready
-
-    def _restart(self) -> None:
-        """Start a new worker in the background after one was killed or died (the next call finds it
-        ready, or waits for it without that counting against its budget)."""
-        try:
-            with self._lock:
-                if not self._closed and (self._proc is None or self._proc.poll() is not None):
-                    self._start()
-        except Exception as exc:  # the next call tries again and records the failure
-            log.warning("plugin %s: restarting its isolated worker failed (%s)", self.plugin, type(exc).__name__)
-        finally:
-            self._restarting = False
-
-    def _stop(self, *, restart: bool = False) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-        if proc is not None:
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not refused
-                log.error("plugin %s: worker %s did not exit after SIGKILL", self.plugin, proc.pid)
-        for conn in (self._tx, self._rx):
-            if conn is not None:
-                conn.close()
-        self._tx = self._rx = None
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-            self._scratch = None
-        if restart and not self._closed:
-            self._restarting = True
-            threading.Thread(target=self._restart, name=f"odr-plugin-restart-{self.plugin}", daemon=True).start()
-
-    def close(self) -> None:
-        """Stop the worker (the platform is stopping, or the plugin was unregistered)."""
-        self._closed = True
-        with self._lock:
-            self._stop()
+def worker_for(plugin: str, target: str, limits: PluginLimits, *, deny_network: bool) -> IsolatedWorker:
+    """The (not yet started) worker of ``plugin``, imported from ``target``, under ``limits``."""
+    return IsolatedWorker(plugin, target, deny_network=deny_network, memory_mb=limits.worker_memory_mb,
+                          cpu_seconds=limits.worker_cpu_seconds, start_seconds=limits.worker_start_seconds)

@@ -1,6 +1,8 @@
 """The isolated plugin worker: one process per plugin from outside the platform's own distributions.
 
-Started by :class:`core.pluginhost.isolation.IsolatedWorker` as ``python -I worker.py IN_FD OUT_FD``
+Started by :class:`odr_plugin_api.sandbox.IsolatedWorker` (the platform's host, and the vendor kit
+``pytest-odr``, which runs a vendor's plugin under the same limits) as
+``python -I sandbox_worker.py IN_FD OUT_FD``
 (isolated mode: no ``PYTHON*`` variables, no user site, no script directory on the path) with a clean
 environment (no ``ODR_*`` variable, no database URL), a scratch working directory, and only two pipe
 ends open besides stdin/stdout/stderr (``/dev/null``).
@@ -14,7 +16,8 @@ Protocol (msgspec MessagePack, one message per ``multiprocessing.connection`` fr
   the type name of the exception it raised (never its message: it may carry personal data).
 
 The host enforces the time budget: a worker that does not answer in time is killed and restarted.
-This module imports nothing of the platform (it must not: the worker gets none of its state).
+This module imports nothing of the platform (it must not: the worker gets none of its state); the
+seccomp filter needs ``pyseccomp`` (and the system's libseccomp), and is reported missing without it.
 """
 
 from __future__ import annotations

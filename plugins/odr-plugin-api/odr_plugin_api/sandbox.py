@@ -120,6 +120,13 @@ class IsolatedWorker:
             self._lock.release()
 
     # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the worker now unless it runs (otherwise the first call starts it); :class:`WorkerDied`
+        when it cannot load the plugin."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+
     def _start(self) -> None:
         self._stop()
         self._scratch = tempfile.mkdtemp(prefix=f"odr-plugin-{self.plugin}-")

@@ -22,6 +22,9 @@ Checks:
     deadline_policy  ``odr_deadline_policy``: days >= 0, valid clocks, deterministic, due never before start
     classification   ``odr_classify_enterprise``: a declared class, deterministic
     scoring          ``odr_score_enterprise``: 0 <= score <= 100, deterministic, None indicators included
+    isolated         run as the platform runs a vendor's plugin, in an isolated worker (no credentials, no
+                     network for policy families, memory limit): each sample answered within the 250 ms
+                     budget, the same as in-process next to another plugin's configuration, deterministic
 
 The checks live in :mod:`pytest_odr.general_checks` and :mod:`pytest_odr.family_checks`, the
 vocabulary (:class:`Subject`, :class:`CheckResult`, :class:`ContractError`) in :mod:`pytest_odr.subject`;
@@ -33,6 +36,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from pytest_odr.family_checks import check_calendar, check_classification, check_deadline_policy, check_scoring
+from pytest_odr.isolated_checks import check_isolated
 from pytest_odr.general_checks import (
     check_config,
     check_entry_point,
@@ -76,6 +80,9 @@ CHECKS: dict[str, Check] = {
               hook="odr_classify_enterprise"),
         Check("scoring", "a score within 0..100, deterministic, None indicators included", check_scoring,
               needs=("entry_point",), hook="odr_score_enterprise"),
+        Check("isolated", "answers in an isolated worker (no credentials, no network for policy families, memory"
+              " limit) within the time budget, deterministically, seeing only its own configuration", check_isolated,
+              needs=("entry_point", "plugin_info", "hooks")),
     )
 }
 

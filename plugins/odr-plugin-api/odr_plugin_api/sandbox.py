@@ -13,8 +13,10 @@ Contract:
   ends of the protocol are passed). Its working directory is a fresh scratch directory, removed when
   the worker stops. Limits: see :func:`odr_plugin_api.sandbox_worker.apply_limits`.
 - :meth:`IsolatedWorker.call` sends one or more argument sets of a hook (a batch) and returns one
-  :class:`~core.pluginhost.worker.Outcome` per set, or raises :class:`PluginOverrun` (no answer
-  within ``budget`` seconds) or :class:`WorkerDied` (the worker exited, or failed to load the plugin).
+  :class:`~odr_plugin_api.sandbox_worker.Outcome` per set, or raises :class:`PluginOverrun` (no answer
+  within ``budget`` seconds, or the worker stayed busy with other calls for ``budget`` seconds) or
+  :class:`WorkerDied` (the worker exited, or failed to load the plugin). A call returns or raises
+  within twice its budget plus at most one worker start.
   It blocks the calling thread up to ``budget``: a server calls it from a thread, never on its event
   loop (the platform: ``PluginHost.off_loop``).
 """
@@ -83,7 +85,6 @@ class IsolatedWorker:
         self._rx: Connection | None = None
         self._scratch: str | None = None
         self._lock = threading.Lock()
-        self._restarting = False
         self._closed = False
         self._decoder = msgspec.msgpack.Decoder(Answer)
 
@@ -93,9 +94,10 @@ class IsolatedWorker:
 
     # -- calling ---------------------------------------------------------------------------------
     def call(self, hook: str, calls: list[dict[str, Any]], budget: float) -> list[Outcome]:
-        wait = budget + (self.start_seconds if self._restarting else 0.0)  # a restart is not the plugin's time
-        if not self._lock.acquire(timeout=wait):
-            raise PluginOverrun(f"{self.plugin}: worker busy for the whole budget of {hook}")
+        # Waiting behind another call (or a restart) is bounded by the budget too, so that a call ends
+        # within twice its budget plus, at worst, one worker start, however many wait.
+        if not self._lock.acquire(timeout=budget):
+            raise PluginOverrun(f"{self.plugin}: worker busy (or restarting) for the whole budget of {hook}")
         try:
             if self._proc is None or self._proc.poll() is not None:
                 self._start()
@@ -176,15 +178,13 @@ class IsolatedWorker:
 
     def _restart(self) -> None:
         """Start a new worker in the background after one was killed or died (the next call finds it
-        ready, or waits for it without that counting against its budget)."""
+        ready, or waits for it within its budget)."""
         try:
             with self._lock:
                 if not self._closed and (self._proc is None or self._proc.poll() is not None):
                     self._start()
         except Exception as exc:  # the next call tries again and records the failure
             log.warning("plugin %s: restarting its isolated worker failed (%s)", self.plugin, type(exc).__name__)
-        finally:
-            self._restarting = False
 
     def _stop(self, *, restart: bool = False) -> None:
         proc, self._proc = self._proc, None
@@ -203,7 +203,6 @@ class IsolatedWorker:
             shutil.rmtree(self._scratch, ignore_errors=True)
             self._scratch = None
         if restart and not self._closed:
-            self._restarting = True
             threading.Thread(target=self._restart, name=f"odr-plugin-restart-{self.plugin}", daemon=True).start()
 
     def close(self) -> None:

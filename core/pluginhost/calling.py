@@ -92,7 +92,7 @@ def call_impl(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, kwargs: di
     plugin = impl.plugin_name
     scope: Scope = kwargs["scope"]
     node = scope.node_path[-1] if scope.node_path else ""
-    if not host.health.allow(plugin, scope.tenant, node, default=plugin in host.defaults):
+    if not host.health.allow(plugin, scope.tenant, node, default=host.infos[plugin].default):
         raise PluginSkipped(plugin)
     args = {a: (own_scope(scope, plugin) if a == "scope" else kwargs[a]) for a in impl.argnames}
     budget = host.limits.budget(hook)
@@ -147,7 +147,7 @@ def call_impl_batch(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, call
     plugin = impl.plugin_name
     scope: Scope = calls[0]["scope"]
     node = scope.node_path[-1] if scope.node_path else ""
-    if not host.health.allow(plugin, scope.tenant, node, default=plugin in host.defaults):
+    if not host.health.allow(plugin, scope.tenant, node, default=host.infos[plugin].default):
         return [(None, PluginSkipped(plugin))] * len(calls)
     mine = own_scope(scope, plugin)
     budget = host.limits.budget(hook) * len(calls)

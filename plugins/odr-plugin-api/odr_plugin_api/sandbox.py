@@ -41,6 +41,8 @@ from odr_plugin_api.sandbox_worker import Answer, Call, Init, Outcome, Ready
 
 log = logging.getLogger(__name__)
 WORKER_FILE = str(Path(__file__).with_name("sandbox_worker.py"))
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
+"""The largest message a worker may send; a longer one counts as the worker dying (it is killed)."""
 
 
 class PluginOverrun(RuntimeError):
@@ -105,10 +107,10 @@ class IsolatedWorker:
             try:
                 self._tx.send_bytes(msgspec.msgpack.encode(Call(hook=hook, calls=calls)))
                 answered = self._rx.poll(max(0.0, deadline - time.monotonic()))
-                answer = self._decoder.decode(self._rx.recv_bytes()) if answered else None
-            except (EOFError, OSError) as exc:
+                answer = self._decoder.decode(self._rx.recv_bytes(MAX_ANSWER_BYTES)) if answered else None
+            except (EOFError, OSError, msgspec.DecodeError) as exc:
                 self._stop(restart=True)
-                raise WorkerDied(f"{self.plugin}: worker exited during {hook}") from exc
+                raise WorkerDied(f"{self.plugin}: worker exited (or sent no valid answer) during {hook}") from exc
             if answer is None:
                 self.kills += 1
                 self._stop(restart=True)
@@ -158,8 +160,8 @@ class IsolatedWorker:
             self._tx.send_bytes(msgspec.msgpack.encode(init))
             if not self._rx.poll(self.start_seconds):
                 raise WorkerDied(f"{self.plugin}: worker did not start within {self.start_seconds} s")
-            ready = msgspec.msgpack.decode(self._rx.recv_bytes(), type=Ready)
-        except (EOFError, OSError) as exc:
+            ready = msgspec.msgpack.decode(self._rx.recv_bytes(MAX_ANSWER_BYTES), type=Ready)
+        except (EOFError, OSError, msgspec.DecodeError) as exc:
             self._stop()
             raise WorkerDied(f"{self.plugin}: worker exited while starting") from exc
         except WorkerDied:

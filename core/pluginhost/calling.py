@@ -13,7 +13,10 @@ Contract of :func:`call_impl` (used by every :class:`~core.pluginhost.host.Plugi
    the pipe as MessagePack and is converted back to the hook's declared return type.
 5. Every failure (exception, overrun, dead worker) is counted in ``host.failures``, recorded in the
    health board (breaker) and logged by plugin, hook and kind only (no message: it may hold
-   personal data), then raised to the caller, who moves on to the next implementation.
+   personal data), then raised to the caller, who moves on to the next implementation. A channel's
+   :class:`~odr_plugin_api.DeliveryFailed` (the receiver refused; retried with back-off) is recorded
+   but does not count towards the breaker; from an isolated channel it is raised again here with its
+   message (which the contract keeps free of personal data).
 6. :func:`accept_answer` is the seam where an answer comes back: it returns the answer as the
    platform will use it, or raises.
 """
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from core.pluginhost.isolation import PluginOverrun, WorkerDied
-from odr_plugin_api import Scope, hookspecs
+from odr_plugin_api import DeliveryFailed, Scope, hookspecs
 
 if TYPE_CHECKING:
     import pluggy
@@ -100,6 +103,8 @@ def call_impl(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, kwargs: di
     try:
         if worker is not None:
             outcome = worker.call(hook, [args], budget)[0]
+            if outcome.error == "DeliveryFailed":
+                raise DeliveryFailed(outcome.detail or "DeliveryFailed")
             if outcome.error is not None:
                 raise PluginFailed(outcome.error)
             answer = accept_answer(host, plugin, hook, outcome.value, isolated=True)
@@ -121,6 +126,9 @@ def call_impl(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, kwargs: di
         raise
     except PluginFailed as exc:
         record_failure(host, plugin, hook, scope, f"{hook} raised {exc.kind}")
+        raise
+    except DeliveryFailed:  # the receiver refused (a retry with back-off follows): not the plugin's fault
+        record_failure(host, plugin, hook, scope, f"{hook}: delivery failed (retried)", trip=False)
         raise
     except Exception as exc:
         record_failure(host, plugin, hook, scope, f"{hook} raised {type(exc).__name__}")
@@ -175,11 +183,13 @@ def call_impl_batch(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, call
     return out
 
 
-def record_failure(host: "PluginHost", plugin: str, hook: str, scope: Scope, reason: str, *, overrun: bool = False) -> None:
-    """Count, record (breaker) and log one failure of ``plugin`` in ``hook`` at the scope's node."""
+def record_failure(host: "PluginHost", plugin: str, hook: str, scope: Scope, reason: str, *, overrun: bool = False,
+                   trip: bool = True) -> None:
+    """Count, record (towards the breaker unless ``trip`` is False) and log one failure of ``plugin`` in
+    ``hook`` at the scope's node."""
     host.failures[(plugin, hook)] += 1
     node = scope.node_path[-1] if scope.node_path else ""
-    rec = host.health.failed(plugin, scope.tenant, node, reason=reason, overrun=overrun)
+    rec = host.health.failed(plugin, scope.tenant, node, reason=reason, overrun=overrun, trip=trip)
     # Only the plugin, hook, node and kind: an exception's message may carry hook arguments (personal data).
     log.error("plugin %s failed at %s/%s: %s; skipped for this call%s", plugin, scope.tenant, node, reason,
               "; circuit breaker open" if rec.breaker == "open" else "")

@@ -59,6 +59,10 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
 class Outcome(msgspec.Struct, frozen=True, kw_only=True):
     value: Any = None
     error: str | None = None
+    """The type name of the exception the hook raised."""
+    detail: str | None = None
+    """For :class:`odr_plugin_api.DeliveryFailed` only: its message (free of personal data by contract,
+    shown to the bureau), at most 300 characters."""
 
 
 class Answer(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,7 +124,7 @@ def main(in_fd: int, out_fd: int) -> None:
     try:
         import typing
 
-        from odr_plugin_api import Scope, hookspecs
+        from odr_plugin_api import DeliveryFailed, Scope, hookspecs
 
         plugin = load(init.target)
         info = plugin.odr_plugin_info()
@@ -155,7 +159,8 @@ def main(in_fd: int, out_fd: int) -> None:
                 result = impl(**kwargs)
                 outcomes.append(Outcome(value=msgspec.to_builtins(result)))
             except BaseException as exc:  # the host decides what a failure means
-                outcomes.append(Outcome(error=type(exc).__name__))
+                detail = str(exc)[:300] if isinstance(exc, DeliveryFailed) else None
+                outcomes.append(Outcome(error=type(exc).__name__, detail=detail))
         tx.send_bytes(msgspec.msgpack.encode(Answer(outcomes=outcomes)))
 
 

@@ -457,6 +457,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "operator.allowed": ("允许加载", "Allowed"),
     "operator.loaded": ("已加载", "Loaded"),
     "operator.failures": ("调用失败次数", "Failures"),
+    "operator.isolated": ("隔离进程运行", "runs isolated"),
     "operator.default": ("内置默认", "Built-in default"),
     # -- policy ----------------------------------------------------------------------------------
     "policy.title": ("规则与插件", "Policy and plugins"),

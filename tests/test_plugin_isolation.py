@@ -374,3 +374,17 @@ def test_a_batch_crosses_to_the_worker_once_and_falls_back_per_call(isolated_hos
     answers = isolated_host.first_batch("odr_deadline_policy", active=active, scope=scope,
                                         calls=[{"request": DeadlineRequest(start=s)} for s in starts[:3]])
     assert [who for _, who in answers] == ["odr_national_deadline"] * 3
+
+
+def test_a_trusted_plugin_overrunning_its_budget_is_measured_and_shown_but_its_answer_stands(misbehaving, caplog):
+    host = make_host(misbehaving, isolated=False, breaker_failures=1)
+    try:
+        with caplog.at_level(logging.WARNING):
+            plan, who, took = decide(host, mode="sleep", sleep_seconds=0.3)
+        assert who == NAME and took >= 0.3  # in-process code cannot be pre-empted: its answer is used
+        health = host.health.get(NAME, "t_iso", NODE_PATH[-1])
+        assert health.overruns == 1 and health.breaker == "closed" and "in-process: answer kept" in health.reason
+        assert host.failures[(NAME, "odr_deadline_policy")] == 0
+        assert f"plugin {NAME} at t_iso/{NODE_PATH[-1]}: odr_deadline_policy overran its 250 ms budget" in caplog.text
+    finally:
+        host.close()

@@ -33,8 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MISBEHAVING_DIR = ROOT / "plugins" / "vendor-examples" / "acme-misbehaving-policy"
 NAME = "acme_misbehaving_policy"
 NODE_PATH = ("990000", "990100")
-BUDGET_MS = 250.0
+BUDGET_MS = 1000.0
+"""The budget in these tests: generous, so that a well-behaved call never overruns on a loaded 2-core
+machine, while the misbehaving ones (60 s sleeps, endless loops) always do."""
 SLACK = 1.5  # seconds beyond the budget for a loaded 2-core machine (a worker start included)
+OVERRAN = f"overran its {BUDGET_MS:.0f} ms budget"
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +167,7 @@ def test_a_plugin_overrunning_its_budget_is_killed_the_default_decides_and_the_w
     assert worker.kills == 1
     assert wait_for(lambda: worker.pid is not None and worker.pid != first_pid), "the worker was not restarted"
     health = isolated_host.health.get(NAME, "t_iso", NODE_PATH[-1])
-    assert health.overruns == 1 and health.failures == 0 and "overran its 250 ms budget" in health.reason
+    assert health.overruns == 1 and health.failures == 0 and OVERRAN in health.reason
     assert isolated_host.failures[(NAME, "odr_deadline_policy")] == 1
     plan, who, _ = decide(isolated_host, mode="behave")  # the new worker answers
     assert who == NAME and plan.contact_days == 2
@@ -268,9 +271,12 @@ async def misbehaving_at_district(demo, misbehaving):
     activates it at Shanghai's district 310115 (no other deadline policy there)."""
     from core.db.engine import platform_transaction
 
+    limits = demo.host.limits
+    demo.host.limits = demo.host.health.limits = msgspec.structs.replace(limits, budget_ms=BUDGET_MS)
     demo.host.register(misbehaving, name=NAME, isolate=NAME)
     yield demo.host.workers[NAME]
     demo.host.unregister(NAME)
+    demo.host.limits = demo.host.health.limits = limits
     async with platform_transaction() as conn:
         await conn.execute("DELETE FROM odr.plugin_activations WHERE plugin = $1", NAME)
     demo.forget_activations("shanghai")
@@ -321,11 +327,11 @@ async def test_complaints_at_a_district_with_a_misbehaving_plugin_are_filed_with
     r = await client.get(f"/api/tenants/shanghai/policy/{DISTRICT}", headers=await login(client, "sh-admin"))
     health = [h for h in r.json()["health"] if h["plugin"] == NAME]
     assert health and health[0]["breaker"] == "open" and health[0]["overruns"] >= demo.host.limits.breaker_failures
-    assert "overran its 250 ms budget" in health[0]["reason"] and health[0]["open_until"]
+    assert OVERRAN in health[0]["reason"] and health[0]["open_until"]
     page = await (await signed_in(create_app(demo, manage_lifecycle=False), "sh-admin")).get(f"/ui/policy?node={DISTRICT}")
     assert page.status_code == 200
     assert 'id="plugin-health"' in page.text and f'data-plugin="{NAME}" data-breaker="open"' in page.text
-    assert "overran its 250 ms budget" in page.text
+    assert OVERRAN in page.text
     r = await client.get("/health")
     status = next(p for p in r.json()["plugin_health"] if p["plugin"] == NAME)
     assert status["isolated"] and status["worker_starts"] >= 2 and status["open_breakers"] >= 1
@@ -380,11 +386,11 @@ def test_a_trusted_plugin_overrunning_its_budget_is_measured_and_shown_but_its_a
     host = make_host(misbehaving, isolated=False, breaker_failures=1)
     try:
         with caplog.at_level(logging.WARNING):
-            plan, who, took = decide(host, mode="sleep", sleep_seconds=0.3)
-        assert who == NAME and took >= 0.3  # in-process code cannot be pre-empted: its answer is used
+            plan, who, took = decide(host, mode="sleep", sleep_seconds=BUDGET_MS / 1000 + 0.05)
+        assert who == NAME and took >= BUDGET_MS / 1000  # in-process code cannot be pre-empted: its answer is used
         health = host.health.get(NAME, "t_iso", NODE_PATH[-1])
         assert health.overruns == 1 and health.breaker == "closed" and "in-process: answer kept" in health.reason
         assert host.failures[(NAME, "odr_deadline_policy")] == 0
-        assert f"plugin {NAME} at t_iso/{NODE_PATH[-1]}: odr_deadline_policy overran its 250 ms budget" in caplog.text
+        assert f"plugin {NAME} at t_iso/{NODE_PATH[-1]}: odr_deadline_policy {OVERRAN}" in caplog.text
     finally:
         host.close()

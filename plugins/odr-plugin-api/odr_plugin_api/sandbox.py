@@ -17,6 +17,9 @@ Contract:
   within ``budget`` seconds, or the worker stayed busy with other calls for ``budget`` seconds) or
   :class:`WorkerDied` (the worker exited, or failed to load the plugin). A call returns or raises
   within twice its budget plus at most one worker start.
+- Single calls of one hook that arrive from several threads while the worker is busy go together in
+  its next round trip (like a group commit), as many as its recent answers say fit in half the
+  budget (none after an overrun, until it answers in time again); each caller gets its own outcome.
   It blocks the calling thread up to ``budget``: a server calls it from a thread, never on its event
   loop (the platform: ``PluginHost.off_loop``).
 """
@@ -63,6 +66,22 @@ def clean_environment(scratch: str) -> dict[str, str]:
     }
 
 
+MAX_COALESCED = 32
+"""Most single calls of one hook sent together in one round trip."""
+
+
+class _Waiting:
+    """One caller's call waiting for the worker."""
+
+    __slots__ = ("hook", "calls", "budget", "outcomes", "error", "done")
+
+    def __init__(self, hook: str, calls: list[dict[str, Any]], budget: float) -> None:
+        self.hook, self.calls, self.budget = hook, calls, budget
+        self.outcomes: list[Outcome] = []
+        self.error: Exception | None = None
+        self.done = False
+
+
 class IsolatedWorker:
     def __init__(self, plugin: str, target: str, *, deny_network: bool, memory_mb: int = 1024,
                  cpu_seconds: int = 600, start_seconds: float = 10.0) -> None:
@@ -81,12 +100,17 @@ class IsolatedWorker:
         """How many were killed for overrunning their budget."""
         self.round_trips = 0
         """Messages answered (a batch is one)."""
+        self.coalesced = 0
+        """Calls that waited while another was answered and went with the next one in its round trip."""
         self.ready: Ready | None = None
         self._proc: subprocess.Popen | None = None
         self._tx: Connection | None = None
         self._rx: Connection | None = None
         self._scratch: str | None = None
         self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._queue_lock = threading.Lock()
+        self._seconds_per_call = start_seconds  # unknown until it answers: no coalescing before that
         self._closed = False
         self._decoder = msgspec.msgpack.Decoder(Answer)
 
@@ -96,32 +120,76 @@ class IsolatedWorker:
 
     # -- calling ---------------------------------------------------------------------------------
     def call(self, hook: str, calls: list[dict[str, Any]], budget: float) -> list[Outcome]:
+        me = _Waiting(hook, calls, budget)
+        with self._queue_lock:
+            self._queue.append(me)
         # Waiting behind another call (or a restart) is bounded by the budget too, so that a call ends
         # within twice its budget plus, at worst, one worker start, however many wait.
         if not self._lock.acquire(timeout=budget):
-            raise PluginOverrun(f"{self.plugin}: worker busy (or restarting) for the whole budget of {hook}")
-        try:
-            if self._proc is None or self._proc.poll() is not None:
-                self._start()
-            deadline = time.monotonic() + budget
+            with self._queue_lock:
+                if me in self._queue:
+                    self._queue.remove(me)
+            if not me.done:
+                raise PluginOverrun(f"{self.plugin}: worker busy (or restarting) for the whole budget of {hook}")
+        else:
             try:
-                self._tx.send_bytes(msgspec.msgpack.encode(Call(hook=hook, calls=calls)))
-                answered = self._rx.poll(max(0.0, deadline - time.monotonic()))
-                answer = self._decoder.decode(self._rx.recv_bytes(MAX_ANSWER_BYTES)) if answered else None
-            except (EOFError, OSError, msgspec.DecodeError) as exc:
-                self._stop(restart=True)
-                raise WorkerDied(f"{self.plugin}: worker exited (or sent no valid answer) during {hook}") from exc
-            if answer is None:
-                self.kills += 1
-                self._stop(restart=True)
-                raise PluginOverrun(f"{self.plugin}: no answer to {hook} within {budget * 1000:.0f} ms")
-            self.round_trips += 1
-            if len(answer.outcomes) != len(calls):
-                self._stop(restart=True)
-                raise WorkerDied(f"{self.plugin}: worker answered {len(answer.outcomes)} of {len(calls)} calls")
-            return answer.outcomes
-        finally:
-            self._lock.release()
+                if not me.done:  # else another caller's round trip answered it meanwhile
+                    self._lead(me)
+            finally:
+                self._lock.release()
+        if me.error is not None:
+            raise me.error
+        return me.outcomes
+
+    def _lead(self, me: "_Waiting") -> None:
+        """One round trip (the lock held) for ``me`` and, coalesced with it, the single calls of the same
+        hook waiting meanwhile, as many as recent answers say fit in half the budget."""
+        fit = max(1, min(MAX_COALESCED, int(me.budget / 2 / max(self._seconds_per_call, 1e-9))))
+        with self._queue_lock:
+            batch = [me]
+            if len(me.calls) == 1:
+                batch += [w for w in self._queue if w is not me and w.hook == me.hook and len(w.calls) == 1][: fit - 1]
+            for w in batch:
+                if w in self._queue:
+                    self._queue.remove(w)
+        calls = [c for w in batch for c in w.calls]
+        started = time.monotonic()
+        try:
+            outcomes = self._round_trip(me.hook, calls, me.budget)
+        except (PluginOverrun, WorkerDied) as exc:
+            self._seconds_per_call = me.budget  # no coalescing until it answers in time again
+            for w in batch:
+                w.error, w.done = exc, True
+            return
+        per_call = (time.monotonic() - started) / len(calls)
+        self._seconds_per_call = 0.8 * self._seconds_per_call + 0.2 * per_call
+        i = 0
+        for w in batch:
+            w.outcomes, w.done = outcomes[i:i + len(w.calls)], True
+            i += len(w.calls)
+        if len(batch) > 1:
+            self.coalesced += len(batch) - 1
+
+    def _round_trip(self, hook: str, calls: list[dict[str, Any]], budget: float) -> list[Outcome]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+        deadline = time.monotonic() + budget
+        try:
+            self._tx.send_bytes(msgspec.msgpack.encode(Call(hook=hook, calls=calls)))
+            answered = self._rx.poll(max(0.0, deadline - time.monotonic()))
+            answer = self._decoder.decode(self._rx.recv_bytes(MAX_ANSWER_BYTES)) if answered else None
+        except (EOFError, OSError, msgspec.DecodeError) as exc:
+            self._stop(restart=True)
+            raise WorkerDied(f"{self.plugin}: worker exited (or sent no valid answer) during {hook}") from exc
+        if answer is None:
+            self.kills += 1
+            self._stop(restart=True)
+            raise PluginOverrun(f"{self.plugin}: no answer to {hook} within {budget * 1000:.0f} ms")
+        self.round_trips += 1
+        if len(answer.outcomes) != len(calls):
+            self._stop(restart=True)
+            raise WorkerDied(f"{self.plugin}: worker answered {len(answer.outcomes)} of {len(calls)} calls")
+        return answer.outcomes
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:

@@ -34,8 +34,15 @@ async def complaint_deadlines(
 ) -> ComplaintDeadlines:
     scope, active = await platform.scope(tenant, node_code)
     request = request or DeadlineRequest(start=start)
-    # an isolated plugin's answer is waited for in a thread, never on the event loop
-    return await platform.host.off_loop(active, _complaint_deadlines, platform, scope, active, start, request)
+    host = platform.host
+    # an isolated plugin's answer is waited for in a thread, never on the event loop: the whole
+    # computation when a calendar is isolated (counting asks it), else only the policy's call
+    if host.isolates_hook("odr_calendar_day", active):
+        return await host.off_loop(active, _complaint_deadlines, platform, scope, active, start, request)
+    plan, plugin = await host.off_loop(active if host.isolates_hook("odr_deadline_policy", active) else (),
+                                       host.call_first, "odr_deadline_policy", active=active, scope=scope,
+                                       request=request)
+    return deadlines_from_plan(plan, plugin, start, calendar_for(platform, scope, active))
 
 
 def _complaint_deadlines(platform: Platform, scope: Scope, active: frozenset[str], start: dt.datetime,

@@ -194,6 +194,10 @@ class PluginHost:
         """Whether any plugin in ``active`` runs in an isolated worker (its calls block for up to the budget)."""
         return bool(self.workers) and any(n in self.workers for n in active)
 
+    def isolates_hook(self, hook: str, active: Iterable[str]) -> bool:
+        """Whether an isolated plugin in ``active`` implements ``hook``."""
+        return bool(self.workers) and any(i.plugin_name in self.workers for i in self._impls(hook, active))
+
     async def off_loop(self, active: Iterable[str], fn, /, *args, **kwargs):
         """``fn(*args, **kwargs)`` (code calling hooks synchronously): directly when every plugin in
         ``active`` runs in-process, else in the host's thread pool, so that waiting for an isolated

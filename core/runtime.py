@@ -23,6 +23,7 @@ from core.pluginhost.activations import (
 )
 from core.notifications.outbound import Outbound
 from core.pluginhost.host import PluginHost
+from core.pluginhost.limits import PluginLimits
 from core.settings import Settings
 from odr_plugin_api import Scope
 
@@ -51,7 +52,8 @@ class Platform:
     def __init__(self, settings: Settings | None = None, host: PluginHost | None = None) -> None:
         self.settings = settings or Settings.from_env()
         if host is None:
-            host = PluginHost(self.settings.plugins_allow)
+            host = PluginHost(self.settings.plugins_allow, trusted=self.settings.plugins_trusted,
+                              limits=PluginLimits.from_settings(self.settings))
             host.load_entry_points()
         self.host = host
         self.embedded: EmbeddedPostgres | None = None
@@ -83,6 +85,7 @@ class Platform:
         self.started = True
 
     async def stop(self) -> None:
+        self.host.close()
         await db.disconnect()
         if self.embedded is not None:
             self.embedded.stop()

@@ -34,6 +34,30 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     plugins_allow: str = "builtin"
     """ODR_PLUGINS_ALLOW: comma-separated entry-point names allowed to load; ``builtin`` stands for the
     plugins shipped in this repository, ``*`` allows every installed plugin."""
+    plugins_trusted: str = ""
+    """ODR_PLUGINS_TRUSTED: comma-separated entry-point or distribution names of allowed plugins from
+    outside the platform's own distributions that run in-process like the built-ins. Every other such
+    plugin runs in an isolated worker process (no credentials, no network for policy families, memory
+    and CPU limits; see deploy/README.md "Vendor plugins")."""
+    plugin_budget_ms: float = 250.0
+    """ODR_PLUGIN_BUDGET_MS: time budget of one policy hook call (calendar, deadline policy,
+    classification, scoring). An isolated plugin is killed when it overruns; a trusted one is measured;
+    either way the overrun is counted and logged by plugin and hook."""
+    plugin_send_budget_ms: float = 10000.0
+    """ODR_PLUGIN_SEND_BUDGET_MS: time budget of a channel send, a notification or a standing check."""
+    plugin_breaker_failures: int = 5
+    """ODR_PLUGIN_BREAKER_FAILURES: failures or overruns of one plugin at one node within
+    ODR_PLUGIN_BREAKER_WINDOW_SECONDS that open its circuit breaker (it is skipped there, the next
+    plugin or the default decides) for ODR_PLUGIN_BREAKER_COOLDOWN_SECONDS."""
+    plugin_breaker_window_seconds: float = 60.0
+    """ODR_PLUGIN_BREAKER_WINDOW_SECONDS: see ODR_PLUGIN_BREAKER_FAILURES."""
+    plugin_breaker_cooldown_seconds: float = 30.0
+    """ODR_PLUGIN_BREAKER_COOLDOWN_SECONDS: how long an open breaker skips its plugin before trying it again."""
+    plugin_worker_memory_mb: int = 1024
+    """ODR_PLUGIN_WORKER_MEMORY_MB: address-space limit (RLIMIT_AS) of an isolated plugin worker."""
+    plugin_worker_cpu_seconds: int = 600
+    """ODR_PLUGIN_WORKER_CPU_SECONDS: CPU-time limit (RLIMIT_CPU) of an isolated worker over its life;
+    a worker that reaches it is killed by the system and started again."""
     pool_min: int = 2
     pool_max: int = 10
     migrate_concurrency: int = 4

@@ -45,6 +45,10 @@ class PluginPackage(msgspec.Struct, kw_only=True):
     loaded: bool
     error: str | None
     failures: int
+    isolated: bool = False
+    """Runs in an isolated worker process (not shipped with the platform, not in ODR_PLUGINS_TRUSTED)."""
+    overruns: int = 0
+    """Calls over their time budget in this process (every node)."""
 
 
 class PlatformController(Controller):
@@ -95,6 +99,8 @@ class PlatformController(Controller):
                     loaded=d.loaded,
                     error=d.error,
                     failures=sum(n for (p, _), n in host.failures.items() if p == d.name),
+                    isolated=d.name in host.workers,
+                    overruns=sum(h.overruns for h in host.health.records() if h.plugin == d.name),
                 )
             )
         return out

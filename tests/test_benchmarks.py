@@ -143,3 +143,22 @@ def test_logins_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
     ]:
         assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"
     assert "server log errors: 0" in out
+
+
+def test_plugin_isolation_benchmark_tiny_runs_and_prints_its_figures(tmp_path):
+    """Issue 24: another province's intake with a misbehaving isolated plugin active vs not, and the
+    overhead of isolation, on a throw-away embedded PostgreSQL."""
+    out = run_tiny("plugin_isolation.py", tmp_path)
+    for pattern in [
+        rf"Jiangsu intake, plugin inactive +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"Jiangsu intake, plugin active +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"Shanghai 310115 intake, plugin active +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"ratio Jiangsu p99 active / inactive: {NUMBER}",
+        r"isolated worker: [1-9]\d* restarts, [1-9]\d* killed for overrunning; at 310115: .*breaker open;"
+        r" deadline policies of the district's complaints: .*odr_national_deadline",
+        rf"Jinshan intake, deadline plugin in-process +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"Jinshan intake, deadline plugin isolated +{NUMBER} +{NUMBER} +{NUMBER}",
+        rf"evaluation, scorer isolated +median {NUMBER} s \(scoring phase {NUMBER} s; 299 of 300 units scored\)",
+        rf"ratio evaluation time isolated / in-process: {NUMBER}",
+    ]:
+        assert re.search(pattern, out), f"missing {pattern!r} in:\n{out}"

@@ -104,12 +104,13 @@ def receivers():
 @pytest_asyncio.fixture(scope="module")
 async def channels(demo, receivers):
     """Jinshan (310116) switches on e-mail, the signed webhook and the vendor SMS gateway; Pudong (310115)
-    a webhook whose receiver answers 503. All switched off again afterwards."""
+    a webhook whose receiver answers 503. All switched off again afterwards. The SMS gateway is a
+    vendor's plugin: it runs in an isolated worker (with network, as a channel), as the platform runs it."""
     if "acme_sms_gateway" not in demo.host.infos:
         sys.path.insert(0, str(VENDOR))
         import acme_sms_gateway
 
-        demo.host.register(acme_sms_gateway, name="acme_sms_gateway")
+        demo.host.register(acme_sms_gateway, name="acme_sms_gateway", isolate="acme_sms_gateway")
     await activate(demo, JINSHAN, "odr_email", {"host": "127.0.0.1", "port": receivers.smtp.port, "security": "none",
                                                   "sender": "odr@jinshan.example"})
     await activate(demo, JINSHAN, "odr_webhook", {"url": receivers.hook.url(), "secret": SECRET})
@@ -201,6 +202,7 @@ async def test_breach_reaches_email_webhook_and_sms_and_a_failing_receiver_ends_
     assert sent["params"]["number"] == case.number and sent["params"]["milestone"] == "closing"
     assert verify_webhook(SMS_SECRET, sms[0]["headers"]["X-Acme-Timestamp"], sms[0]["body"], sms[0]["headers"]["X-Acme-Signature"])
     no_personal_data(sms[0]["body"])
+    assert demo.host.workers["acme_sms_gateway"].round_trips >= 1  # sent from its isolated worker
 
     # the failing receiver: exactly 3 attempts per delivery, with growing gaps, then dead-lettered
     dead = await until(lambda: deliveries("node_code = $1 AND state = 'dead'", PUDONG), timeout=30,

@@ -130,6 +130,51 @@ def test_the_checks_import_nothing_but_the_plugin_api():
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
 
 
+LEAKY = textwrap.dedent(
+    """
+    import os, time
+    from odr_plugin_api import DeadlineClock, DeadlinePlan, Family, PluginInfo, hookimpl
+
+    NAME = "acme_leaky_policy"
+
+    @hookimpl
+    def odr_plugin_info():
+        return PluginInfo(name=NAME, version="1.0.0", title="leaky", families=(Family.DEADLINE_POLICY,))
+
+    @hookimpl
+    def odr_deadline_policy(scope, request):
+        if request.start.month == 12 and request.complaint_class == "prepaid" and request.enterprise_class is None:
+            time.sleep(0.4)  # one sample overruns the 250 ms budget
+        if request.complaint_class == "quality":
+            scope.configs["odr_email"]  # another plugin's configuration: never there on the platform
+        days = 1 + len(os.environ.get("ODR_DATABASE_URL", "")) % 5  # depends on the process's environment
+        return DeadlinePlan(policy=NAME, version="1.0.0", contact_days=days, contact_clock=DeadlineClock.WORKING_DAYS,
+                            close_days=10, close_clock=DeadlineClock.WORKING_DAYS)
+    """
+)
+
+
+def test_the_kit_runs_a_plugin_isolated_as_the_platform_does_and_names_what_breaks_there(tmp_path):
+    for name in ("acme_guangxi_calendar", "acme_sms_gateway"):  # the examples run isolated too
+        r = pytest_run(["--odr-plugin", name], cwd=tmp_path, path=vendor_path(tmp_path, name))
+        assert f"pytest-odr::{name}::isolated PASSED" in r.stdout, r.stdout
+    src = tmp_path / "leaky"
+    src.mkdir()
+    (src / "acme_leaky_policy.py").write_text(LEAKY)
+    dists = tmp_path / "dists"
+    info = dists / "acme_leaky_policy-1.0.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-leaky-policy\nVersion: 1.0.0\n")
+    (info / "entry_points.txt").write_text("[odr.plugins]\nacme_leaky_policy = acme_leaky_policy\n")
+    r = run(["-m", "pytest", "-p", "no:cacheprovider", "-rfs", "-v", "--odr-plugin", "acme_leaky_policy"], cwd=tmp_path,
+            path=[str(dists), str(src)], env={"ODR_DATABASE_URL": "postgresql://odr:pw@db/odr"})
+    out = r.stdout + r.stderr
+    assert "FAILED pytest-odr::acme_leaky_policy::isolated" in out, out
+    assert "gave no answer within its 250 ms budget in the isolated worker" in out, out
+    assert "raised KeyError in the isolated worker" in out, out
+    assert "isolated but" in out and "it must depend on its own configuration only" in out, out
+
+
 @pytest.fixture
 def guangxi_on_path(tmp_path):
     path = vendor_path(tmp_path, "acme_guangxi_calendar")

@@ -57,6 +57,7 @@ async def _context(request: Request, node: str) -> dict[str, Any]:
                         "source_name": node_label(nodes, c.source, lang) if c.source != "default" else None})
     return {
         "node": node, "node_name": node_label(nodes, node, lang), "choices": choices, "audit": audit[:100],
+        "health": policy.health,
         "jurisdictions": [{"value": n.code, "label": ("— " * (len(n.path) - 1)) + node_label(nodes, n.code, lang)} for n in jurisdictions],
         "can_change": principal.role in POLICY_ROLES,
         "replayable": [c.plugin for family in REPLAYABLE for c in policy.choices if family in c.families],

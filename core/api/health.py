@@ -26,6 +26,21 @@ class PluginLoadFailure(msgspec.Struct, kw_only=True):
     error: str
 
 
+class PluginStatus(msgspec.Struct, kw_only=True):
+    """How a plugin fares in the answering process, summed over provinces and nodes (which ones is
+    shown to their bureaus on the policy page, not here: ``/health`` answers without login)."""
+
+    plugin: str
+    isolated: bool
+    """Called in an isolated worker process (not shipped here, not in ODR_PLUGINS_TRUSTED)."""
+    worker_starts: int = 0
+    """Isolated worker processes started (1 + restarts after an overrun or a death)."""
+    failures: int = 0
+    overruns: int = 0
+    open_breakers: int = 0
+    """Nodes at which its circuit breaker is open (it is skipped there for now)."""
+
+
 class Health(msgspec.Struct, kw_only=True):
     status: str
     """``ok``; ``degraded`` when a check failed or an allowed plugin failed to load (503 when the
@@ -40,6 +55,20 @@ class Health(msgspec.Struct, kw_only=True):
     """The checks that failed, each with why (``database: timed out after 2 s``)."""
     plugins_failed: list[PluginLoadFailure] = []
     """Allowed plugins that did not load, with the reason."""
+    plugin_health: list[PluginStatus] = []
+    """The isolated plugins, and every plugin that failed or overran its budget in this process."""
+
+
+def plugin_health(host) -> list[PluginStatus]:
+    out: dict[str, PluginStatus] = {
+        name: PluginStatus(plugin=name, isolated=True, worker_starts=w.starts) for name, w in host.workers.items()
+    }
+    for rec in host.health.records():
+        status = out.setdefault(rec.plugin, PluginStatus(plugin=rec.plugin, isolated=False))
+        status.failures += rec.failures
+        status.overruns += rec.overruns
+        status.open_breakers += rec.breaker == "open"
+    return sorted(out.values(), key=lambda s: s.plugin)
 
 
 async def _check(name: str, probe: Callable[[], Awaitable[Any]], timeout: float, failed: list[str]) -> tuple[str, Any]:
@@ -68,6 +97,7 @@ async def health(request: Request) -> Response[Health]:
     plugins_failed = [PluginLoadFailure(name=d.name, distribution=d.distribution, version=d.version,
                                         error=d.error or "")
                       for d in sorted(platform.host.load_failures, key=lambda d: d.name)]
+    problems = plugin_health(platform.host)
 
     async def count() -> int:
         async with platform_transaction() as conn:
@@ -79,7 +109,8 @@ async def health(request: Request) -> Response[Health]:
     if client is not None:
         valkey, _ = await _check("valkey", client.ping, timeout, failed)
     answer = Health(status="degraded" if failed or plugins_failed else "ok", database=database, valkey=valkey,
-                    tenants=tenants or 0, plugins=plugins, failed=failed, plugins_failed=plugins_failed)
+                    tenants=tenants or 0, plugins=plugins, failed=failed, plugins_failed=plugins_failed,
+                    plugin_health=problems)
     if database != "ok":
         return Response(answer, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return Response(answer)

@@ -41,6 +41,14 @@ class AuditEntry(msgspec.Struct, kw_only=True):
         " secret fields whose value changed"))]
 
 
+async def shown_policy(platform, tenant: str, n: Node) -> EffectivePolicy:
+    """The effective policy at ``n`` as answered: secrets masked, with the health records of the
+    plugins that failed at ``n`` or below in this process (circuit breaker, last reason)."""
+    policy = masked_policy(platform.host, await platform.policy(tenant, n.code))
+    below = {c for c, x in (await platform.nodes(tenant)).items() if x.path[: len(n.path)] == n.path}
+    return msgspec.structs.replace(policy, health=platform.host.health.within(tenant, below))
+
+
 class PolicyController(Controller):
     path = "/api/tenants/{tenant:str}"
     tags = ["jurisdictions and policy"]
@@ -58,7 +66,7 @@ class PolicyController(Controller):
     async def effective(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str]) -> EffectivePolicy:
         """Every plugin's state at ``node`` and where it comes from (``default`` or a node code)."""
         platform, _, n = await bureau_node(request, tenant, node)
-        return masked_policy(platform.host, await platform.policy(tenant, n.code))
+        return await shown_policy(platform, tenant, n)
 
     @put("/policy/{node:str}/plugins/{plugin:str}")
     async def change(
@@ -93,7 +101,7 @@ class PolicyController(Controller):
         invalidation = getattr(request.app.state, "policy_invalidation", None)
         if invalidation is not None:  # every other process forgets too (Valkey pub/sub; TTL otherwise)
             await invalidation.publish(tenant)
-        return masked_policy(platform.host, await platform.policy(tenant, n.code))
+        return await shown_policy(platform, tenant, n)
 
     @get("/policy/{node:str}/audit")
     async def audit(self, request: Request[Principal, Any, Any], tenant: FromPath[str], node: FromPath[str]) -> list[AuditEntry]:
@@ -122,5 +130,6 @@ class PolicyController(Controller):
         """Whether ``day`` is a working day at ``node``, by the calendar plugins active there."""
         platform, _, n = await bureau_node(request, tenant, node)
         scope, active = await platform.scope(tenant, n.code)
-        info, _ = platform.host.call_first("odr_calendar_day", active=active, scope=scope, day=day)
+        info, _ = await platform.host.off_loop(active, platform.host.call_first, "odr_calendar_day", active=active,
+                                               scope=scope, day=day)
         return info

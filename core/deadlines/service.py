@@ -39,7 +39,13 @@ async def complaint_deadlines(
 ) -> ComplaintDeadlines:
     scope, active = await platform.scope(tenant, node_code)
     request = request or DeadlineRequest(start=start)
-    return decide_deadlines(platform.host, scope, active, start, calendar_for(platform, scope, active), request)
+    host = platform.host
+    day_info = calendar_for(platform, scope, active)
+    # an isolated plugin's answer is waited for in a thread, never on the event loop: the whole
+    # computation when the policy or a calendar (counting asks it) is isolated
+    if host.isolates_hook("odr_calendar_day", active) or host.isolates_hook("odr_deadline_policy", active):
+        return await host.off_loop(active, decide_deadlines, host, scope, active, start, day_info, request)
+    return decide_deadlines(host, scope, active, start, day_info, request)
 
 
 def decide_deadlines(host: PluginHost, scope: Scope, active: frozenset[str], start: dt.datetime, day_info,
@@ -64,4 +70,4 @@ def deadlines_from_plan(plan: DeadlinePlan, plugin: str, start: dt.datetime, day
 
 async def working_days_deadline(platform: Platform, tenant: str, node_code: str, start: dt.datetime, days: int) -> PeriodExplanation:
     scope, active = await platform.scope(tenant, node_code)
-    return add_working_days(start, days, calendar_for(platform, scope, active))
+    return await platform.host.off_loop(active, lambda: add_working_days(start, days, calendar_for(platform, scope, active)))

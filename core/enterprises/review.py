@@ -93,7 +93,7 @@ async def review_application(
         if row["status"] != "submitted":
             raise _conflict("status", f"the application was already {row['status']}")
         scope, active = scope_at(row["node_code"])
-        standing = check_standing(platform, scope, active, row["credit_code"])
+        standing = await platform.host.off_loop(active, check_standing, platform, scope, active, row["credit_code"])
         if review.decision == "approve" and standing["status"] == "listed":
             raise _conflict(
                 "decision",
@@ -119,7 +119,7 @@ async def review_application(
                 actor,
             )
         else:
-            classification = classify(platform, scope, active, row)
+            classification = await platform.host.off_loop(active, classify, platform, scope, active, row)
             await conn.execute(
                 """UPDATE enterprises SET status = 'active', approved_at = now(), approved_by = $2, classification = $3::jsonb,
                        status_changed_at = now(), status_changed_by = $2, revocation_ground = NULL, revocation_detail = NULL

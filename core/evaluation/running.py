@@ -63,17 +63,25 @@ async def _run_evaluation(
         phases["indicators_sql"], clock = time.perf_counter() - clock, time.perf_counter()
 
         scorers: dict[str, NodeScorer] = {}
-        entries: list[dict] = []
-        for row in rows:
+        eligible: dict[str, list[int]] = {}
+        all_indicators = [unit_indicators(row) for row in rows]
+        for i, row in enumerate(rows):
             node_code = row["node_code"]
-            scorer = scorers.get(node_code)
-            if scorer is None:
+            if node_code not in scorers:
                 scope, active = await platform.scope(tenant, node_code)
-                scorer = scorers[node_code] = NodeScorer(platform, scope, active)
-            indicators = unit_indicators(row)
-            result, plugin, failure = (None, None, None)
+                scorers[node_code] = NodeScorer(platform, scope, active)
             if row["handled"] >= settings.min_handled:
-                result, plugin, failure = scorer.score(indicators)
+                eligible.setdefault(node_code, []).append(i)
+        scored: dict[int, tuple] = {}
+        for node_code, indices in eligible.items():  # one batch per node (one round trip to an isolated plugin)
+            scorer = scorers[node_code]
+            answers = await platform.host.off_loop(scorer.active, scorer.score_many, [all_indicators[i] for i in indices])
+            scored.update(zip(indices, answers))
+        entries: list[dict] = []
+        for i, row in enumerate(rows):
+            node_code = row["node_code"]
+            indicators = all_indicators[i]
+            result, plugin, failure = scored.get(i, (None, None, None))
             score = result.score if result is not None else None
             entries.append({
                 "enterprise_id": row["id"], "name": row["name"], "credit_code": row["credit_code"],

@@ -48,6 +48,7 @@ class NodeScorer:
         host = platform.host
         self.host = host
         self.scope = scope
+        self.active = active
         self.plugins = sorted(n for n in active if Family.SCORING in host.infos[n].families)
         self._call = host.first_answerer("odr_score_enterprise", active=active)
 
@@ -71,6 +72,13 @@ class NodeScorer:
         except PluginUnavailable as exc:
             return None, None, failure_record(exc.failures[0]) if exc.failures else None
         return answer.result, answer.plugin, failure_record(answer.failed[0]) if answer.failed else None
+
+    def score_many(self, indicators: list[Indicators]) -> list[tuple[ScoreResult | None, str | None, dict | None]]:
+        """:meth:`score` for every unit of the node at once: an isolated scoring plugin gets them in one
+        round trip (call it through ``host.off_loop``)."""
+        answers = self.host.first_batch_answers("odr_score_enterprise", active=self.active, scope=self.scope,
+                                                calls=[{"indicators": i} for i in indicators])
+        return [(result, plugin, failure_record(failed[0]) if failed else None) for result, plugin, failed in answers]
 
 
 def failure_record(failure: PluginFailure) -> dict:

@@ -29,7 +29,9 @@ from typing import Annotated, Any
 import asyncpg
 import msgspec
 
-from core.pluginhost.host import PluginHost, scrub
+from core.pluginhost.calling import scrub
+from core.pluginhost.health import PluginHealth
+from core.pluginhost.host import PluginHost
 from odr_plugin_api import SECRET_MASK, Scope
 from odr_plugin_api.contracts import ContractViolation
 from odr_plugin_api.samples import trial_inputs
@@ -68,6 +70,9 @@ class EffectivePolicy(msgspec.Struct, frozen=True, kw_only=True):
     tenant: str
     node_path: tuple[str, ...]
     choices: list[EffectiveChoice]
+    health: list[PluginHealth] = []
+    """Filled in the API's answers: plugins that failed or overran their time budget at this node or
+    below, in the process that answered (failures, overruns, circuit breaker state, last reason)."""
 
     @property
     def active(self) -> frozenset[str]:

@@ -10,25 +10,35 @@ Contract:
   plugin overrides them.
 - A plugin is called only where it is *active*: defaults everywhere, others per tenant and node
   (see :mod:`core.pluginhost.activations`).
-- A plugin that raises, or whose answer breaks the hook's contract
-  (:func:`odr_plugin_api.contracts.check_answer`, checked in :meth:`PluginHost._answer`, the one place an
-  implementation's answer comes back), is skipped for that call and counted in
-  :attr:`PluginHost.failures`; the next implementation (ultimately the default) answers. The failure is
-  logged with its traceback (frames and exception type; the message with digit runs and e-mail
-  addresses scrubbed). :meth:`PluginHost.first_answerer` also says which plugins failed before the
-  answer (:class:`PluginFailure`), so a caller can record that a default answered in their place. If no
-  implementation answers a "who decides" hook, :class:`PluginUnavailable` is raised (with the failures),
-  which the API turns into a clear 503.
+- Every call of an implementation goes through :func:`core.pluginhost.calling.call_impl`: it gets a
+  Scope holding only its own configuration, runs within the hook's time budget, and is skipped while
+  its circuit breaker is open at the node (:mod:`core.pluginhost.health`, :attr:`PluginHost.health`).
+- A plugin that raises, overruns its budget, or whose answer breaks the hook's contract
+  (:func:`odr_plugin_api.contracts.check_answer`, checked in :func:`core.pluginhost.calling.accept_answer`,
+  the one place an implementation's answer comes back), is skipped for that call and counted in
+  :attr:`PluginHost.failures`; the next implementation (ultimately the default) answers. An in-process
+  failure is logged with its traceback (frames and exception type; the message with digit runs and
+  e-mail addresses scrubbed). :meth:`PluginHost.first_answerer` also says which plugins failed before
+  the answer (:class:`PluginFailure`), so a caller can record that a default answered in their place.
+  If no implementation answers a "who decides" hook, :class:`PluginUnavailable` is raised (with the
+  failures), which the API turns into a clear 503.
+- Plugins of distributions outside :data:`BUILTIN_DISTRIBUTIONS` and not named in ``trusted``
+  (``ODR_PLUGINS_TRUSTED``) are *isolated*: their hooks are called in a supervised worker process
+  (:mod:`core.pluginhost.isolation`) with no credentials. Their module is still imported in this
+  process once, at load, to read ``odr_plugin_info`` and the hook declarations; its hooks never run
+  here. Call a hook whose active plugins may be isolated off the event loop (:meth:`PluginHost.off_loop`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import inspect
 import logging
 import re
 import traceback
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Iterable
@@ -36,8 +46,12 @@ from typing import Any, Iterable
 import msgspec
 import pluggy
 
+from core.pluginhost.calling import PluginFailed, call_impl, call_impl_batch, scrub
+from core.pluginhost.health import HealthBoard
+from core.pluginhost.isolation import IsolatedWorker, worker_for
+from core.pluginhost.limits import NETWORK_FAMILIES, PluginLimits
 from odr_plugin_api import PROJECT_NAME, PluginInfo, Scope, hookspecs
-from odr_plugin_api.contracts import ContractViolation, check_answer
+from odr_plugin_api.contracts import ContractViolation
 from odr_plugin_api.platform_imports import platform_imports
 from odr_plugin_api.versioning import incompatibility
 
@@ -101,22 +115,39 @@ class Discovered:
     loaded: bool
     error: str | None = None
     info: PluginInfo | None = None
+    isolated: bool = False
+
+
+def names(setting: str) -> set[str]:
+    return {a.strip() for a in setting.split(",") if a.strip()}
 
 
 class PluginHost:
-    def __init__(self, allow: str = "builtin") -> None:
+    def __init__(self, allow: str = "builtin", *, trusted: str = "", limits: PluginLimits | None = None) -> None:
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        self.allow = {a.strip() for a in allow.split(",") if a.strip()}
+        self.allow = names(allow)
+        self.trusted = names(trusted)
+        """Entry-point or distribution names the operator trusts to run in-process (ODR_PLUGINS_TRUSTED)."""
+        self.limits = limits or PluginLimits()
         self.infos: dict[str, PluginInfo] = {}
         self.discovered: dict[str, Discovered] = {}
         self.failures: Counter[tuple[str, str]] = Counter()
+        self.health = HealthBoard(self.limits)
+        """Per plugin and node: failures, overruns, circuit breaker (see :mod:`core.pluginhost.health`)."""
+        self.workers: dict[str, IsolatedWorker] = {}
+        """The isolated plugins' workers, by plugin name."""
+        self._executor: ThreadPoolExecutor | None = None
 
     # -- loading ---------------------------------------------------------------------------------
     def allowed(self, name: str, distribution: str) -> bool:
         if "*" in self.allow or name in self.allow:
             return True
         return "builtin" in self.allow and distribution in BUILTIN_DISTRIBUTIONS
+
+    def runs_isolated(self, name: str, distribution: str) -> bool:
+        """Whether a plugin is called in an isolated worker: not shipped here and not trusted."""
+        return distribution not in BUILTIN_DISTRIBUTIONS and not ({name, distribution} & self.trusted)
 
     def load_entry_points(self) -> None:
         """Register every allowed entry point of the group; record refused and broken ones."""
@@ -133,15 +164,20 @@ class PluginHost:
                 log.error("plugin %s (%s) refused: %s", ep.name, dist, error)
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, True, False, error=error)
                 continue
+            isolate = ep.value if self.runs_isolated(ep.name, dist) else None
             try:
-                info = self.register(ep.load(), name=ep.name)
-                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, True, info=info)
+                info = self.register(ep.load(), name=ep.name, isolate=isolate)
+                self.discovered[ep.name] = Discovered(ep.name, dist, version, True, True, info=info,
+                                                      isolated=isolate is not None)
             except Exception as exc:  # a broken plugin never stops the platform
                 log.error("plugin %s (%s) failed to load: %s", ep.name, dist, exc)
                 self.discovered[ep.name] = Discovered(ep.name, dist, version, True, False, error=str(exc))
 
-    def register(self, plugin: Any, *, name: str) -> PluginInfo:
-        """Register ``plugin`` under ``name``; its ``odr_plugin_info`` must name it the same."""
+    def register(self, plugin: Any, *, name: str, isolate: str | None = None) -> PluginInfo:
+        """Register ``plugin`` under ``name``; its ``odr_plugin_info`` must name it the same.
+
+        ``isolate``: the import target (``module`` or ``module:attribute``, an entry point's value) of
+        the plugin, to call its hooks in an isolated worker process that imports it from there."""
         info_impl = getattr(plugin, "odr_plugin_info", None)
         if info_impl is None:
             raise ValueError(f"plugin {name} has no odr_plugin_info hook")
@@ -180,11 +216,46 @@ class PluginHost:
                 raise ValueError(f"default plugin {name} must mark its hooks trylast: {', '.join(eager)}")
         self.pm.check_pending()
         self.infos[name] = info
+        if isolate is not None:
+            deny = not (set(info.families) & NETWORK_FAMILIES)
+            self.workers[name] = worker_for(name, isolate, self.limits, deny_network=deny)
         return info
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
         self.infos.pop(name, None)
+        self.health.forget(name)
+        worker = self.workers.pop(name, None)
+        if worker is not None:
+            worker.close()
+
+    def close(self) -> None:
+        """Stop the isolated workers and the thread pool that waits for them."""
+        for worker in self.workers.values():
+            worker.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    # -- isolation -------------------------------------------------------------------------------
+    def isolates_any(self, active: Iterable[str]) -> bool:
+        """Whether any plugin in ``active`` runs in an isolated worker (its calls block for up to the budget)."""
+        return bool(self.workers) and any(n in self.workers for n in active)
+
+    def isolates_hook(self, hook: str, active: Iterable[str]) -> bool:
+        """Whether an isolated plugin in ``active`` implements ``hook``."""
+        return bool(self.workers) and any(i.plugin_name in self.workers for i in self._impls(hook, active))
+
+    async def off_loop(self, active: Iterable[str], fn, /, *args, **kwargs):
+        """``fn(*args, **kwargs)`` (code calling hooks synchronously): directly when every plugin in
+        ``active`` runs in-process, else in the host's thread pool, so that waiting for an isolated
+        worker never blocks the event loop (other provinces' requests go on meanwhile)."""
+        if not self.isolates_any(active):
+            return fn(*args, **kwargs)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="odr-plugin-call")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
 
     @property
     def load_failures(self) -> list[Discovered]:
@@ -242,9 +313,9 @@ class PluginHost:
             kwargs["scope"] = scope
             for impl in impls:
                 try:
-                    result = self._answer(impl, hook, kwargs)
+                    result = call_impl(self, impl, hook, kwargs)
                 except Exception as exc:
-                    failed.append(self._record_failure(impl.plugin_name, hook, exc))
+                    failed.append(self._failure(impl.plugin_name, hook, exc))
                     continue
                 if result is not None:
                     return FirstAnswer(result=result, plugin=impl.plugin_name, failed=tuple(failed))
@@ -252,65 +323,62 @@ class PluginHost:
 
         return caller
 
+    def first_batch(self, hook: str, *, active: Iterable[str], scope: Scope,
+                    calls: list[dict[str, Any]]) -> list[tuple[Any, str] | None]:
+        """:meth:`call_first` for many argument sets in one scope (e.g. scoring every unit of a node):
+        each implementation is asked about all the sets still unanswered at once (an isolated plugin
+        in one round trip to its worker). Per set, ``(answer, plugin)`` or None when no plugin answered."""
+        return [None if plugin is None else (answer, plugin)
+                for answer, plugin, _ in self.first_batch_answers(hook, active=active, scope=scope, calls=calls)]
+
+    def first_batch_answers(self, hook: str, *, active: Iterable[str], scope: Scope, calls: list[dict[str, Any]]
+                            ) -> list[tuple[Any, str | None, tuple[PluginFailure, ...]]]:
+        """:meth:`first_batch` that also says, per set, which plugins failed before the answer (as
+        :meth:`first_answerer` does): ``(answer, plugin, failed)``, ``(None, None, failed)`` when none answered."""
+        results: list[tuple[Any, str] | None] = [None] * len(calls)
+        failed: list[list[PluginFailure]] = [[] for _ in calls]
+        pending = list(range(len(calls)))
+        for impl in self._impls(hook, active):
+            if not pending:
+                break
+            answers = call_impl_batch(self, impl, hook, [{**calls[i], "scope": scope} for i in pending])
+            still = []
+            for i, (answer, exc) in zip(pending, answers):
+                if exc is None and answer is not None:
+                    results[i] = (answer, impl.plugin_name)
+                else:
+                    if exc is not None:
+                        failed[i].append(self._failure(impl.plugin_name, hook, exc))
+                    still.append(i)
+            pending = still
+        return [(r[0], r[1], tuple(f)) if r is not None else (None, None, tuple(f)) for r, f in zip(results, failed)]
+
     def call_all(self, hook: str, *, active: Iterable[str], scope: Scope, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call every active implementation; failures are recorded and left out."""
         kwargs["scope"] = scope
         out = []
         for impl in self._impls(hook, active):
             try:
-                out.append((impl.plugin_name, self._answer(impl, hook, kwargs)))
-            except Exception as exc:
-                self._record_failure(impl.plugin_name, hook, exc)
+                out.append((impl.plugin_name, call_impl(self, impl, hook, kwargs)))
+            except Exception:
+                pass  # recorded by call_impl
         return out
 
     def call_plugin(self, hook: str, *, plugin: str, scope: Scope, **kwargs: Any) -> Any:
         """Call ``plugin``'s own implementation of ``hook`` (a delivery channel's send). Unlike the
         other calls its exception is raised to the caller (after being counted), who decides what a
-        failure means (a retry); :class:`LookupError` when the plugin is not loaded or lacks the hook."""
+        failure means (a retry); :class:`LookupError` when the plugin is not loaded or lacks the hook,
+        :class:`~core.pluginhost.calling.PluginSkipped` while its circuit breaker is open at the node."""
         impls = [i for i in self._impls(hook, {plugin})]
         if not impls:
             raise LookupError(f"plugin {plugin} is not loaded or has no {hook}")
         kwargs["scope"] = scope
-        impl = impls[0]
-        try:
-            return self._answer(impl, hook, kwargs)
-        except Exception as exc:
-            self._record_failure(plugin, hook, exc)
-            raise
+        return call_impl(self, impls[0], hook, kwargs)
 
-    def _answer(self, impl: pluggy.HookImpl, hook: str, kwargs: dict[str, Any]) -> Any:
-        """Call one implementation and check its answer against the hook's contract: the one place an
-        implementation's answer comes back; a :class:`ContractViolation` is raised like any exception."""
-        result = impl.function(**{a: kwargs[a] for a in impl.argnames})
-        check_answer(hook, result, self.infos.get(impl.plugin_name))
-        return result
-
-    def _record_failure(self, plugin: str, hook: str, exc: Exception) -> PluginFailure:
-        self.failures[(plugin, hook)] += 1
+    def _failure(self, plugin: str, hook: str, exc: Exception) -> PluginFailure:
+        """What the bureau is shown of a failed call (already counted and logged by
+        :func:`core.pluginhost.calling.call_impl`)."""
         detail = "; ".join(exc.problems) if isinstance(exc, ContractViolation) else ""
-        log.error("plugin %s raised %s in %s; skipped for this call\n%s", plugin, type(exc).__name__, hook,
-                  scrubbed_traceback(exc))
-        return PluginFailure(plugin=plugin, hook=hook, error=type(exc).__name__, detail=scrub(detail)[:500],
+        error = exc.kind if isinstance(exc, PluginFailed) else type(exc).__name__
+        return PluginFailure(plugin=plugin, hook=hook, error=error, detail=scrub(detail)[:500],
                              at=dt.datetime.now(dt.timezone.utc), failures=self.failures[(plugin, hook)])
-
-
-_SCRUB = (
-    (re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+"), "<e-mail>"),
-    (re.compile(r"\d{5,}"), lambda m: "#" * len(m.group(0))),
-)
-
-
-def scrub(text: str) -> str:
-    """``text`` with e-mail addresses and runs of five or more digits (phones, identity and account
-    numbers) replaced: what a plugin failure's log may show of an exception's message."""
-    for pattern, replacement in _SCRUB:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def scrubbed_traceback(exc: BaseException) -> str:
-    """The traceback of ``exc`` for the log: every frame (file, line, function, source line) and the
-    exception's type with its message passed through :func:`scrub` (the hook's arguments can hold
-    personal data; frame locals are never shown)."""
-    frames = "".join(traceback.format_list(traceback.extract_tb(exc.__traceback__)))
-    return f"Traceback (most recent call last):\n{scrub(frames)}{type(exc).__name__}: {scrub(str(exc))[:500]}"

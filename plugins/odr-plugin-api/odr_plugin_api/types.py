@@ -68,8 +68,11 @@ class PluginInfo(msgspec.Struct, frozen=True, kw_only=True):
 class Scope(msgspec.Struct, frozen=True, kw_only=True):
     """Where a hook is called: a tenant (province) and a jurisdiction node path, root first.
 
-    ``configs`` maps plugin name to that plugin's decoded configuration for this node (already
-    validated against its ``PluginInfo.config``); use :meth:`config` to read your own.
+    ``configs`` holds your plugin's own decoded configuration for this node (already validated against
+    its ``PluginInfo.config``), under your plugin's name, and nothing else: a plugin never sees another
+    plugin's configuration (least privilege; whatever a hook needs from elsewhere is one of its
+    documented arguments). Read it with :meth:`config`; it is absent where nothing was saved for the
+    node, so pass your Struct's defaults: ``scope.config(NAME, MyConfig())``.
     """
 
     tenant: str

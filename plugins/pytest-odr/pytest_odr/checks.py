@@ -25,6 +25,9 @@ Checks:
                      (counted on the mainland China calendar)
     classification   ``odr_classify_enterprise``: a declared class, deterministic
     scoring          ``odr_score_enterprise``: 0 <= score <= 100, deterministic, None indicators included
+    isolated         run as the platform runs a vendor's plugin, in an isolated worker (no credentials, no
+                     network for policy families, memory limit): each sample answered within the 250 ms
+                     budget, the same as in-process next to another plugin's configuration, deterministic
 
 Every answer is checked with :func:`odr_plugin_api.contracts.answer_problems`, the check the platform
 itself applies to every answer (a violation there is treated like an exception).
@@ -39,6 +42,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from pytest_odr.family_checks import check_calendar, check_classification, check_deadline_policy, check_scoring
+from pytest_odr.isolated_checks import check_isolated
 from pytest_odr.general_checks import (
     check_config,
     check_entry_point,
@@ -85,6 +89,9 @@ CHECKS: dict[str, Check] = {
               hook="odr_classify_enterprise"),
         Check("scoring", "a score within 0..100, deterministic, None indicators included", check_scoring,
               needs=("entry_point",), hook="odr_score_enterprise"),
+        Check("isolated", "answers in an isolated worker (no credentials, no network for policy families, memory"
+              " limit) within the time budget, deterministically, seeing only its own configuration", check_isolated,
+              needs=("entry_point", "plugin_info", "hooks")),
     )
 }
 

@@ -290,6 +290,19 @@ async def configure(client, config: dict) -> None:
     assert r.status_code == 200, r.text
 
 
+async def turn_bad(demo, config: dict) -> None:
+    """The plugin's stored configuration at the district becomes ``config`` without passing the
+    activation's trial (as when a vendor's new release starts misbehaving)."""
+    from core.db.engine import platform_transaction
+
+    async with platform_transaction() as conn:
+        changed = await conn.execute("UPDATE odr.plugin_activations SET config = $1::jsonb WHERE tenant = 'shanghai'"
+                                     " AND node_code = $2 AND plugin = $3", msgspec.json.encode(config).decode(),
+                                     DISTRICT, NAME)
+    assert changed == "UPDATE 1"
+    demo.forget_activations("shanghai")
+
+
 async def file_complaint(client, unit, cons) -> tuple[dict, float]:
     started = time.monotonic()
     r = await client.post("/api/tenants/shanghai/complaints", headers=cons, json={
@@ -316,7 +329,14 @@ async def test_complaints_at_a_district_with_a_misbehaving_plugin_are_filed_with
     assert complaint["deadline_policy"] == NAME  # it decides while it behaves
     first_pid = worker.pid
 
-    await configure(client, {"mode": "sleep", "sleep_seconds": 60})
+    # Activation tries a plugin once (issue 27), so a plugin that sleeps from the start is refused
+    # there; the threat here is the one that passed that trial and turns bad afterwards (a new release,
+    # a condition met later): its stored configuration is changed behind the trial's back.
+    r = await client.put(f"/api/tenants/shanghai/policy/{DISTRICT}/plugins/{NAME}",
+                         json={"active": True, "config": {"mode": "sleep", "sleep_seconds": 60}},
+                         headers=await login(client, "sh-admin"))
+    assert r.status_code == 422 and "PluginOverrun" in r.json()["detail"], r.text
+    await turn_bad(demo, {"mode": "sleep", "sleep_seconds": 60})
     for _ in range(demo.host.limits.breaker_failures + 1):
         complaint, took = await file_complaint(client, unit, cons)
         assert complaint["deadline_policy"] == "odr_national_deadline"  # the default decided

@@ -111,7 +111,7 @@ def test_the_kit_does_nothing_unless_asked_and_names_a_missing_plugin(tmp_path):
     assert r.returncode == 1, r.stdout
     assert "FAILED pytest-odr::acme_not_installed::entry_point" in r.stdout
     assert "no entry point named 'acme_not_installed' in the group 'odr.plugins'" in r.stdout
-    assert "1 failed, 6 skipped, 1 deselected" in r.stdout, r.stdout
+    assert "1 failed, 7 skipped, 1 deselected" in r.stdout, r.stdout
 
 
 def test_the_checks_import_nothing_but_the_plugin_api():
@@ -122,7 +122,7 @@ def test_the_checks_import_nothing_but_the_plugin_api():
         from pytest_odr import checks
         assert not [m for m in sys.modules if m == "core" or m.startswith(("core.", "tenants"))]
         results = checks.run_checks("odr_builtin_calendar")
-        assert [r.status for r in results] == ["passed"] * 8, results
+        assert [r.status for r in results] == ["passed"] * 9, results
         print("ok")
         """
     )
@@ -254,7 +254,7 @@ def test_cli_show_and_check(tmp_path):
 
     r = run([*odr, "check", "acme_guangxi_calendar"], cwd=ROOT, path=path, env=allow)
     assert r.returncode == 0, r.stdout
-    assert "ok    calendar" in r.stdout and "8 checks passed, 0 failed" in r.stdout
+    assert "ok    calendar" in r.stdout and "9 checks passed, 0 failed" in r.stdout
 
     r = run([*odr, "check", "acme_guangxi_calendar", "broken_plugin"], cwd=ROOT, path=path, env=allow)
     assert r.returncode == 1, r.stdout

@@ -105,9 +105,11 @@ def call_impl(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, kwargs: di
     node = scope.node_path[-1] if scope.node_path else ""
     if not host.health.allow(plugin, scope.tenant, node, default=host.infos[plugin].default):
         raise PluginSkipped(plugin)
-    args = {a: (own_scope(scope, plugin) if a == "scope" else kwargs[a]) for a in impl.argnames}
     budget = host.limits.budget(hook)
     worker = host.workers.get(plugin)
+    # ``net`` (the checked outbound client) is not sent to an isolated worker: it builds its own
+    args = {a: (own_scope(scope, plugin) if a == "scope" else kwargs[a]) for a in impl.argnames
+            if not (worker is not None and a == "net")}
     try:
         if worker is not None:
             outcome = worker.call(hook, [args], budget)[0]
@@ -169,7 +171,8 @@ def call_impl_batch(host: "PluginHost", impl: "pluggy.HookImpl", hook: str, call
     mine = own_scope(scope, plugin)
     budget = host.limits.budget(hook) * len(calls)
     try:
-        outcomes = worker.call(hook, [{a: (mine if a == "scope" else kw[a]) for a in impl.argnames} for kw in calls], budget)
+        outcomes = worker.call(hook, [{a: (mine if a == "scope" else kw[a]) for a in impl.argnames if a != "net"}
+                                      for kw in calls], budget)
     except PluginOverrun as exc:
         record_failure(host, plugin, hook, scope, f"{hook} overran its {budget * 1000:.0f} ms budget for"
                        f" {len(calls)} calls (worker killed)", overrun=True)

@@ -19,4 +19,5 @@ __all__ = ["IsolatedWorker", "PluginOverrun", "WorkerDied", "worker_for"]
 def worker_for(plugin: str, target: str, limits: PluginLimits, *, deny_network: bool) -> IsolatedWorker:
     """The (not yet started) worker of ``plugin``, imported from ``target``, under ``limits``."""
     return IsolatedWorker(plugin, target, deny_network=deny_network, memory_mb=limits.worker_memory_mb,
-                          cpu_seconds=limits.worker_cpu_seconds, start_seconds=limits.worker_start_seconds)
+                          cpu_seconds=limits.worker_cpu_seconds, start_seconds=limits.worker_start_seconds,
+                          net_allow=limits.net_allow)

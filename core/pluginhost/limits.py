@@ -36,6 +36,9 @@ class PluginLimits(msgspec.Struct, frozen=True, kw_only=True):
     worker_start_seconds: float = 10.0
     """How long an isolated worker may take to start and load its plugin."""
 
+    net_allow: tuple[str, ...] = ()
+    """ODR_OUTBOUND_ALLOW_HOSTS, for the ``net`` client of isolated channel plugins."""
+
     def budget(self, hook: str) -> float:
         """The wall-clock budget of one call of ``hook``, in seconds."""
         return (self.send_budget_ms if hook in NETWORK_HOOKS else self.budget_ms) / 1000.0
@@ -50,4 +53,5 @@ class PluginLimits(msgspec.Struct, frozen=True, kw_only=True):
             breaker_cooldown_seconds=settings.plugin_breaker_cooldown_seconds,
             worker_memory_mb=settings.plugin_worker_memory_mb,
             worker_cpu_seconds=settings.plugin_worker_cpu_seconds,
+            net_allow=tuple(h.strip() for h in (settings.outbound_allow_hosts or "").split(",") if h.strip()),
         )

@@ -84,7 +84,7 @@ class _Waiting:
 
 class IsolatedWorker:
     def __init__(self, plugin: str, target: str, *, deny_network: bool, memory_mb: int = 1024,
-                 cpu_seconds: int = 600, start_seconds: float = 10.0) -> None:
+                 cpu_seconds: int = 600, start_seconds: float = 10.0, net_allow: tuple[str, ...] = ()) -> None:
         """``target``: the plugin's import target (``module`` or ``module:attribute``, its entry point's
         value); ``deny_network``: no network in the worker (policy families); ``memory_mb`` /
         ``cpu_seconds``: its RLIMIT_AS and RLIMIT_CPU; ``start_seconds``: how long starting may take."""
@@ -94,6 +94,8 @@ class IsolatedWorker:
         self.memory_mb = memory_mb
         self.cpu_seconds = cpu_seconds
         self.start_seconds = start_seconds
+        self.net_allow = tuple(net_allow)
+        """Internal hosts the ``net`` client in the worker may reach (ODR_OUTBOUND_ALLOW_HOSTS)."""
         self.starts = 0
         """How many worker processes were started (1 + restarts)."""
         self.kills = 0
@@ -223,7 +225,7 @@ class IsolatedWorker:
         self.starts += 1
         init = Init(plugin=self.plugin, target=self.target, sys_path=[os.path.abspath(p) for p in sys.path],
                     memory_mb=self.memory_mb, cpu_seconds=self.cpu_seconds,
-                    deny_network=self.deny_network)
+                    deny_network=self.deny_network, net_allow=list(self.net_allow))
         try:
             self._tx.send_bytes(msgspec.msgpack.encode(init))
             if not self._rx.poll(self.start_seconds):

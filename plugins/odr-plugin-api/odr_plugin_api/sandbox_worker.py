@@ -23,6 +23,7 @@ seccomp filter needs ``pyseccomp`` (and the system's libseccomp), and is reporte
 from __future__ import annotations
 
 import errno
+import inspect
 import os
 import resource
 import sys
@@ -39,6 +40,9 @@ class Init(msgspec.Struct, frozen=True, kw_only=True):
     memory_mb: int
     cpu_seconds: int
     deny_network: bool
+    net_allow: list[str] = []
+    """The operator's allow-list of internal hosts (ODR_OUTBOUND_ALLOW_HOSTS) for the ``net`` client
+    handed to a channel plugin's hooks here (:class:`odr_plugin_api.net_client.CheckedNetwork`)."""
 
 
 class Ready(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,6 +137,8 @@ def main(in_fd: int, out_fd: int) -> None:
         return
     tx.send_bytes(msgspec.msgpack.encode(Ready(pid=os.getpid(), limits=held, missing=missing)))
     hints: dict[str, dict[str, Any]] = {}
+    wants_net: dict[str, bool] = {}
+    net = None
     decoder = msgspec.msgpack.Decoder(Call)
     while True:
         try:
@@ -147,6 +153,14 @@ def main(in_fd: int, out_fd: int) -> None:
         for args in call.calls:
             try:
                 kwargs = {}
+                if call.hook not in wants_net:
+                    wants_net[call.hook] = "net" in inspect.signature(impl).parameters
+                if wants_net[call.hook]:  # never sent over the pipe: the same checked client, built here
+                    if net is None:
+                        from odr_plugin_api.net_client import CheckedNetwork
+
+                        net = CheckedNetwork(frozenset(init.net_allow))
+                    kwargs["net"] = net
                 for name, value in args.items():
                     if name == "scope":
                         configs = {}

@@ -113,7 +113,13 @@ async def intakes(platform: Platform, tenant: str, unit: tuple[str, Principal], 
     return time.perf_counter() - started, latencies
 
 
-async def activate(platform: Platform, tenant: str, node: str, plugin: str, active: bool, config: dict | None = None) -> None:
+async def activate(platform: Platform, tenant: str, node: str, plugin: str, active: bool, config: dict | None = None,
+                   *, turned_bad: dict | None = None) -> None:
+    """Save an activation (the platform tries the plugin once first); ``turned_bad``: then its stored
+    configuration becomes this one behind the trial's back, as when a vendor's plugin passes the
+    activation's trial and misbehaves afterwards."""
+    import msgspec
+
     from core.db.engine import platform_transaction
     from core.pluginhost.activations import save_activation
 
@@ -121,6 +127,9 @@ async def activate(platform: Platform, tenant: str, node: str, plugin: str, acti
     async with platform_transaction() as conn:
         await save_activation(conn, platform.host, tenant=tenant, node_code=node, plugin=plugin, active=active,
                               config=config, actor="bench", node_paths=paths)
+        if turned_bad is not None:
+            await conn.execute("UPDATE odr.plugin_activations SET config = $1::jsonb WHERE tenant = $2 AND node_code = $3"
+                               " AND plugin = $4", msgspec.json.encode(turned_bad).decode(), tenant, node, plugin)
     platform.forget_activations(tenant)
 
 
@@ -159,7 +168,8 @@ async def misbehaving(platform: Platform, units, args, summary: dict) -> None:
     for r in range(args.rounds):
         for phase in (("inactive", "active") if r % 2 == 0 else ("active", "inactive")):
             if phase == "active":
-                await activate(platform, "shanghai", DISTRICT, MISBEHAVING, True, {"mode": args.mode, "allocate_gb": 4.0})
+                await activate(platform, "shanghai", DISTRICT, MISBEHAVING, True, {"mode": "behave"},
+                               turned_bad={"mode": args.mode, "allocate_gb": 4.0})
             else:
                 await activate(platform, "shanghai", DISTRICT, MISBEHAVING, False)
             (o_s, o_lat), (d_s, d_lat) = await asyncio.gather(

@@ -4,7 +4,8 @@ Each read (an upload's check, a preview, a run's rows) starts one short-lived ch
 (``python -m core.imports.isolation``) that gets the file on its standard input and answers on its
 standard output with length-prefixed msgpack frames. The child reads with :mod:`core.imports.reading`
 (every limit checked while streaming), under an address-space limit (``ODR_IMPORT_WORKER_MEMORY_MB``)
-and a CPU-time limit, with an environment holding no credentials; the parent kills it when the time it
+and a CPU-time limit, at a lower CPU priority (nice 10) than the web worker and the database, with an
+environment holding no credentials; the parent kills it when the time it
 spent waiting for the child exceeds ``ODR_IMPORT_MAX_SECONDS`` (the time the parent spends writing a
 batch is not counted), when it stops early (a preview), or when a frame is larger than
 :data:`MAX_FRAME`. A process per read rather than a pool: whatever a hostile file made the child
@@ -99,6 +100,7 @@ def _child(argv: list[str]) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     cpu = int(limits.seconds) + 1
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
+    os.nice(10)  # the web worker and the database go first: a province's import waits, not the others' requests
     out = sys.stdout.buffer
 
     def send(message: dict) -> None:

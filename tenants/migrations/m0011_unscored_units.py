@@ -12,7 +12,7 @@
 
 from core.db.migrations import sql_migration
 
-ID = "0013"
+ID = "0011"
 DESCRIPTION = "evaluation: why a unit is unscored; runs count them; publishing one needs an audited decision"
 
 forwards = sql_migration(

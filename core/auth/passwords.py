@@ -13,6 +13,7 @@ Contract:
 - Fair: waiting jobs are taken round-robin between provinces (the ``tenant`` given; ``None``, e.g. an
   unknown username or the platform operator, is one more queue), so one province's burst waits behind
   itself, not in front of the others.
+- The hashing threads run at nice :data:`NICE` (Linux), below the event loop and the database.
 - :func:`verify_password` costs the same for an unknown account (``password_hash`` None) as for a
   wrong password.
 """
@@ -28,6 +29,10 @@ from typing import Any, Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+NICE = 10
+"""The hashing threads' nice value (as the import reader's child process): on a machine whose cores
+the web process shares with PostgreSQL, a burst of logins takes the CPU left over, not the others'."""
 
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("not-a-password")
@@ -116,6 +121,10 @@ class FairPool:
             return job
 
     def _work(self) -> None:
+        try:  # Linux: a thread's own nice value; the event loop and PostgreSQL go first
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
+        except (AttributeError, OSError):
+            pass
         while True:
             job = self._next()
             if not job.future.set_running_or_notify_cancel():

@@ -118,8 +118,6 @@ async def activate(platform: Platform, tenant: str, node: str, plugin: str, acti
     """Save an activation (the platform tries the plugin once first); ``turned_bad``: then its stored
     configuration becomes this one behind the trial's back, as when a vendor's plugin passes the
     activation's trial and misbehaves afterwards."""
-    import msgspec
-
     from core.db.engine import platform_transaction
     from core.pluginhost.activations import save_activation
 
@@ -128,9 +126,15 @@ async def activate(platform: Platform, tenant: str, node: str, plugin: str, acti
         await save_activation(conn, platform.host, tenant=tenant, node_code=node, plugin=plugin, active=active,
                               config=config, actor="bench", node_paths=paths)
         if turned_bad is not None:
-            await conn.execute("UPDATE odr.plugin_activations SET config = $1::jsonb WHERE tenant = $2 AND node_code = $3"
-                               " AND plugin = $4", msgspec.json.encode(turned_bad).decode(), tenant, node, plugin)
+            await store_config_behind_trial(conn, tenant, node, plugin, turned_bad)
     platform.forget_activations(tenant)
+
+
+async def store_config_behind_trial(conn, tenant: str, node: str, plugin: str, config: dict) -> str:
+    """Overwrite the stored configuration of an existing activation without the activation's trial
+    (a plugin that turns bad after passing it); returns the statement's status (``UPDATE 1``)."""
+    return await conn.execute("UPDATE odr.plugin_activations SET config = $1::jsonb WHERE tenant = $2 AND node_code = $3"
+                              " AND plugin = $4", msgspec.json.encode(config).decode(), tenant, node, plugin)
 
 
 def reregister(platform: Platform, name: str, *, isolated: bool) -> None:

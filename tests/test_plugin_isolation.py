@@ -298,12 +298,11 @@ async def configure(client, config: dict) -> None:
 async def turn_bad(demo, config: dict) -> None:
     """The plugin's stored configuration at the district becomes ``config`` without passing the
     activation's trial (as when a vendor's new release starts misbehaving)."""
+    from benchmarks.plugin_isolation import store_config_behind_trial
     from core.db.engine import platform_transaction
 
     async with platform_transaction() as conn:
-        changed = await conn.execute("UPDATE odr.plugin_activations SET config = $1::jsonb WHERE tenant = 'shanghai'"
-                                     " AND node_code = $2 AND plugin = $3", msgspec.json.encode(config).decode(),
-                                     DISTRICT, NAME)
+        changed = await store_config_behind_trial(conn, "shanghai", DISTRICT, NAME, config)
     assert changed == "UPDATE 1"
     demo.forget_activations("shanghai")
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from odr_plugin_api.net import DestinationRefused, endpoint_fields
-from odr_plugin_api.net_client import MAX_REDIRECTS, CheckedNetwork, refused_kind  # noqa: F401 (re-exported)
+from odr_plugin_api.net_client import CheckedNetwork, refused_kind  # noqa: F401 (refused_kind re-exported)
 
 SAVE_RESOLVE_SECONDS = 3.0
 """How long the save-time check waits for DNS before accepting the configuration unchecked."""

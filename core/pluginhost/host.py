@@ -35,8 +35,6 @@ import asyncio
 import datetime as dt
 import inspect
 import logging
-import re
-import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass

@@ -23,7 +23,6 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
-from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from odr_plugin_api.net import DestinationRefused, HttpAnswer
